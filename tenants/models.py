@@ -1,0 +1,121 @@
+"""Communes (the tenants) and their domains. Public schema."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django_tenants.models import DomainMixin, TenantMixin
+
+SLUG_RE = r"^[a-z0-9][a-z0-9-]{0,48}[a-z0-9]$"
+RESERVED_SLUGS = frozenset({"public", "template", "admin", "api", "static", "media", "www", "console"})
+
+slug_validator = RegexValidator(
+    SLUG_RE,
+    _("L'identifiant ne peut contenir que des lettres minuscules sans accent, des chiffres et des tirets "
+      "(2 à 50 caractères, sans tiret au début ni à la fin)."),
+    code="invalid_slug",
+)
+insee_validator = RegexValidator(
+    r"^(\d{5}|2[AB]\d{3})$", _("Le code INSEE comporte 5 caractères (par exemple 75056 ou 2A004)."), "invalid_insee"
+)
+colour_validator = RegexValidator(
+    r"^#[0-9a-fA-F]{6}$", _("La couleur s'écrit #RRGGBB (par exemple #1d4ed8)."), "invalid_colour"
+)
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(_("Fuseau horaire inconnu : %(value)s."), code="invalid_timezone", params={"value": value})
+
+
+def schema_name_for_slug(slug: str) -> str:
+    return "c_" + slug.replace("-", "_")
+
+
+def commune_logo_path(instance: Commune, filename: str) -> str:
+    # Files are prefixed by the commune's schema (DESIGN §5).
+    return f"{instance.schema_name}/branding/{filename}"
+
+
+class Commune(TenantMixin):
+    class Kind(models.TextChoices):
+        COMMUNE = "commune", _("Commune")
+        INTERCOMMUNALITE = "intercommunalite", _("Intercommunalité")
+        SYNDICAT = "syndicat", _("Syndicat")
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspendue")
+
+    name = models.CharField(_("nom"), max_length=120)
+    slug = models.CharField(
+        _("identifiant"), max_length=50, unique=True, validators=[slug_validator],
+        error_messages={"unique": _("Cet identifiant est déjà pris par une autre commune.")},
+    )
+    insee_code = models.CharField(_("code INSEE"), max_length=5, blank=True, validators=[insee_validator])
+    kind = models.CharField(_("type"), max_length=20, choices=Kind.choices, default=Kind.COMMUNE)
+    timezone = models.CharField(
+        _("fuseau horaire"), max_length=64, default="Europe/Paris", validators=[validate_timezone]
+    )
+    status = models.CharField(_("statut"), max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    suspension_reason = models.TextField(_("motif de suspension"), blank=True)
+    logo = models.FileField(_("logo"), upload_to=commune_logo_path, blank=True)
+    brand_colour = models.CharField(
+        _("couleur"), max_length=7, default="#1d4ed8", validators=[colour_validator]
+    )
+    contact_email = models.EmailField(_("e-mail de contact"), blank=True)
+    created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
+
+    # Schemas are created by tenants.services.provision_commune (a clone of the template),
+    # never implicitly on save; they are never dropped by a delete.
+    auto_create_schema = False
+    auto_drop_schema = False
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("commune")
+        verbose_name_plural = _("communes")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["insee_code"], condition=~models.Q(insee_code=""), name="commune_insee_unique"
+            ),
+            models.CheckConstraint(condition=models.Q(status__in=["active", "suspended"]), name="commune_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def path_prefix(self) -> str:
+        return f"/{settings.FOYER_COMMUNE_PREFIX}/{self.slug}/"
+
+    def get_absolute_url(self) -> str:
+        return self.path_prefix
+
+    @property
+    def absolute_url(self) -> str:
+        return settings.FOYER_BASE_URL + self.path_prefix
+
+
+class Domain(DomainMixin):
+    """A custom host name of a commune (e.g. famille.jolieville.fr).
+
+    Communes are served at /c/<slug>/ on the platform's domain, where the family session
+    lives; a request on a custom domain is redirected there.
+    """
+
+    class Meta:
+        verbose_name = _("domaine")
+        verbose_name_plural = _("domaines")
+
+    def __str__(self) -> str:
+        return self.domain

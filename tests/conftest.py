@@ -1,0 +1,108 @@
+"""Test fixtures. Two communes exist in every session (DESIGN: isolation is tested
+everywhere); they are provisioned once, committed, and each test runs in a transaction
+that is rolled back. Tests that need committed data (a Celery worker, a browser) use
+``committed_db``, which wipes what they wrote afterwards."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+
+from shared_identity.models import Account, Child, Family, Guardian, Membership, StaffRole
+from tenants import schemas
+from tenants.models import Commune
+from tenants.services import provision_commune
+
+PASSWORD = "Une-phrase-de-passe-solide"
+SESSION_COMMUNES = {"jolieville": "Commune de JolieVille", "demo": "Collectivité Démo"}
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        schemas.ensure_template_schema()
+        for slug, name in SESSION_COMMUNES.items():
+            if not Commune.objects.filter(slug=slug).exists():
+                provision_commune(name=name, slug=slug, admin_email=f"admin@{slug}.test")
+        wipe_identity()
+
+
+def wipe_identity() -> None:
+    """Remove every row the tests may commit, keeping the session communes."""
+    connection.set_schema_to_public()
+    extra = Commune.objects.exclude(slug__in=SESSION_COMMUNES)
+    with connection.cursor() as cursor:
+        for commune in extra:
+            cursor.execute(f"DROP SCHEMA IF EXISTS {schemas.quote_ident(commune.schema_name)} CASCADE")
+        cursor.execute(
+            "TRUNCATE shared_identity_invitation, shared_identity_staffrole, shared_identity_membership, "
+            "shared_identity_child, shared_identity_guardian, shared_identity_family, "
+            "shared_identity_account_groups, shared_identity_account_user_permissions, "
+            "shared_identity_account, django_session CASCADE"
+        )
+        for commune in Commune.objects.filter(slug__in=SESSION_COMMUNES):
+            schema = schemas.quote_ident(commune.schema_name)
+            cursor.execute(
+                f"TRUNCATE {schema}.reservations_prestation, {schema}.reservations_site_services, "
+                f"{schema}.reservations_site, {schema}.reservations_service CASCADE"
+            )
+    extra.delete()
+
+
+@pytest.fixture
+def committed_db(django_db_blocker):
+    """Real commits (another thread or process must see the data), wiped afterwards."""
+    with django_db_blocker.unblock():
+        try:
+            yield
+        finally:
+            wipe_identity()
+
+
+@pytest.fixture
+def commune_a(db) -> Commune:
+    return Commune.objects.get(slug="jolieville")
+
+
+@pytest.fixture
+def commune_b(db) -> Commune:
+    return Commune.objects.get(slug="demo")
+
+
+def make_account(email: str, **fields) -> Account:
+    return Account.objects.create_user(email=email, password=PASSWORD, first_name=fields.pop("first_name", "Camille"),
+                                       last_name=fields.pop("last_name", "Martin"), **fields)
+
+
+def make_staff(commune: Commune, email: str, role: str = StaffRole.Role.AGENT) -> Account:
+    account = make_account(email)
+    StaffRole.objects.create(account=account, commune=commune, role=role)
+    return account
+
+
+def make_family(commune: Commune, *, email: str, name: str = "Martin", active: bool = True,
+                dossier: str = "F00001") -> Membership:
+    family = Family.objects.create(name=name)
+    account = make_account(email, last_name=name) if active else None
+    Guardian.objects.create(family=family, account=account, first_name="Camille", last_name=name, email=email)
+    Child.objects.create(family=family, first_name="Léa", last_name=name, birth_date=dt.date(2017, 5, 14))
+    return Membership.objects.create(
+        family=family, commune=commune, dossier_number=dossier,
+        status=Membership.Status.ACTIVE if active else Membership.Status.INVITED,
+    )
+
+
+@pytest.fixture
+def agent_a(commune_a) -> Account:
+    return make_staff(commune_a, "agent@jolieville.test")
+
+
+@pytest.fixture
+def agent_b(commune_b) -> Account:
+    return make_staff(commune_b, "agent@demo.test")
+
+
+def commune_path(commune: Commune, rest: str = "") -> str:
+    return f"/c/{commune.slug}/{rest}"

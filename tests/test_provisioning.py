@@ -1,0 +1,97 @@
+import pytest
+from django.core import mail
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django_tenants.utils import schema_exists
+
+from foyer.errors import FoyerError
+from shared_identity.models import Invitation
+from tenants import schemas
+from tenants.models import Commune, Domain
+from tenants.services import provision_commune
+
+
+def _nothing_created(slug: str, domain: str | None = None) -> bool:
+    return (
+        not Commune.objects.filter(slug=slug).exists()
+        and not schema_exists(f"c_{slug.replace('-', '_')}")
+        and (domain is None or not Domain.objects.filter(domain=domain).exists())
+    )
+
+
+def test_provision_clones_the_template_and_invites_the_admin(db, django_capture_on_commit_callbacks):
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        commune = provision_commune(
+            name="Ville-Neuve", slug="ville-neuve", admin_email="Maire@Ville-Neuve.fr", domain="famille.ville-neuve.fr",
+            insee_code="38001",
+        )
+    # then the schema exists and is fully migrated, without running migrations
+    assert commune.schema_name == "c_ville_neuve"
+    assert schemas.schemas_behind([commune.schema_name]) == []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM c_ville_neuve.reservations_prestation")
+        assert cursor.fetchone()[0] == 0
+    assert list(commune.domains.values_list("domain", flat=True)) == ["famille.ville-neuve.fr"]
+    invitation = Invitation.objects.get(commune=commune)
+    assert (invitation.kind, invitation.role, invitation.email) == ("staff", "admin", "maire@ville-neuve.fr")
+    assert invitation.delivery == Invitation.Delivery.SENT
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["maire@ville-neuve.fr"]
+    assert "/c/ville-neuve/console/invitation/" in mail.outbox[0].body
+
+
+@pytest.mark.parametrize("slug", ["Bad Slug", "é-accent", "-tiret", "a", "public", "x" * 51])
+def test_bad_slug_is_refused_and_nothing_is_created(db, slug):
+    with pytest.raises(FoyerError) as error:
+        provision_commune(name="Quelque part", slug=slug, admin_email="a@b.fr")
+    assert "slug" in error.value.field_errors
+    assert Commune.objects.count() == 2
+
+
+def test_duplicate_slug_is_refused(db, commune_a):
+    with pytest.raises(FoyerError) as error:
+        provision_commune(name="Autre", slug=commune_a.slug, admin_email="a@b.fr")
+    assert error.value.field_errors["slug"] == ["Cet identifiant est déjà pris par une autre commune."]
+    assert Commune.objects.count() == 2
+
+
+def test_duplicate_domain_is_refused_and_nothing_is_created(db, commune_a):
+    Domain.objects.create(domain="famille.jolieville.fr", tenant=commune_a)
+    with pytest.raises(FoyerError) as error:
+        provision_commune(name="Autre", slug="autre", admin_email="a@b.fr", domain="famille.jolieville.fr")
+    assert error.value.field_errors["domain"] == ["Ce domaine est déjà utilisé par une autre commune."]
+    assert _nothing_created("autre")
+
+
+def test_bad_email_and_insee_are_refused(db):
+    with pytest.raises(FoyerError) as error:
+        provision_commune(name="Autre", slug="autre", admin_email="pas-un-email", insee_code="123")
+    assert set(error.value.field_errors) == {"admin_email", "insee_code"}
+    assert _nothing_created("autre")
+
+
+def test_failure_midway_leaves_no_half_made_commune(db, monkeypatch):
+    # given the last step of provisioning fails (after the schema was cloned)
+    def broken(**kwargs):
+        raise RuntimeError("SMTP down while inviting")
+
+    monkeypatch.setattr("shared_identity.services.invite_staff", broken)
+    # when
+    with pytest.raises(RuntimeError):
+        provision_commune(name="Mi-chemin", slug="mi-chemin", admin_email="a@b.fr", domain="mi-chemin.fr")
+    # then neither the row, nor the schema, nor the domain exist
+    assert _nothing_created("mi-chemin", "mi-chemin.fr")
+    assert not Invitation.objects.exists()
+
+
+def test_create_commune_command_reports_errors_in_french(db):
+    with pytest.raises(CommandError, match="corrigez les erreurs"):
+        call_command("create_commune", name="X", slug="Bad Slug", admin_email="x@y.fr")
+    assert Commune.objects.count() == 2
+
+
+def test_create_commune_command_provisions(db, capsys):
+    call_command("create_commune", name="Bourg", slug="bourg", admin_email="admin@bourg.fr")
+    assert "c_bourg" in capsys.readouterr().out
+    assert schema_exists("c_bourg")
