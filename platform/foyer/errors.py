@@ -63,3 +63,21 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if response is not None:
         response.data = {"code": getattr(exc, "default_code", "error"), "message": str(exc), "extra": {}}
     return response
+
+
+class FoyerErrorMiddleware:
+    """HTML pages show a refusal to the person (the same French message), never a trace."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, FoyerError):
+            return None
+        from django.shortcuts import render
+
+        template = "404.html" if exception.status == 404 else "error.html"
+        return render(request, template, {"error": exception}, status=exception.status)

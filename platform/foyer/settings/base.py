@@ -91,6 +91,8 @@ TENANT_DOMAIN_MODEL = "tenants.Domain"
 # New communes are cloned from this schema, which `migrate_communes` keeps migrated.
 TENANT_BASE_SCHEMA = "commune_template"
 TENANT_CREATION_FAKES_MIGRATIONS = True
+# Issue SET search_path only when the schema changes, not before every query.
+TENANT_LIMIT_SET_CALLS = True
 DATABASE_ROUTERS = ("tenants.routers.TenantContextRouter", "django_tenants.routers.TenantSyncRouter")
 
 MIDDLEWARE = [
@@ -105,6 +107,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "tenants.middleware.CommuneAccessMiddleware",
+    "foyer.errors.FoyerErrorMiddleware",
 ]
 
 ROOT_URLCONF = "foyer.urls"

@@ -1,0 +1,56 @@
+"""migrate_communes: one query to find the schemas behind, then only those are migrated."""
+
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tenants import schemas
+from tenants.models import Commune
+from tenants.services import provision_commune
+
+
+def _break(schema_name: str) -> None:
+    """Make a commune schema one migration behind: drop a table and its migration record."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {schema_name}.reservations_prestation")
+        cursor.execute(
+            f"DELETE FROM {schema_name}.django_migrations WHERE app = 'reservations' AND name = '0001_initial'"
+        )
+        cursor.execute(f"DROP TABLE {schema_name}.reservations_site_services, {schema_name}.reservations_site, "
+                       f"{schema_name}.reservations_service")
+
+
+def test_schemas_behind_costs_the_same_queries_for_any_number_of_schemas(db, commune_a, commune_b):
+    all_names = [commune_a.schema_name, commune_b.schema_name, schemas.TEMPLATE_SCHEMA]
+    with CaptureQueriesContext(connection) as one:
+        assert schemas.schemas_behind([commune_a.schema_name]) == []
+    with CaptureQueriesContext(connection) as three:
+        assert schemas.schemas_behind(all_names) == []
+    assert len(one) == len(three) == 2
+
+
+def test_a_schema_behind_is_found_and_migrated(db, commune_a, commune_b):
+    _break(commune_b.schema_name)
+    assert schemas.schemas_behind([commune_a.schema_name, commune_b.schema_name]) == [commune_b.schema_name]
+    assert schemas.migrate_schema(commune_b.schema_name) == 1
+    assert schemas.schemas_behind([commune_b.schema_name]) == []
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {commune_b.schema_name}.reservations_prestation")
+        assert cursor.fetchone()[0] == 0
+
+
+def test_migrate_communes_migrates_only_those_behind_in_parallel(committed_db, capsys):
+    for slug in ("amont", "aval", "rive"):
+        provision_commune(name=slug.title(), slug=slug, admin_email=f"admin@{slug}.test")
+    _break("c_amont")
+    _break("c_aval")
+    call_command("migrate_communes", jobs=2, no_progress=True)
+    out = capsys.readouterr().out
+    assert "5 commune(s), 2 à migrer." in out
+    names = list(Commune.objects.values_list("schema_name", flat=True))
+    assert schemas.schemas_behind(names) == []
+
+
+def test_a_no_op_run_migrates_nothing(db, capsys):
+    call_command("migrate_communes", skip_public=True, no_progress=True)
+    assert "2 commune(s), 0 à migrer." in capsys.readouterr().out
