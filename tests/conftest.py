@@ -27,6 +27,14 @@ def django_db_setup(django_db_setup, django_db_blocker):
             if not Commune.objects.filter(slug=slug).exists():
                 provision_commune(name=name, slug=slug, admin_email=f"admin@{slug}.test")
         wipe_identity()
+    yield
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        # Threads of the Celery and browser tests may leave a session open: close them so
+        # the test database can be dropped.
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 def wipe_identity() -> None:
@@ -52,7 +60,7 @@ def wipe_identity() -> None:
 
 
 @pytest.fixture
-def committed_db(django_db_blocker):
+def committed_db(django_db_setup, django_db_blocker):
     """Real commits (another thread or process must see the data), wiped afterwards."""
     with django_db_blocker.unblock():
         try:

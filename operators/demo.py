@@ -1,0 +1,110 @@
+"""Demo data: two communes with services and prestations, one family in both, staff and
+an operator. Idempotent: running it again changes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from reservations.models import Prestation, Service, Site
+from shared_identity.models import Account, Child, Family, Guardian, Invitation, Membership, StaffRole
+from tenants.context import commune_context
+from tenants.models import Commune
+from tenants.services import provision_commune
+
+DEMO_PASSWORD = "foyer-demo-2026"
+OPERATOR_EMAIL = "operateur@foyer.localhost"
+PARENT_EMAIL = "parent@foyer.localhost"
+
+COMMUNES = [
+    {
+        "name": "Commune de JolieVille", "slug": "jolieville", "kind": Commune.Kind.COMMUNE, "insee_code": "",
+        "colour": "#1d4ed8", "admin": "admin@jolieville.localhost", "dossier": "JV-0154",
+        "sites": ["École Jules Ferry", "École du Parc"],
+        "catalogue": {
+            "Restauration scolaire": [("Repas", "REPAS", "#16a34a", "month_end", "4.05")],
+            "Périscolaire": [
+                ("Garderie du matin", "GARMAT", "#f59e0b", "month_end", "1.80"),
+                ("Garderie du soir", "GARSOIR", "#d97706", "month_end", "2.50"),
+            ],
+        },
+    },
+    {
+        "name": "Collectivité Démo", "slug": "demo", "kind": Commune.Kind.SYNDICAT, "insee_code": "",
+        "colour": "#7c3aed", "admin": "admin@demo.localhost", "dossier": "CD-0078",
+        "sites": ["Centre de loisirs Les Pins"],
+        "catalogue": {
+            "Accueil de loisirs": [
+                ("Mercredi journée", "MERJ", "#db2777", "prepaid", "12.00"),
+                ("Mercredi demi-journée", "MERDJ", "#be185d", "prepaid", "7.00"),
+            ],
+            "Restauration scolaire": [("Repas", "REPAS", "#16a34a", "month_end", "3.90")],
+        },
+    },
+]
+
+
+def seed_demo() -> dict:
+    operator = _account(OPERATOR_EMAIL, "Olivia", "Opératrice", is_platform_operator=True)
+    parent = _account(PARENT_EMAIL, "Pauline", "Claironi")
+    family = _family(parent)
+    communes = []
+    for spec in COMMUNES:
+        commune = Commune.objects.filter(slug=spec["slug"]).first() or provision_commune(
+            name=spec["name"], slug=spec["slug"], kind=spec["kind"], admin_email=spec["admin"]
+        )
+        Commune.objects.filter(pk=commune.pk).update(brand_colour=spec["colour"], contact_email=spec["admin"])
+        admin = _account(spec["admin"], "Admin", spec["name"])
+        StaffRole.objects.get_or_create(account=admin, commune=commune, defaults={"role": StaffRole.Role.ADMIN})
+        Invitation.objects.filter(commune=commune, email=spec["admin"], used_at__isnull=True).update(
+            used_at=timezone.now(), used_by=admin
+        )
+        Membership.objects.get_or_create(
+            family=family, commune=commune,
+            defaults={"dossier_number": spec["dossier"], "status": Membership.Status.ACTIVE,
+                      "activated_at": timezone.now()},
+        )
+        with commune_context(commune):
+            _catalogue(spec)
+        communes.append(commune)
+    return {"operator": operator, "parent": parent, "communes": communes}
+
+
+def _account(email: str, first_name: str, last_name: str, **fields) -> Account:
+    account = Account.objects.filter(email=email).first()
+    if account is None:
+        account = Account.objects.create_user(email=email, password=DEMO_PASSWORD, first_name=first_name,
+                                              last_name=last_name, **fields)
+    return account
+
+
+@transaction.atomic
+def _family(parent: Account) -> Family:
+    guardian = Guardian.objects.filter(account=parent).select_related("family").first()
+    if guardian:
+        return guardian.family
+    family = Family.objects.create(name="Claironi", address_line="12 rue des Tilleuls", postcode="38000",
+                                   city="JolieVille")
+    Guardian.objects.create(family=family, account=parent, first_name="Pauline", last_name="Claironi",
+                            email=parent.email, phone="06 12 34 56 78")
+    Child.objects.create(family=family, first_name="Alvaro", last_name="Claironi", birth_date=dt.date(2016, 11, 14))
+    Child.objects.create(family=family, first_name="Sofia", last_name="Claironi", birth_date=dt.date(2019, 5, 20))
+    return family
+
+
+@transaction.atomic
+def _catalogue(spec: dict) -> None:
+    sites = [Site.objects.get_or_create(name=name)[0] for name in spec["sites"]]
+    for service_name, prestations in spec["catalogue"].items():
+        service, _ = Service.objects.get_or_create(name=service_name)
+        for site in sites:
+            site.services.add(service)
+        for label, code, colour, mode, price in prestations:
+            Prestation.objects.get_or_create(
+                code=code,
+                defaults={"service": service, "label": label, "colour": colour, "billing_mode": mode,
+                          "base_price": Decimal(price)},
+            )
