@@ -6,11 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup demo test lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tests/e2e/package-lock.json
 	$(PYTHON) -c 'import sys; sys.exit("Foyer needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[embedded,dev]"
+	@# axe-core for the browser tests (skipped when npm or Chromium is missing)
+	if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/e2e --no-audit --no-fund --silent; fi
 	touch $(STAMP)
 
 setup: $(STAMP)

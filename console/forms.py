@@ -6,8 +6,12 @@ from shared_identity.models import StaffRole
 
 class FamilyDossierForm(forms.Form):
     family_name = forms.CharField(label=_("Nom de la famille"), max_length=150)
-    dossier_number = forms.CharField(label=_("Numéro de dossier"), max_length=30, required=False,
-                                     help_text=_("Laissez vide pour un numéro attribué automatiquement."))
+    dossier_number = forms.CharField(
+        label=_("Numéro de dossier"),
+        max_length=30,
+        required=False,
+        help_text=_("Laissez vide pour un numéro attribué automatiquement."),
+    )
     guardian_first_name = forms.CharField(label=_("Prénom du responsable"), max_length=100)
     guardian_last_name = forms.CharField(label=_("Nom du responsable"), max_length=100)
     guardian_email = forms.EmailField(label=_("E-mail du responsable"))
@@ -17,8 +21,11 @@ class FamilyDossierForm(forms.Form):
 class ChildForm(forms.Form):
     first_name = forms.CharField(label=_("Prénom"), max_length=100)
     last_name = forms.CharField(label=_("Nom"), max_length=100)
-    birth_date = forms.DateField(label=_("Date de naissance"), widget=forms.DateInput(attrs={"type": "date"}),
-                                 input_formats=["%Y-%m-%d", "%d/%m/%Y"])
+    birth_date = forms.DateField(
+        label=_("Date de naissance"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
+    )
 
 
 ChildFormSet = forms.formset_factory(ChildForm, extra=3, max_num=10, validate_max=True)

@@ -9,7 +9,11 @@ urlpatterns = [
     path("familles/", views.family_list, name="family_list"),
     path("familles/nouvelle/", views.family_create, name="family_create"),
     path("familles/<int:membership_id>/", views.family_detail, name="family_detail"),
-    path("familles/<int:membership_id>/activation/", views.family_send_activation, name="family_send_activation"),
+    path(
+        "familles/<int:membership_id>/activation/",
+        views.family_send_activation,
+        name="family_send_activation",
+    ),
     path("equipe/", views.staff, name="staff"),
     path("invitation/<str:token>/", views.accept_invitation, name="accept_invitation"),
 ]

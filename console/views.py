@@ -31,9 +31,14 @@ def home(request: HttpRequest) -> HttpResponse:
 @staff_required
 def family_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
-    return render(request, "console/family_list.html", {
-        "dossiers": selectors.list_family_dossiers(commune=request.commune, search=search), "search": search,
-    })
+    return render(
+        request,
+        "console/family_list.html",
+        {
+            "dossiers": selectors.list_family_dossiers(commune=request.commune, search=search),
+            "search": search,
+        },
+    )
 
 
 @staff_required
@@ -43,7 +48,9 @@ def family_create(request: HttpRequest) -> HttpResponse:
     children = ChildFormSet(request.POST or None, prefix="children")
     if request.method == "POST" and form.is_valid() and children.is_valid():
         child_inputs = [
-            services.ChildInput(**child.cleaned_data) for child in children if child.has_changed() and child.cleaned_data
+            services.ChildInput(**child.cleaned_data)
+            for child in children
+            if child.has_changed() and child.cleaned_data
         ]
         try:
             membership = services.create_family_dossier(
@@ -52,7 +59,9 @@ def family_create(request: HttpRequest) -> HttpResponse:
         except FoyerError as error:
             apply_errors(form, error)
         else:
-            messages.success(request, _("Le dossier n° %(number)s a été créé.") % {"number": membership.dossier_number})
+            messages.success(
+                request, _("Le dossier n° %(number)s a été créé.") % {"number": membership.dossier_number}
+            )
             return redirect("console:family_detail", membership_id=membership.pk)
     return render(request, "console/family_form.html", {"form": form, "children": children})
 
@@ -72,7 +81,10 @@ def family_send_activation(request: HttpRequest, membership_id: int) -> HttpResp
     except FoyerError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, _("Le lien d'activation part vers %(email)s (valable 72 heures).") % {"email": invitation.email})
+        messages.success(
+            request,
+            _("Le lien d'activation part vers %(email)s (valable 72 heures).") % {"email": invitation.email},
+        )
     return redirect("console:family_detail", membership_id=membership.pk)
 
 
@@ -90,20 +102,33 @@ def staff(request: HttpRequest) -> HttpResponse:
             except FoyerError as error:
                 apply_errors(form, error)
             else:
-                messages.success(request, _("L'invitation part vers %(email)s.") % {"email": form.cleaned_data["email"]})
+                messages.success(
+                    request, _("L'invitation part vers %(email)s.") % {"email": form.cleaned_data["email"]}
+                )
                 return redirect("console:staff")
-    return render(request, "console/staff.html", {
-        "form": form, "is_admin": is_admin,
-        "roles": StaffRole.objects.filter(commune=request.commune).select_related("account").order_by("account__email"),
-        "invitations": Invitation.objects.filter(commune=request.commune, kind=Invitation.Kind.STAFF, used_at__isnull=True),
-    })
+    return render(
+        request,
+        "console/staff.html",
+        {
+            "form": form,
+            "is_admin": is_admin,
+            "roles": StaffRole.objects.filter(commune=request.commune)
+            .select_related("account")
+            .order_by("account__email"),
+            "invitations": Invitation.objects.filter(
+                commune=request.commune, kind=Invitation.Kind.STAFF, used_at__isnull=True
+            ),
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])
 def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
     commune = request.commune
     try:
-        invitation = selectors.get_invitation_for_token(commune=commune, token=token, kind=Invitation.Kind.STAFF)
+        invitation = selectors.get_invitation_for_token(
+            commune=commune, token=token, kind=Invitation.Kind.STAFF
+        )
     except FoyerError as error:
         return render(request, "portal/activation_error.html", {"error": error}, status=error.status)
     has_account = selectors.get_account_by_email(invitation.email) is not None
@@ -117,10 +142,14 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
                 services.accept_staff_invitation(commune=commune, token=token, account=request.user)
             else:
                 account = services.accept_staff_invitation(
-                    commune=commune, token=token, account=None,
-                    profile=services.ProfileInput(first_name=form.cleaned_data["first_name"],
-                                                  last_name=form.cleaned_data["last_name"],
-                                                  phone=form.cleaned_data["phone"]),
+                    commune=commune,
+                    token=token,
+                    account=None,
+                    profile=services.ProfileInput(
+                        first_name=form.cleaned_data["first_name"],
+                        last_name=form.cleaned_data["last_name"],
+                        phone=form.cleaned_data["phone"],
+                    ),
                     password=form.cleaned_data["password"],
                     password_confirmation=form.cleaned_data["password_confirmation"],
                 )
@@ -131,12 +160,21 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
             else:
                 error = exc
         else:
-            messages.success(request, _("Bienvenue dans la console de %(commune)s.") % {"commune": commune.name})
+            messages.success(
+                request, _("Bienvenue dans la console de %(commune)s.") % {"commune": commune.name}
+            )
             return redirect("console:home")
-    return render(request, "console/accept_invitation.html", {
-        "invitation": invitation, "form": form, "error": error, "has_account": has_account,
-        "login_url": f"{_login_url()}?next={request.path}",
-    })
+    return render(
+        request,
+        "console/accept_invitation.html",
+        {
+            "invitation": invitation,
+            "form": form,
+            "error": error,
+            "has_account": has_account,
+            "login_url": f"{_login_url()}?next={request.path}",
+        },
+    )
 
 
 def _login_url() -> str:

@@ -21,8 +21,13 @@ PARENT_EMAIL = "parent@foyer.localhost"
 
 COMMUNES = [
     {
-        "name": "Commune de JolieVille", "slug": "jolieville", "kind": Commune.Kind.COMMUNE, "insee_code": "",
-        "colour": "#1d4ed8", "admin": "admin@jolieville.localhost", "dossier": "JV-0154",
+        "name": "Commune de JolieVille",
+        "slug": "jolieville",
+        "kind": Commune.Kind.COMMUNE,
+        "insee_code": "",
+        "colour": "#1d4ed8",
+        "admin": "admin@jolieville.localhost",
+        "dossier": "JV-0154",
         "sites": ["École Jules Ferry", "École du Parc"],
         "catalogue": {
             "Restauration scolaire": [("Repas", "REPAS", "#16a34a", "month_end", "4.05")],
@@ -33,8 +38,13 @@ COMMUNES = [
         },
     },
     {
-        "name": "Collectivité Démo", "slug": "demo", "kind": Commune.Kind.SYNDICAT, "insee_code": "",
-        "colour": "#7c3aed", "admin": "admin@demo.localhost", "dossier": "CD-0078",
+        "name": "Collectivité Démo",
+        "slug": "demo",
+        "kind": Commune.Kind.SYNDICAT,
+        "insee_code": "",
+        "colour": "#7c3aed",
+        "admin": "admin@demo.localhost",
+        "dossier": "CD-0078",
         "sites": ["Centre de loisirs Les Pins"],
         "catalogue": {
             "Accueil de loisirs": [
@@ -58,14 +68,20 @@ def seed_demo() -> dict:
         )
         Commune.objects.filter(pk=commune.pk).update(brand_colour=spec["colour"], contact_email=spec["admin"])
         admin = _account(spec["admin"], "Admin", spec["name"])
-        StaffRole.objects.get_or_create(account=admin, commune=commune, defaults={"role": StaffRole.Role.ADMIN})
+        StaffRole.objects.get_or_create(
+            account=admin, commune=commune, defaults={"role": StaffRole.Role.ADMIN}
+        )
         Invitation.objects.filter(commune=commune, email=spec["admin"], used_at__isnull=True).update(
             used_at=timezone.now(), used_by=admin
         )
         Membership.objects.get_or_create(
-            family=family, commune=commune,
-            defaults={"dossier_number": spec["dossier"], "status": Membership.Status.ACTIVE,
-                      "activated_at": timezone.now()},
+            family=family,
+            commune=commune,
+            defaults={
+                "dossier_number": spec["dossier"],
+                "status": Membership.Status.ACTIVE,
+                "activated_at": timezone.now(),
+            },
         )
         with commune_context(commune):
             _catalogue(spec)
@@ -76,8 +92,9 @@ def seed_demo() -> dict:
 def _account(email: str, first_name: str, last_name: str, **fields) -> Account:
     account = Account.objects.filter(email=email).first()
     if account is None:
-        account = Account.objects.create_user(email=email, password=DEMO_PASSWORD, first_name=first_name,
-                                              last_name=last_name, **fields)
+        account = Account.objects.create_user(
+            email=email, password=DEMO_PASSWORD, first_name=first_name, last_name=last_name, **fields
+        )
     return account
 
 
@@ -86,12 +103,23 @@ def _family(parent: Account) -> Family:
     guardian = Guardian.objects.filter(account=parent).select_related("family").first()
     if guardian:
         return guardian.family
-    family = Family.objects.create(name="Claironi", address_line="12 rue des Tilleuls", postcode="38000",
-                                   city="JolieVille")
-    Guardian.objects.create(family=family, account=parent, first_name="Pauline", last_name="Claironi",
-                            email=parent.email, phone="06 12 34 56 78")
-    Child.objects.create(family=family, first_name="Alvaro", last_name="Claironi", birth_date=dt.date(2016, 11, 14))
-    Child.objects.create(family=family, first_name="Sofia", last_name="Claironi", birth_date=dt.date(2019, 5, 20))
+    family = Family.objects.create(
+        name="Claironi", address_line="12 rue des Tilleuls", postcode="38000", city="JolieVille"
+    )
+    Guardian.objects.create(
+        family=family,
+        account=parent,
+        first_name="Pauline",
+        last_name="Claironi",
+        email=parent.email,
+        phone="06 12 34 56 78",
+    )
+    Child.objects.create(
+        family=family, first_name="Alvaro", last_name="Claironi", birth_date=dt.date(2016, 11, 14)
+    )
+    Child.objects.create(
+        family=family, first_name="Sofia", last_name="Claironi", birth_date=dt.date(2019, 5, 20)
+    )
     return family
 
 
@@ -105,6 +133,11 @@ def _catalogue(spec: dict) -> None:
         for label, code, colour, mode, price in prestations:
             Prestation.objects.get_or_create(
                 code=code,
-                defaults={"service": service, "label": label, "colour": colour, "billing_mode": mode,
-                          "base_price": Decimal(price)},
+                defaults={
+                    "service": service,
+                    "label": label,
+                    "colour": colour,
+                    "billing_mode": mode,
+                    "base_price": Decimal(price),
+                },
             )

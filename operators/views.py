@@ -25,8 +25,11 @@ def commune_list(request: HttpRequest) -> HttpResponse:
     communes = list_communes(search=search).annotate(
         families=Count("memberships", filter=Q(memberships__status="active"))
     )
-    return render(request, "operators/commune_list.html", {"communes": communes, "search": search,
-                                                             "suspend_form": SuspendForm()})
+    return render(
+        request,
+        "operators/commune_list.html",
+        {"communes": communes, "search": search, "suspend_form": SuspendForm()},
+    )
 
 
 @operator_required
@@ -39,7 +42,11 @@ def commune_create(request: HttpRequest) -> HttpResponse:
         except FoyerError as error:
             apply_errors(form, error)
         else:
-            messages.success(request, _("La commune « %(name)s » est créée ; son administrateur est invité.") % {"name": commune.name})
+            messages.success(
+                request,
+                _("La commune « %(name)s » est créée ; son administrateur est invité.")
+                % {"name": commune.name},
+            )
             return redirect("operators:commune_list")
     return render(request, "operators/commune_form.html", {"form": form})
 

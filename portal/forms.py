@@ -17,7 +17,9 @@ def apply_errors(form: forms.Form, error: FoyerError) -> None:
 
 
 class LoginForm(auth_forms.AuthenticationForm):
-    username = forms.EmailField(label=_("Adresse e-mail"), widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}))
+    username = forms.EmailField(
+        label=_("Adresse e-mail"), widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
+    )
     error_messages = {
         "invalid_login": _("Adresse e-mail ou mot de passe incorrect."),
         "inactive": _("Ce compte est désactivé."),
@@ -25,10 +27,19 @@ class LoginForm(auth_forms.AuthenticationForm):
 
 
 class PasswordResetForm(auth_forms.PasswordResetForm):
-    email = forms.EmailField(label=_("Adresse e-mail"), widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    email = forms.EmailField(
+        label=_("Adresse e-mail"), widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
 
-    def send_mail(self, subject_template_name, email_template_name, context, from_email, to_email,
-                  html_email_template_name=None):
+    def send_mail(
+        self,
+        subject_template_name,
+        email_template_name,
+        context,
+        from_email,
+        to_email,
+        html_email_template_name=None,
+    ):
         # Sent by a Celery task after commit, like every e-mail of Foyer.
         from django.db import transaction
 
@@ -40,23 +51,57 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
 
 
 class ProfileForm(forms.Form):
-    first_name = forms.CharField(label=_("Prénom"), max_length=100, widget=forms.TextInput(attrs={"autocomplete": "given-name"}))
-    last_name = forms.CharField(label=_("Nom"), max_length=100, widget=forms.TextInput(attrs={"autocomplete": "family-name"}))
-    phone = forms.CharField(label=_("Téléphone"), max_length=30, required=False, widget=forms.TextInput(attrs={"autocomplete": "tel", "type": "tel"}))
+    first_name = forms.CharField(
+        label=_("Prénom"), max_length=100, widget=forms.TextInput(attrs={"autocomplete": "given-name"})
+    )
+    last_name = forms.CharField(
+        label=_("Nom"), max_length=100, widget=forms.TextInput(attrs={"autocomplete": "family-name"})
+    )
+    phone = forms.CharField(
+        label=_("Téléphone"),
+        max_length=30,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "type": "tel"}),
+    )
 
 
 class ActivationForm(ProfileForm):
-    address_line = forms.CharField(label=_("Adresse"), max_length=255, required=False, widget=forms.TextInput(attrs={"autocomplete": "street-address"}))
-    postcode = forms.CharField(label=_("Code postal"), max_length=10, required=False, widget=forms.TextInput(attrs={"autocomplete": "postal-code"}))
-    city = forms.CharField(label=_("Ville"), max_length=120, required=False, widget=forms.TextInput(attrs={"autocomplete": "address-level2"}))
-    password = forms.CharField(label=_("Mot de passe"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-                               help_text=_("Au moins 10 caractères, pas uniquement des chiffres."))
-    password_confirmation = forms.CharField(label=_("Confirmation du mot de passe"),
-                                            widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    address_line = forms.CharField(
+        label=_("Adresse"),
+        max_length=255,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "street-address"}),
+    )
+    postcode = forms.CharField(
+        label=_("Code postal"),
+        max_length=10,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "postal-code"}),
+    )
+    city = forms.CharField(
+        label=_("Ville"),
+        max_length=120,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "address-level2"}),
+    )
+    password = forms.CharField(
+        label=_("Mot de passe"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("Au moins 10 caractères, pas uniquement des chiffres."),
+    )
+    password_confirmation = forms.CharField(
+        label=_("Confirmation du mot de passe"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
 
 
 class StaffAccountForm(ProfileForm):
-    password = forms.CharField(label=_("Mot de passe"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-                               help_text=_("Au moins 10 caractères, pas uniquement des chiffres."))
-    password_confirmation = forms.CharField(label=_("Confirmation du mot de passe"),
-                                            widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password = forms.CharField(
+        label=_("Mot de passe"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("Au moins 10 caractères, pas uniquement des chiffres."),
+    )
+    password_confirmation = forms.CharField(
+        label=_("Confirmation du mot de passe"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )

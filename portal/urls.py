@@ -7,25 +7,56 @@ app_name = "portal"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
-    path("connexion/", auth_views.LoginView.as_view(
-        template_name="portal/login.html", authentication_form=forms.LoginForm, redirect_authenticated_user=True,
-    ), name="login"),
+    path(
+        "connexion/",
+        auth_views.LoginView.as_view(
+            template_name="portal/login.html",
+            authentication_form=forms.LoginForm,
+            redirect_authenticated_user=True,
+        ),
+        name="login",
+    ),
     path("deconnexion/", auth_views.LogoutView.as_view(), name="logout"),
-    path("mot-de-passe/oubli/", auth_views.PasswordResetView.as_view(
-        template_name="portal/password_reset.html", form_class=forms.PasswordResetForm,
-        email_template_name="emails/password_reset.txt", subject_template_name="emails/password_reset_subject.txt",
-        success_url=reverse_lazy("portal:password_reset_done"),
-    ), name="password_reset"),
-    path("mot-de-passe/oubli/envoye/", auth_views.PasswordResetDoneView.as_view(
-        template_name="portal/password_reset_done.html"), name="password_reset_done"),
-    path("mot-de-passe/reinitialiser/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(
-        template_name="portal/password_reset_confirm.html", success_url=reverse_lazy("portal:password_reset_complete"),
-    ), name="password_reset_confirm"),
-    path("mot-de-passe/reinitialise/", auth_views.PasswordResetCompleteView.as_view(
-        template_name="portal/password_reset_complete.html"), name="password_reset_complete"),
-    path("mot-de-passe/changer/", auth_views.PasswordChangeView.as_view(
-        template_name="portal/password_change.html", success_url=reverse_lazy("portal:password_change_done"),
-    ), name="password_change"),
-    path("mot-de-passe/change/", auth_views.PasswordChangeDoneView.as_view(
-        template_name="portal/password_change_done.html"), name="password_change_done"),
+    path(
+        "mot-de-passe/oubli/",
+        auth_views.PasswordResetView.as_view(
+            template_name="portal/password_reset.html",
+            form_class=forms.PasswordResetForm,
+            email_template_name="emails/password_reset.txt",
+            subject_template_name="emails/password_reset_subject.txt",
+            success_url=reverse_lazy("portal:password_reset_done"),
+        ),
+        name="password_reset",
+    ),
+    path(
+        "mot-de-passe/oubli/envoye/",
+        auth_views.PasswordResetDoneView.as_view(template_name="portal/password_reset_done.html"),
+        name="password_reset_done",
+    ),
+    path(
+        "mot-de-passe/reinitialiser/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name="portal/password_reset_confirm.html",
+            success_url=reverse_lazy("portal:password_reset_complete"),
+        ),
+        name="password_reset_confirm",
+    ),
+    path(
+        "mot-de-passe/reinitialise/",
+        auth_views.PasswordResetCompleteView.as_view(template_name="portal/password_reset_complete.html"),
+        name="password_reset_complete",
+    ),
+    path(
+        "mot-de-passe/changer/",
+        auth_views.PasswordChangeView.as_view(
+            template_name="portal/password_change.html",
+            success_url=reverse_lazy("portal:password_change_done"),
+        ),
+        name="password_change",
+    ),
+    path(
+        "mot-de-passe/change/",
+        auth_views.PasswordChangeDoneView.as_view(template_name="portal/password_change_done.html"),
+        name="password_change_done",
+    ),
 ]

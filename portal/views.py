@@ -21,11 +21,15 @@ from .forms import ActivationForm, apply_errors
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     account = request.user
-    return render(request, "portal/dashboard.html", {
-        "memberships": selectors.list_memberships_of(account),
-        "children": selectors.list_children_of(account),
-        "staff_roles": selectors.list_staff_communes(account),
-    })
+    return render(
+        request,
+        "portal/dashboard.html",
+        {
+            "memberships": selectors.list_memberships_of(account),
+            "children": selectors.list_children_of(account),
+            "staff_roles": selectors.list_staff_communes(account),
+        },
+    )
 
 
 def commune_home(request: HttpRequest) -> HttpResponse:
@@ -42,7 +46,9 @@ def commune_home(request: HttpRequest) -> HttpResponse:
 def activation(request: HttpRequest, token: str) -> HttpResponse:
     commune = request.commune
     try:
-        invitation = selectors.get_invitation_for_token(commune=commune, token=token, kind=Invitation.Kind.FAMILY)
+        invitation = selectors.get_invitation_for_token(
+            commune=commune, token=token, kind=Invitation.Kind.FAMILY
+        )
     except FoyerError as error:
         return render(request, "portal/activation_error.html", {"error": error}, status=error.status)
 
@@ -54,9 +60,14 @@ def activation(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             account = services.activate_family_with_new_account(
-                commune=commune, token=token,
-                profile=services.ProfileInput(**{k: form.cleaned_data[k] for k in (
-                    "first_name", "last_name", "phone", "address_line", "postcode", "city")}),
+                commune=commune,
+                token=token,
+                profile=services.ProfileInput(
+                    **{
+                        k: form.cleaned_data[k]
+                        for k in ("first_name", "last_name", "phone", "address_line", "postcode", "city")
+                    }
+                ),
                 password=form.cleaned_data["password"],
                 password_confirmation=form.cleaned_data["password_confirmation"],
             )
@@ -72,7 +83,9 @@ def activation(request: HttpRequest, token: str) -> HttpResponse:
 def _activation_with_account(request, token, invitation, existing_account) -> HttpResponse:
     if not request.user.is_authenticated:
         login_url = reverse("portal:login") + "?next=" + request.path
-        return render(request, "portal/activation_sign_in.html", {"invitation": invitation, "login_url": login_url})
+        return render(
+            request, "portal/activation_sign_in.html", {"invitation": invitation, "login_url": login_url}
+        )
     error = None
     if request.method == "POST":
         try:
@@ -80,14 +93,24 @@ def _activation_with_account(request, token, invitation, existing_account) -> Ht
         except FoyerError as exc:
             error = exc
         else:
-            messages.success(request, _("%(commune)s a été ajoutée à votre espace famille.") % {"commune": request.commune.name})
+            messages.success(
+                request,
+                _("%(commune)s a été ajoutée à votre espace famille.") % {"commune": request.commune.name},
+            )
             return redirect("portal:dashboard")
     elif request.user.email != invitation.email:
-        error = FoyerError("wrong_account", _(
-            "Ce lien a été envoyé à une autre adresse e-mail que celle de votre compte. "
-            "Déconnectez-vous, puis ouvrez à nouveau le lien."), status=403)
+        error = FoyerError(
+            "wrong_account",
+            _(
+                "Ce lien a été envoyé à une autre adresse e-mail que celle de votre compte. "
+                "Déconnectez-vous, puis ouvrez à nouveau le lien."
+            ),
+            status=403,
+        )
     status = error.status if error else 200
-    return render(request, "portal/activation_confirm.html", {"invitation": invitation, "error": error}, status=status)
+    return render(
+        request, "portal/activation_confirm.html", {"invitation": invitation, "error": error}, status=status
+    )
 
 
 def _initial_profile(invitation: Invitation) -> dict:

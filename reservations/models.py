@@ -46,7 +46,9 @@ class Prestation(models.Model):
     service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="prestations")
     label = models.CharField(_("libellé"), max_length=120)
     code = models.CharField(
-        _("code"), max_length=12, validators=[RegexValidator(r"^[A-Z0-9_]+$", _("Majuscules, chiffres et _ seulement."))]
+        _("code"),
+        max_length=12,
+        validators=[RegexValidator(r"^[A-Z0-9_]+$", _("Majuscules, chiffres et _ seulement."))],
     )
     colour = models.CharField(_("couleur"), max_length=7, default="#2563eb", validators=[colour_validator])
     billing_mode = models.CharField(
@@ -60,7 +62,9 @@ class Prestation(models.Model):
         verbose_name_plural = _("prestations")
         constraints = [
             models.UniqueConstraint(fields=["code"], name="prestation_code_unique"),
-            models.CheckConstraint(condition=models.Q(base_price__gte=0), name="prestation_price_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(base_price__gte=0), name="prestation_price_not_negative"
+            ),
         ]
 
     def __str__(self) -> str:

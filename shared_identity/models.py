@@ -96,7 +96,11 @@ class Guardian(models.Model):
 
     family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="guardians")
     account = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="guardianships"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="guardianships",
     )
     first_name = models.CharField(_("prénom"), max_length=100)
     last_name = models.CharField(_("nom"), max_length=100)
@@ -109,7 +113,8 @@ class Guardian(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["family", "email"], name="guardian_email_unique_in_family"),
             models.UniqueConstraint(
-                fields=["family", "account"], condition=models.Q(account__isnull=False),
+                fields=["family", "account"],
+                condition=models.Q(account__isnull=False),
                 name="guardian_account_unique_in_family",
             ),
         ]
@@ -166,7 +171,9 @@ class StaffRole(models.Model):
         ADMIN = "admin", _("Administrateur de la commune")
         AGENT = "agent", _("Agent")
 
-    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_roles")
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_roles"
+    )
     commune = models.ForeignKey("tenants.Commune", on_delete=models.CASCADE, related_name="staff_roles")
     role = models.CharField(_("rôle"), max_length=10, choices=Role.choices)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -219,7 +226,10 @@ class Invitation(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
-                condition=(models.Q(kind="family", membership__isnull=False) | models.Q(kind="staff", role__in=["admin", "agent"])),
+                condition=(
+                    models.Q(kind="family", membership__isnull=False)
+                    | models.Q(kind="staff", role__in=["admin", "agent"])
+                ),
                 name="invitation_kind_consistent",
             ),
         ]
@@ -229,7 +239,11 @@ class Invitation(models.Model):
 
     @staticmethod
     def lifetime(kind: str) -> timedelta:
-        hours = settings.FOYER_ACTIVATION_LINK_HOURS if kind == "family" else settings.FOYER_STAFF_INVITATION_HOURS
+        hours = (
+            settings.FOYER_ACTIVATION_LINK_HOURS
+            if kind == "family"
+            else settings.FOYER_STAFF_INVITATION_HOURS
+        )
         return timedelta(hours=hours)
 
     def is_expired(self, now=None) -> bool:

@@ -82,8 +82,10 @@ def get_invitation_for_token(*, commune, token: str, kind: str, lock: bool = Fal
     if invitation is None:
         raise FoyerError(
             "invalid_link",
-            _("Ce lien n'est pas valide. Il a peut-être été remplacé par un lien plus récent : "
-              "utilisez le dernier e-mail reçu ou demandez un nouvel envoi à votre commune."),
+            _(
+                "Ce lien n'est pas valide. Il a peut-être été remplacé par un lien plus récent : "
+                "utilisez le dernier e-mail reçu ou demandez un nouvel envoi à votre commune."
+            ),
             status=404,
         )
     if invitation.used_at:

@@ -100,11 +100,19 @@ def create_family_dossier(
     with transaction.atomic(durable=True):
         family = Family.objects.create(name=family_name.strip())
         Guardian.objects.create(
-            family=family, first_name=guardian_first_name.strip(), last_name=guardian_last_name.strip(),
-            email=guardian_email, phone=guardian_phone.strip(),
+            family=family,
+            first_name=guardian_first_name.strip(),
+            last_name=guardian_last_name.strip(),
+            email=guardian_email,
+            phone=guardian_phone.strip(),
         )
         Child.objects.bulk_create(
-            Child(family=family, first_name=c.first_name.strip(), last_name=c.last_name.strip(), birth_date=c.birth_date)
+            Child(
+                family=family,
+                first_name=c.first_name.strip(),
+                last_name=c.last_name.strip(),
+                birth_date=c.birth_date,
+            )
             for c in children
         )
         if not dossier_number:
@@ -137,16 +145,24 @@ def _next_dossier_number(commune) -> str:
 def send_family_invitation(*, membership: Membership, actor: Account | None) -> Invitation:
     """Activate a family's file: e-mail a one-time link (72 h). Sending again replaces the link."""
     with transaction.atomic(durable=True):
-        membership = Membership.objects.select_for_update().select_related("commune", "family").get(pk=membership.pk)
+        membership = (
+            Membership.objects.select_for_update().select_related("commune", "family").get(pk=membership.pk)
+        )
         if membership.status != Membership.Status.INVITED:
-            raise FoyerError("already_active", _("Ce dossier est déjà activé : la famille peut se connecter."))
+            raise FoyerError(
+                "already_active", _("Ce dossier est déjà activé : la famille peut se connecter.")
+            )
         guardian = membership.family.guardians.filter(account__isnull=True).order_by("pk").first()
         if guardian is None:
             guardian = membership.family.guardians.order_by("pk").first()
         invitation = membership.invitations.filter(used_at__isnull=True).first()
         return _issue_invitation(
-            invitation=invitation, kind=Invitation.Kind.FAMILY, commune=membership.commune,
-            email=guardian.email, membership=membership, actor=actor,
+            invitation=invitation,
+            kind=Invitation.Kind.FAMILY,
+            commune=membership.commune,
+            email=guardian.email,
+            membership=membership,
+            actor=actor,
         )
 
 
@@ -163,7 +179,12 @@ def invite_staff(*, commune, email: str, role: str, actor: Account | None) -> In
             commune=commune, kind=Invitation.Kind.STAFF, email=email, used_at__isnull=True
         ).first()
         return _issue_invitation(
-            invitation=invitation, kind=Invitation.Kind.STAFF, commune=commune, email=email, role=role, actor=actor
+            invitation=invitation,
+            kind=Invitation.Kind.STAFF,
+            commune=commune,
+            email=email,
+            role=role,
+            actor=actor,
         )
 
 
@@ -173,8 +194,9 @@ def resend_invitation(*, invitation: Invitation, actor: Account | None) -> Invit
     return invite_staff(commune=invitation.commune, email=invitation.email, role=invitation.role, actor=actor)
 
 
-def _issue_invitation(*, invitation: Invitation | None, kind: str, commune, email: str, actor, membership=None,
-                      role: str = "") -> Invitation:
+def _issue_invitation(
+    *, invitation: Invitation | None, kind: str, commune, email: str, actor, membership=None, role: str = ""
+) -> Invitation:
     from .tasks import send_invitation_email
 
     token, token_hash = new_token()
@@ -208,24 +230,33 @@ def mark_invitation_delivery(*, invitation_id: int, delivered: bool) -> None:
 # --- Activation (family side) -----------------------------------------------------------------
 
 
-def activate_family_with_new_account(*, commune, token: str, profile: ProfileInput, password: str,
-                                     password_confirmation: str) -> Account:
+def activate_family_with_new_account(
+    *, commune, token: str, profile: ProfileInput, password: str, password_confirmation: str
+) -> Account:
     """First visit of a guardian: complete the profile, choose a password, get one account."""
     errors: dict[str, list[str]] = {}
     _required(errors, "first_name", profile.first_name)
     _required(errors, "last_name", profile.last_name)
     if password != password_confirmation:
-        errors.setdefault("password_confirmation", []).append(_("Les deux mots de passe ne sont pas identiques."))
+        errors.setdefault("password_confirmation", []).append(
+            _("Les deux mots de passe ne sont pas identiques.")
+        )
     with transaction.atomic(durable=True):
-        invitation = get_invitation_for_token(commune=commune, token=token, kind=Invitation.Kind.FAMILY, lock=True)
+        invitation = get_invitation_for_token(
+            commune=commune, token=token, kind=Invitation.Kind.FAMILY, lock=True
+        )
         if get_account_by_email(invitation.email) is not None:
             raise FoyerError(
                 "account_exists",
                 _("Un compte existe déjà pour cette adresse : connectez-vous pour rattacher la commune."),
                 status=409,
             )
-        account = Account(email=invitation.email, first_name=profile.first_name.strip(),
-                          last_name=profile.last_name.strip(), phone=profile.phone.strip())
+        account = Account(
+            email=invitation.email,
+            first_name=profile.first_name.strip(),
+            last_name=profile.last_name.strip(),
+            phone=profile.phone.strip(),
+        )
         try:
             validate_password(password, user=account)
         except ValidationError as exc:
@@ -253,21 +284,29 @@ def activate_family_for_account(*, commune, token: str, account: Account) -> Mem
     The file the commune opened is merged into the family the account already belongs to:
     never a second account, and children already known are not duplicated."""
     with transaction.atomic(durable=True):
-        invitation = get_invitation_for_token(commune=commune, token=token, kind=Invitation.Kind.FAMILY, lock=True)
+        invitation = get_invitation_for_token(
+            commune=commune, token=token, kind=Invitation.Kind.FAMILY, lock=True
+        )
         if normalize_email(account.email) != invitation.email:
             raise FoyerError(
                 "wrong_account",
-                _("Ce lien a été envoyé à une autre adresse e-mail que celle de votre compte. "
-                  "Déconnectez-vous, puis ouvrez à nouveau le lien."),
+                _(
+                    "Ce lien a été envoyé à une autre adresse e-mail que celle de votre compte. "
+                    "Déconnectez-vous, puis ouvrez à nouveau le lien."
+                ),
                 status=403,
             )
         membership = invitation.membership
-        if Membership.objects.filter(commune=commune, family__guardians__account=account).exclude(
-            pk=membership.pk
-        ).exists():
+        if (
+            Membership.objects.filter(commune=commune, family__guardians__account=account)
+            .exclude(pk=membership.pk)
+            .exists()
+        ):
             raise FoyerError(
                 "already_member",
-                _("Votre famille est déjà rattachée à cette commune : vous la retrouvez dans « Mes communes »."),
+                _(
+                    "Votre famille est déjà rattachée à cette commune : vous la retrouvez dans « Mes communes »."
+                ),
                 status=409,
             )
         target = Family.objects.filter(guardians__account=account).order_by("pk").first()
@@ -316,16 +355,27 @@ def _complete_activation(*, invitation: Invitation, account: Account) -> None:
 # --- Staff invitations ------------------------------------------------------------------------
 
 
-def accept_staff_invitation(*, commune, token: str, account: Account | None, profile: ProfileInput | None = None,
-                            password: str = "", password_confirmation: str = "") -> Account:
+def accept_staff_invitation(
+    *,
+    commune,
+    token: str,
+    account: Account | None,
+    profile: ProfileInput | None = None,
+    password: str = "",
+    password_confirmation: str = "",
+) -> Account:
     """A staff member joins a commune's console, with their existing account or a new one."""
     with transaction.atomic(durable=True):
-        invitation = get_invitation_for_token(commune=commune, token=token, kind=Invitation.Kind.STAFF, lock=True)
+        invitation = get_invitation_for_token(
+            commune=commune, token=token, kind=Invitation.Kind.STAFF, lock=True
+        )
         if account is None:
             if get_account_by_email(invitation.email) is not None:
                 raise FoyerError(
                     "account_exists",
-                    _("Un compte existe déjà pour cette adresse : connectez-vous pour accepter l'invitation."),
+                    _(
+                        "Un compte existe déjà pour cette adresse : connectez-vous pour accepter l'invitation."
+                    ),
                     status=409,
                 )
             profile = profile or ProfileInput(first_name="", last_name="")
@@ -336,8 +386,12 @@ def accept_staff_invitation(*, commune, token: str, account: Account | None, pro
                 errors.setdefault("password_confirmation", []).append(
                     _("Les deux mots de passe ne sont pas identiques.")
                 )
-            account = Account(email=invitation.email, first_name=profile.first_name.strip(),
-                              last_name=profile.last_name.strip(), phone=profile.phone.strip())
+            account = Account(
+                email=invitation.email,
+                first_name=profile.first_name.strip(),
+                last_name=profile.last_name.strip(),
+                phone=profile.phone.strip(),
+            )
             try:
                 validate_password(password, user=account)
             except ValidationError as exc:
@@ -352,7 +406,9 @@ def accept_staff_invitation(*, commune, token: str, account: Account | None, pro
                 _("Cette invitation a été envoyée à une autre adresse e-mail que celle de votre compte."),
                 status=403,
             )
-        StaffRole.objects.update_or_create(account=account, commune=commune, defaults={"role": invitation.role})
+        StaffRole.objects.update_or_create(
+            account=account, commune=commune, defaults={"role": invitation.role}
+        )
         invitation.used_at = timezone.now()
         invitation.used_by = account
         invitation.save(update_fields=["used_at", "used_by"])

@@ -29,8 +29,15 @@ def send_invitation_email(self, *, invitation_id: int, token: str) -> None:
     if invitation.used_at:
         return
     name = "commune:activation" if invitation.kind == Invitation.Kind.FAMILY else "console:accept_invitation"
-    link = settings.FOYER_BASE_URL + reverse(name, kwargs={"token": token}, urlconf=commune_urlconf(commune.slug))
-    context = {"commune": commune, "invitation": invitation, "link": link, "base_url": settings.FOYER_BASE_URL}
+    link = settings.FOYER_BASE_URL + reverse(
+        name, kwargs={"token": token}, urlconf=commune_urlconf(commune.slug)
+    )
+    context = {
+        "commune": commune,
+        "invitation": invitation,
+        "link": link,
+        "base_url": settings.FOYER_BASE_URL,
+    }
     template = f"emails/invitation_{invitation.kind}"
     message = EmailMultiAlternatives(
         subject=render_to_string(f"{template}_subject.txt", context).strip(),

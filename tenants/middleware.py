@@ -53,7 +53,7 @@ class CommuneMiddleware:
         request.tenant = None
         try:
             if request.path_info.startswith(PREFIX):
-                slug = request.path_info[len(PREFIX):].split("/", 1)[0]
+                slug = request.path_info[len(PREFIX) :].split("/", 1)[0]
                 commune = get_commune_by_slug(slug) if slug else None
                 if commune is None:
                     return render(request, "tenants/commune_not_found.html", {"slug": slug}, status=404)
@@ -66,7 +66,11 @@ class CommuneMiddleware:
                 if host not in self.platform_hosts:
                     commune = get_commune_for_host(host)
                     if commune is not None:
-                        target = settings.FOYER_BASE_URL + commune.path_prefix + request.get_full_path().lstrip("/")
+                        target = (
+                            settings.FOYER_BASE_URL
+                            + commune.path_prefix
+                            + request.get_full_path().lstrip("/")
+                        )
                         return HttpResponsePermanentRedirect(target)
             return self.get_response(request)
         finally:

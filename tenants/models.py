@@ -16,12 +16,16 @@ RESERVED_SLUGS = frozenset({"public", "template", "admin", "api", "static", "med
 
 slug_validator = RegexValidator(
     SLUG_RE,
-    _("L'identifiant ne peut contenir que des lettres minuscules sans accent, des chiffres et des tirets "
-      "(2 à 50 caractères, sans tiret au début ni à la fin)."),
+    _(
+        "L'identifiant ne peut contenir que des lettres minuscules sans accent, des chiffres et des tirets "
+        "(2 à 50 caractères, sans tiret au début ni à la fin)."
+    ),
     code="invalid_slug",
 )
 insee_validator = RegexValidator(
-    r"^(\d{5}|2[AB]\d{3})$", _("Le code INSEE comporte 5 caractères (par exemple 75056 ou 2A004)."), "invalid_insee"
+    r"^(\d{5}|2[AB]\d{3})$",
+    _("Le code INSEE comporte 5 caractères (par exemple 75056 ou 2A004)."),
+    "invalid_insee",
 )
 colour_validator = RegexValidator(
     r"^#[0-9a-fA-F]{6}$", _("La couleur s'écrit #RRGGBB (par exemple #1d4ed8)."), "invalid_colour"
@@ -30,7 +34,9 @@ colour_validator = RegexValidator(
 
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
-        raise ValidationError(_("Fuseau horaire inconnu : %(value)s."), code="invalid_timezone", params={"value": value})
+        raise ValidationError(
+            _("Fuseau horaire inconnu : %(value)s."), code="invalid_timezone", params={"value": value}
+        )
 
 
 def schema_name_for_slug(slug: str) -> str:
@@ -54,7 +60,10 @@ class Commune(TenantMixin):
 
     name = models.CharField(_("nom"), max_length=120)
     slug = models.CharField(
-        _("identifiant"), max_length=50, unique=True, validators=[slug_validator],
+        _("identifiant"),
+        max_length=50,
+        unique=True,
+        validators=[slug_validator],
         error_messages={"unique": _("Cet identifiant est déjà pris par une autre commune.")},
     )
     insee_code = models.CharField(_("code INSEE"), max_length=5, blank=True, validators=[insee_validator])
@@ -84,7 +93,9 @@ class Commune(TenantMixin):
             models.UniqueConstraint(
                 fields=["insee_code"], condition=~models.Q(insee_code=""), name="commune_insee_unique"
             ),
-            models.CheckConstraint(condition=models.Q(status__in=["active", "suspended"]), name="commune_status_valid"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["active", "suspended"]), name="commune_status_valid"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -34,8 +34,12 @@ def provision_commune(
     errors: dict[str, list[str]] = {}
 
     commune = Commune(
-        name=name, slug=slug, schema_name=schema_name_for_slug(slug), insee_code=insee_code.strip(),
-        kind=kind, timezone=timezone,
+        name=name,
+        slug=slug,
+        schema_name=schema_name_for_slug(slug),
+        insee_code=insee_code.strip(),
+        kind=kind,
+        timezone=timezone,
     )
     try:
         commune.full_clean(exclude=["schema_name"])
@@ -58,7 +62,9 @@ def provision_commune(
             errors.setdefault("domain", []).append(_("Ce domaine est déjà utilisé par une autre commune."))
     if errors:
         raise FoyerError(
-            "invalid_commune", _("La commune n'a pas été créée : corrigez les erreurs."), extra={"fields": errors}
+            "invalid_commune",
+            _("La commune n'a pas été créée : corrigez les erreurs."),
+            extra={"fields": errors},
         )
 
     schemas.ensure_template_schema()
@@ -75,7 +81,8 @@ def suspend_commune(*, commune: Commune, reason: str, actor=None) -> Commune:
     reason = reason.strip()
     if not reason:
         raise FoyerError(
-            "reason_required", _("Indiquez le motif de la suspension : il est affiché aux familles."),
+            "reason_required",
+            _("Indiquez le motif de la suspension : il est affiché aux familles."),
             extra={"fields": {"reason": [_("Ce champ est obligatoire.")]}},
         )
     with transaction.atomic(durable=True):

@@ -80,8 +80,13 @@ def commune_b(db) -> Commune:
 
 
 def make_account(email: str, **fields) -> Account:
-    return Account.objects.create_user(email=email, password=PASSWORD, first_name=fields.pop("first_name", "Camille"),
-                                       last_name=fields.pop("last_name", "Martin"), **fields)
+    return Account.objects.create_user(
+        email=email,
+        password=PASSWORD,
+        first_name=fields.pop("first_name", "Camille"),
+        last_name=fields.pop("last_name", "Martin"),
+        **fields,
+    )
 
 
 def make_staff(commune: Commune, email: str, role: str = StaffRole.Role.AGENT) -> Account:
@@ -90,14 +95,17 @@ def make_staff(commune: Commune, email: str, role: str = StaffRole.Role.AGENT) -
     return account
 
 
-def make_family(commune: Commune, *, email: str, name: str = "Martin", active: bool = True,
-                dossier: str = "F00001") -> Membership:
+def make_family(
+    commune: Commune, *, email: str, name: str = "Martin", active: bool = True, dossier: str = "F00001"
+) -> Membership:
     family = Family.objects.create(name=name)
     account = make_account(email, last_name=name) if active else None
     Guardian.objects.create(family=family, account=account, first_name="Camille", last_name=name, email=email)
     Child.objects.create(family=family, first_name="Léa", last_name=name, birth_date=dt.date(2017, 5, 14))
     return Membership.objects.create(
-        family=family, commune=commune, dossier_number=dossier,
+        family=family,
+        commune=commune,
+        dossier_number=dossier,
         status=Membership.Status.ACTIVE if active else Membership.Status.INVITED,
     )
 

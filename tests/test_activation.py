@@ -17,13 +17,21 @@ NEW_PASSWORD = "Cantine-du-jeudi-2026"
 
 def _create_dossier(client, commune, email="parent@example.fr", children=(("Léa", "2017-05-14"),)):
     data = {
-        "family_name": "Martin", "guardian_first_name": "Camille", "guardian_last_name": "Martin",
-        "guardian_email": email, "children-TOTAL_FORMS": "3", "children-INITIAL_FORMS": "0",
-        "children-MIN_NUM_FORMS": "0", "children-MAX_NUM_FORMS": "10",
+        "family_name": "Martin",
+        "guardian_first_name": "Camille",
+        "guardian_last_name": "Martin",
+        "guardian_email": email,
+        "children-TOTAL_FORMS": "3",
+        "children-INITIAL_FORMS": "0",
+        "children-MIN_NUM_FORMS": "0",
+        "children-MAX_NUM_FORMS": "10",
     }
     for index, (first_name, birth) in enumerate(children):
-        data |= {f"children-{index}-first_name": first_name, f"children-{index}-last_name": "Martin",
-                 f"children-{index}-birth_date": birth}
+        data |= {
+            f"children-{index}-first_name": first_name,
+            f"children-{index}-last_name": "Martin",
+            f"children-{index}-birth_date": birth,
+        }
     response = client.post(commune_path(commune, "console/familles/nouvelle/"), data)
     assert response.status_code == 302, response.content.decode()
     return Membership.objects.get(commune=commune, family__guardians__email=email)
@@ -57,10 +65,19 @@ def test_happy_path_creates_one_account_and_lands_on_the_dashboard(client, commu
     # when the guardian completes the profile
     page = client.get(link)
     assert page.status_code == 200 and "Enregistrer" in page.content.decode()
-    response = client.post(link, {
-        "first_name": "Camille", "last_name": "Martin", "phone": "0601020304", "address_line": "3 rue des Écoles",
-        "postcode": "38000", "city": "JolieVille", "password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD,
-    })
+    response = client.post(
+        link,
+        {
+            "first_name": "Camille",
+            "last_name": "Martin",
+            "phone": "0601020304",
+            "address_line": "3 rue des Écoles",
+            "postcode": "38000",
+            "city": "JolieVille",
+            "password": NEW_PASSWORD,
+            "password_confirmation": NEW_PASSWORD,
+        },
+    )
     # then
     assert response.status_code == 302 and response["Location"] == "/"
     account = Account.objects.get(email="parent@example.fr")
@@ -75,8 +92,15 @@ def test_happy_path_creates_one_account_and_lands_on_the_dashboard(client, commu
 
 def test_reused_link_is_refused(client, commune_a, dossier_link):
     membership, link = dossier_link
-    client.post(link, {"first_name": "Camille", "last_name": "Martin", "password": NEW_PASSWORD,
-                       "password_confirmation": NEW_PASSWORD})
+    client.post(
+        link,
+        {
+            "first_name": "Camille",
+            "last_name": "Martin",
+            "password": NEW_PASSWORD,
+            "password_confirmation": NEW_PASSWORD,
+        },
+    )
     client.logout()
     response = client.get(link)
     assert response.status_code == 410
@@ -87,8 +111,15 @@ def test_reused_link_is_refused(client, commune_a, dossier_link):
 def test_expired_link_is_refused_and_changes_nothing(client, commune_a, dossier_link):
     membership, link = dossier_link
     Invitation.objects.update(expires_at=timezone.now() - dt.timedelta(seconds=1))
-    response = client.post(link, {"first_name": "Camille", "last_name": "Martin", "password": NEW_PASSWORD,
-                                  "password_confirmation": NEW_PASSWORD})
+    response = client.post(
+        link,
+        {
+            "first_name": "Camille",
+            "last_name": "Martin",
+            "password": NEW_PASSWORD,
+            "password_confirmation": NEW_PASSWORD,
+        },
+    )
     assert response.status_code == 410
     assert "expiré" in html.unescape(response.content.decode())
     assert not Account.objects.filter(email="parent@example.fr").exists()
@@ -96,7 +127,9 @@ def test_expired_link_is_refused_and_changes_nothing(client, commune_a, dossier_
     assert membership.status == Membership.Status.INVITED
 
 
-def test_resend_replaces_the_link(client, commune_a, agent_a, dossier_link, django_capture_on_commit_callbacks):
+def test_resend_replaces_the_link(
+    client, commune_a, agent_a, dossier_link, django_capture_on_commit_callbacks
+):
     membership, old_link = dossier_link
     client.force_login(agent_a)
     new_link = _activate(client, commune_a, membership, django_capture_on_commit_callbacks)
@@ -109,8 +142,15 @@ def test_resend_replaces_the_link(client, commune_a, agent_a, dossier_link, djan
 
 def test_weak_password_is_refused_with_a_clear_message(client, commune_a, dossier_link):
     membership, link = dossier_link
-    response = client.post(link, {"first_name": "Camille", "last_name": "Martin", "password": "12345678",
-                                  "password_confirmation": "12345678"})
+    response = client.post(
+        link,
+        {
+            "first_name": "Camille",
+            "last_name": "Martin",
+            "password": "12345678",
+            "password_confirmation": "12345678",
+        },
+    )
     assert response.status_code == 200
     page = html.unescape(response.content.decode())
     assert "trop court" in page or "trop courant" in page
@@ -119,8 +159,16 @@ def test_weak_password_is_refused_with_a_clear_message(client, commune_a, dossie
 
 def test_mismatched_passwords_keep_what_was_typed(client, commune_a, dossier_link):
     membership, link = dossier_link
-    response = client.post(link, {"first_name": "Camille", "last_name": "Martin", "city": "JolieVille",
-                                  "password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD + "x"})
+    response = client.post(
+        link,
+        {
+            "first_name": "Camille",
+            "last_name": "Martin",
+            "city": "JolieVille",
+            "password": NEW_PASSWORD,
+            "password_confirmation": NEW_PASSWORD + "x",
+        },
+    )
     page = html.unescape(response.content.decode())
     assert "ne sont pas identiques" in page
     assert 'value="JolieVille"' in page

@@ -52,7 +52,9 @@ def test_activation_email_arrives_through_the_worker(committed_db, real_worker, 
     message = mail.outbox[0]
     assert message.to == ["parent@example.fr"]
     assert re.search(r"/c/jolieville/activation/\S+/", message.body)
-    assert _wait_for(lambda: Invitation.objects.get(membership=membership).delivery == Invitation.Delivery.SENT)
+    assert _wait_for(
+        lambda: Invitation.objects.get(membership=membership).delivery == Invitation.Delivery.SENT
+    )
     assert Membership.objects.get(pk=membership.pk).status == Membership.Status.INVITED
 
 

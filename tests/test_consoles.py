@@ -14,7 +14,10 @@ def test_agent_of_a_gets_404_on_commune_bs_dossier(client, commune_a, commune_b,
     # neither through commune B's console, nor by guessing the id in commune A's
     assert client.get(commune_path(commune_b, f"console/familles/{dossier_b.pk}/")).status_code == 404
     assert client.get(commune_path(commune_a, f"console/familles/{dossier_b.pk}/")).status_code == 404
-    assert client.post(commune_path(commune_a, f"console/familles/{dossier_b.pk}/activation/")).status_code == 404
+    assert (
+        client.post(commune_path(commune_a, f"console/familles/{dossier_b.pk}/activation/")).status_code
+        == 404
+    )
     assert client.get(commune_path(commune_b, "console/familles/")).status_code == 404
 
 
@@ -51,12 +54,22 @@ def test_anonymous_is_sent_to_login(client, commune_a):
 
 def test_dossier_with_bad_input_is_refused_and_nothing_is_created(client, commune_a, agent_a):
     client.force_login(agent_a)
-    response = client.post(commune_path(commune_a, "console/familles/nouvelle/"), {
-        "family_name": "Martin", "guardian_first_name": "Camille", "guardian_last_name": "Martin",
-        "guardian_email": "pas-un-email", "children-TOTAL_FORMS": "1", "children-INITIAL_FORMS": "0",
-        "children-MIN_NUM_FORMS": "0", "children-MAX_NUM_FORMS": "10",
-        "children-0-first_name": "Léa", "children-0-last_name": "Martin", "children-0-birth_date": "2099-01-01",
-    })
+    response = client.post(
+        commune_path(commune_a, "console/familles/nouvelle/"),
+        {
+            "family_name": "Martin",
+            "guardian_first_name": "Camille",
+            "guardian_last_name": "Martin",
+            "guardian_email": "pas-un-email",
+            "children-TOTAL_FORMS": "1",
+            "children-INITIAL_FORMS": "0",
+            "children-MIN_NUM_FORMS": "0",
+            "children-MAX_NUM_FORMS": "10",
+            "children-0-first_name": "Léa",
+            "children-0-last_name": "Martin",
+            "children-0-birth_date": "2099-01-01",
+        },
+    )
     assert response.status_code == 200
     assert "Saisissez une adresse e-mail valide" in html.unescape(response.content.decode())
     assert not Family.objects.exists()
@@ -64,12 +77,22 @@ def test_dossier_with_bad_input_is_refused_and_nothing_is_created(client, commun
 
 def test_implausible_birth_date_is_refused(client, commune_a, agent_a):
     client.force_login(agent_a)
-    response = client.post(commune_path(commune_a, "console/familles/nouvelle/"), {
-        "family_name": "Martin", "guardian_first_name": "Camille", "guardian_last_name": "Martin",
-        "guardian_email": "p@example.fr", "children-TOTAL_FORMS": "1", "children-INITIAL_FORMS": "0",
-        "children-MIN_NUM_FORMS": "0", "children-MAX_NUM_FORMS": "10",
-        "children-0-first_name": "Léa", "children-0-last_name": "Martin", "children-0-birth_date": "2099-01-01",
-    })
+    response = client.post(
+        commune_path(commune_a, "console/familles/nouvelle/"),
+        {
+            "family_name": "Martin",
+            "guardian_first_name": "Camille",
+            "guardian_last_name": "Martin",
+            "guardian_email": "p@example.fr",
+            "children-TOTAL_FORMS": "1",
+            "children-INITIAL_FORMS": "0",
+            "children-MIN_NUM_FORMS": "0",
+            "children-MAX_NUM_FORMS": "10",
+            "children-0-first_name": "Léa",
+            "children-0-last_name": "Martin",
+            "children-0-birth_date": "2099-01-01",
+        },
+    )
     assert "pas plausible" in html.unescape(response.content.decode())
     assert not Family.objects.exists()
 
@@ -77,11 +100,19 @@ def test_implausible_birth_date_is_refused(client, commune_a, agent_a):
 def test_same_email_twice_in_one_commune_is_refused(client, commune_a, agent_a):
     make_family(commune_a, email="p@example.fr")
     client.force_login(agent_a)
-    response = client.post(commune_path(commune_a, "console/familles/nouvelle/"), {
-        "family_name": "Martin", "guardian_first_name": "C", "guardian_last_name": "M", "guardian_email": "P@example.fr",
-        "children-TOTAL_FORMS": "0", "children-INITIAL_FORMS": "0", "children-MIN_NUM_FORMS": "0",
-        "children-MAX_NUM_FORMS": "10",
-    })
+    response = client.post(
+        commune_path(commune_a, "console/familles/nouvelle/"),
+        {
+            "family_name": "Martin",
+            "guardian_first_name": "C",
+            "guardian_last_name": "M",
+            "guardian_email": "P@example.fr",
+            "children-TOTAL_FORMS": "0",
+            "children-INITIAL_FORMS": "0",
+            "children-MIN_NUM_FORMS": "0",
+            "children-MAX_NUM_FORMS": "10",
+        },
+    )
     assert "déjà le dossier n° F00001" in html.unescape(response.content.decode())
     assert Membership.objects.count() == 1
 
@@ -89,35 +120,53 @@ def test_same_email_twice_in_one_commune_is_refused(client, commune_a, agent_a):
 def test_dossier_numbers_are_given_in_order(client, commune_a, agent_a):
     client.force_login(agent_a)
     for index in range(2):
-        client.post(commune_path(commune_a, "console/familles/nouvelle/"), {
-            "family_name": f"F{index}", "guardian_first_name": "C", "guardian_last_name": "M",
-            "guardian_email": f"p{index}@example.fr", "children-TOTAL_FORMS": "0", "children-INITIAL_FORMS": "0",
-            "children-MIN_NUM_FORMS": "0", "children-MAX_NUM_FORMS": "10",
-        })
+        client.post(
+            commune_path(commune_a, "console/familles/nouvelle/"),
+            {
+                "family_name": f"F{index}",
+                "guardian_first_name": "C",
+                "guardian_last_name": "M",
+                "guardian_email": f"p{index}@example.fr",
+                "children-TOTAL_FORMS": "0",
+                "children-INITIAL_FORMS": "0",
+                "children-MIN_NUM_FORMS": "0",
+                "children-MAX_NUM_FORMS": "10",
+            },
+        )
     assert sorted(Membership.objects.values_list("dossier_number", flat=True)) == ["F00001", "F00002"]
 
 
-def test_agent_cannot_invite_staff_but_admin_can(client, commune_a, agent_a, django_capture_on_commit_callbacks):
+def test_agent_cannot_invite_staff_but_admin_can(
+    client, commune_a, agent_a, django_capture_on_commit_callbacks
+):
     client.force_login(agent_a)
-    response = client.post(commune_path(commune_a, "console/equipe/"), {"email": "new@jolieville.test", "role": "agent"})
+    response = client.post(
+        commune_path(commune_a, "console/equipe/"), {"email": "new@jolieville.test", "role": "agent"}
+    )
     assert response.status_code == 403
     admin = make_staff(commune_a, "chef@jolieville.test", role=StaffRole.Role.ADMIN)
     client.force_login(admin)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(commune_path(commune_a, "console/equipe/"), {"email": "new@jolieville.test", "role": "agent"})
+        response = client.post(
+            commune_path(commune_a, "console/equipe/"), {"email": "new@jolieville.test", "role": "agent"}
+        )
     assert response.status_code == 302
     assert mail.outbox[-1].to == ["new@jolieville.test"]
 
 
-def test_staff_invitation_creates_an_account_with_the_role(client, commune_a, django_capture_on_commit_callbacks):
+def test_staff_invitation_creates_an_account_with_the_role(
+    client, commune_a, django_capture_on_commit_callbacks
+):
     from shared_identity.services import invite_staff
 
     with django_capture_on_commit_callbacks(execute=True):
         invite_staff(commune=commune_a, email="nouvel.agent@jolieville.test", role="agent", actor=None)
     link = re.search(r"http://testserver(/c/\S+)", mail.outbox[-1].body).group(1)
     password = "Registre-des-presences-2026"
-    response = client.post(link, {"first_name": "Nina", "last_name": "Roux", "password": password,
-                                  "password_confirmation": password})
+    response = client.post(
+        link,
+        {"first_name": "Nina", "last_name": "Roux", "password": password, "password_confirmation": password},
+    )
     assert response.status_code == 302
     account = Account.objects.get(email="nouvel.agent@jolieville.test")
     assert StaffRole.objects.get(account=account).commune == commune_a
@@ -135,10 +184,17 @@ def test_operator_provisions_a_commune_through_the_console(client, db, django_ca
     operator = make_account("ops@foyer.test", is_platform_operator=True)
     client.force_login(operator)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post("/operateur/communes/nouvelle/", {
-            "name": "Saint-Village", "slug": "saint-village", "kind": "commune", "insee_code": "",
-            "admin_email": "maire@saint-village.fr", "domain": "",
-        })
+        response = client.post(
+            "/operateur/communes/nouvelle/",
+            {
+                "name": "Saint-Village",
+                "slug": "saint-village",
+                "kind": "commune",
+                "insee_code": "",
+                "admin_email": "maire@saint-village.fr",
+                "domain": "",
+            },
+        )
     assert response.status_code == 302
     assert Commune.objects.filter(slug="saint-village").exists()
     assert "Saint-Village" in client.get("/operateur/").content.decode()
@@ -146,9 +202,15 @@ def test_operator_provisions_a_commune_through_the_console(client, db, django_ca
 
 def test_operator_console_shows_errors_and_creates_nothing(client, commune_a):
     client.force_login(make_account("ops@foyer.test", is_platform_operator=True))
-    response = client.post("/operateur/communes/nouvelle/", {
-        "name": "Doublon", "slug": "jolieville", "kind": "commune", "admin_email": "a@b.fr",
-    })
+    response = client.post(
+        "/operateur/communes/nouvelle/",
+        {
+            "name": "Doublon",
+            "slug": "jolieville",
+            "kind": "commune",
+            "admin_email": "a@b.fr",
+        },
+    )
     assert response.status_code == 200
     assert "déjà pris" in html.unescape(response.content.decode())
     assert Commune.objects.count() == 2
@@ -181,6 +243,8 @@ def test_password_change(client, commune_a):
     family = make_family(commune_a, email="parent@example.fr")
     client.force_login(family.family.guardians.get().account)
     new = "Encore-un-mot-de-passe-2026"
-    response = client.post("/mot-de-passe/changer/", {"old_password": PASSWORD, "new_password1": new, "new_password2": new})
+    response = client.post(
+        "/mot-de-passe/changer/", {"old_password": PASSWORD, "new_password1": new, "new_password2": new}
+    )
     assert response.status_code == 302
     assert Account.objects.get(email="parent@example.fr").check_password(new)

@@ -16,8 +16,10 @@ def _break(schema_name: str) -> None:
         cursor.execute(
             f"DELETE FROM {schema_name}.django_migrations WHERE app = 'reservations' AND name = '0001_initial'"
         )
-        cursor.execute(f"DROP TABLE {schema_name}.reservations_site_services, {schema_name}.reservations_site, "
-                       f"{schema_name}.reservations_service")
+        cursor.execute(
+            f"DROP TABLE {schema_name}.reservations_site_services, {schema_name}.reservations_site, "
+            f"{schema_name}.reservations_service"
+        )
 
 
 def test_schemas_behind_costs_the_same_queries_for_any_number_of_schemas(db, commune_a, commune_b):

@@ -30,8 +30,18 @@ def test_manage_py_runs_with_stdlib_intact():
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "foyer.settings.test"}
     # when Django starts (uuid imports platform.system on start-up)
     result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", "import platform, uuid; print(platform.system(), uuid.uuid4().version)"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "import platform, uuid; print(platform.system(), uuid.uuid4().version)",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     # then
     assert result.returncode == 0, result.stderr

@@ -23,7 +23,10 @@ def test_provision_clones_the_template_and_invites_the_admin(db, django_capture_
     # when
     with django_capture_on_commit_callbacks(execute=True):
         commune = provision_commune(
-            name="Ville-Neuve", slug="ville-neuve", admin_email="Maire@Ville-Neuve.fr", domain="famille.ville-neuve.fr",
+            name="Ville-Neuve",
+            slug="ville-neuve",
+            admin_email="Maire@Ville-Neuve.fr",
+            domain="famille.ville-neuve.fr",
             insee_code="38001",
         )
     # then the schema exists and is fully migrated, without running migrations

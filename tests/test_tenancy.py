@@ -37,7 +37,9 @@ def test_one_login_reaches_every_commune(client, commune_a, commune_b):
     # given a family member of both communes, signed in once
     membership = make_family(commune_a, email="parent@example.fr")
     membership.family.memberships.create(commune=commune_b, dossier_number="B-7", status="active")
-    response = client.post("/connexion/", {"username": "parent@example.fr", "password": "Une-phrase-de-passe-solide"})
+    response = client.post(
+        "/connexion/", {"username": "parent@example.fr", "password": "Une-phrase-de-passe-solide"}
+    )
     assert response.status_code == 302
     # then both communes know them without signing in again
     for commune, number in ((commune_a, "F00001"), (commune_b, "B-7")):

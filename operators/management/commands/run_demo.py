@@ -42,10 +42,25 @@ class Command(BaseCommand):
         }
         python = sys.executable
         processes = [
-            subprocess.Popen([python, "-m", "celery", "-A", "foyer", "worker", "--loglevel=WARNING",
-                              "--concurrency=2"], cwd=ROOT, env=env),
-            subprocess.Popen([python, "-m", "celery", "-A", "foyer", "beat", "--loglevel=WARNING",
-                              f"--schedule={data / 'celerybeat-schedule'}"], cwd=ROOT, env=env),
+            subprocess.Popen(
+                [python, "-m", "celery", "-A", "foyer", "worker", "--loglevel=WARNING", "--concurrency=2"],
+                cwd=ROOT,
+                env=env,
+            ),
+            subprocess.Popen(
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "foyer",
+                    "beat",
+                    "--loglevel=WARNING",
+                    f"--schedule={data / 'celerybeat-schedule'}",
+                ],
+                cwd=ROOT,
+                env=env,
+            ),
             subprocess.Popen([python, "manage.py", "runserver", f"{host}:{port}"], cwd=ROOT, env=env),
         ]
         self._print_welcome(env["FOYER_BASE_URL"])
@@ -74,7 +89,9 @@ class Command(BaseCommand):
             f"  Portail des familles   {base_url}/",
         ]
         for spec in COMMUNES:
-            lines.append(f"  {spec['name']:<22} {base_url}/c/{spec['slug']}/   (console : /c/{spec['slug']}/console/)")
+            lines.append(
+                f"  {spec['name']:<22} {base_url}/c/{spec['slug']}/   (console : /c/{spec['slug']}/console/)"
+            )
         lines += [
             f"  Console opérateur      {base_url}/operateur/",
             "",

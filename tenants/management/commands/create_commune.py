@@ -20,13 +20,19 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             commune = provision_commune(
-                name=options["name"], slug=options["slug"], admin_email=options["admin_email"],
-                domain=options["domain"], insee_code=options["insee_code"], kind=options["kind"],
+                name=options["name"],
+                slug=options["slug"],
+                admin_email=options["admin_email"],
+                domain=options["domain"],
+                insee_code=options["insee_code"],
+                kind=options["kind"],
                 timezone=options["timezone"],
             )
         except FoyerError as exc:
             details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.field_errors.items())
             raise CommandError(f"{exc.message} {details}".strip()) from exc
-        self.stdout.write(self.style.SUCCESS(
-            f"Commune « {commune.name} » créée (schéma {commune.schema_name}) : {commune.absolute_url}"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Commune « {commune.name} » créée (schéma {commune.schema_name}) : {commune.absolute_url}"
+            )
+        )
