@@ -9,7 +9,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import BigIntegerField, Max
+from django.db.models.functions import Cast, Substr
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -133,10 +134,10 @@ def create_family_dossier(
 def _next_dossier_number(commune) -> str:
     # Serialise numbering per commune on the commune row; numbers stay readable (F00042).
     type(commune).objects.select_for_update().filter(pk=commune.pk).first()
-    numbers = Membership.objects.filter(commune=commune, dossier_number__regex=r"^F\d+$").aggregate(
-        top=Max("dossier_number")
+    top = Membership.objects.filter(commune=commune, dossier_number__regex=r"^F\d{1,9}$").aggregate(
+        top=Max(Cast(Substr("dossier_number", 2), BigIntegerField()))
     )["top"]
-    return f"F{(int(numbers[1:]) + 1) if numbers else 1:05d}"
+    return f"F{(top or 0) + 1:05d}"
 
 
 # --- Invitations --------------------------------------------------------------------------------

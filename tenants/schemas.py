@@ -100,21 +100,91 @@ def ensure_template_schema() -> int:
 
 
 def clone_template(schema_name: str) -> None:
-    """Copy the migrated template schema (tables and its migration records) to a new schema.
+    """Copy the migrated template schema to a new schema: tables, constraints and indexes
+    under their own names, and the rows (the migration records).
 
     Runs inside the caller's transaction: PostgreSQL DDL is transactional, so a failure
-    later in provisioning leaves no schema behind.
+    later in provisioning leaves no schema behind. It sends a fixed handful of statements,
+    whatever the number of tables, and refuses a template holding objects it does not copy
+    (views, functions, triggers, free-standing sequences) rather than clone it partly.
     """
-    from django_tenants.clone import CLONE_SCHEMA_FUNCTION
-
+    if connection.schema_name != "public":
+        raise RuntimeError("Clone communes from the public schema.")
+    src, dst = quote_ident(TEMPLATE_SCHEMA), quote_ident(schema_name)
     with connection.cursor() as cursor:
-        # django-tenants' clone_schema() is a large PL/pgSQL function: install it once per
-        # database, not once per commune.
-        cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-            "WHERE n.nspname = 'public' AND p.proname = 'clone_schema')"
-        )
-        if not cursor.fetchone()[0]:
-            db_user = connection.settings_dict.get("USER") or "postgres"
-            cursor.execute(CLONE_SCHEMA_FUNCTION.format(db_user=db_user))
-        cursor.execute("SELECT public.clone_schema(%s, %s, 'DATA')", [TEMPLATE_SCHEMA, schema_name])
+        cursor.execute(_TEMPLATE_OBJECTS, [TEMPLATE_SCHEMA])
+        tables, constraints, indexes, identities, unsupported = cursor.fetchone()
+        if unsupported:
+            raise RuntimeError(f"The template schema holds objects the clone does not copy: {unsupported}")
+        source_prefix = f"{TEMPLATE_SCHEMA}."
+        statements = [f"CREATE SCHEMA {dst}"]
+        statements += [
+            f"CREATE TABLE {dst}.{quote_ident(table)} (LIKE {src}.{quote_ident(table)} "
+            "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING IDENTITY INCLUDING GENERATED)"
+            for table in tables or []
+        ]
+        statements += [
+            f"INSERT INTO {dst}.{quote_ident(table)} OVERRIDING SYSTEM VALUE SELECT * FROM {src}.{quote_ident(table)}"
+            for table in tables or []
+        ]
+        # Index-backed constraints (primary keys, unique) keep their names, then plain indexes.
+        statements += [
+            f"ALTER TABLE {dst}.{quote_ident(table)} ADD CONSTRAINT {quote_ident(name)} {definition}"
+            for table, name, definition in (constraints or [])
+        ]
+        statements += [
+            definition.replace(f" ON {source_prefix}", f" ON {dst}.", 1) for definition in indexes or []
+        ]
+        statements += [
+            f"SELECT setval(pg_get_serial_sequence('{dst}.{quote_ident(table)}', '{column}'), "
+            f"COALESCE((SELECT max({quote_ident(column)}) FROM {dst}.{quote_ident(table)}), 0) + 1, false)"
+            for table, column in (identities or [])
+        ]
+        cursor.execute(";\n".join(statements))
+        # Foreign keys last, once every table exists; references to the template's own
+        # tables are pointed at the new schema, references to public tables stay.
+        cursor.execute(_TEMPLATE_FOREIGN_KEYS, [TEMPLATE_SCHEMA])
+        foreign_keys = [
+            f"ALTER TABLE {dst}.{quote_ident(table)} ADD CONSTRAINT {quote_ident(name)} "
+            + definition.replace(f"REFERENCES {source_prefix}", f"REFERENCES {dst}.")
+            for table, name, definition in cursor.fetchall()
+        ]
+        if foreign_keys:
+            cursor.execute(";\n".join(foreign_keys))
+
+
+# Everything about the template in one round trip. Constraint definitions are read with the
+# public search_path, so the template's own tables come out qualified by its name.
+_TEMPLATE_OBJECTS = """
+WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = %s)
+SELECT
+  (SELECT array_agg(c.relname ORDER BY c.relname) FROM pg_class c, ns
+    WHERE c.relnamespace = ns.oid AND c.relkind = 'r'),
+  (SELECT array_agg(ARRAY[t.relname, con.conname, pg_get_constraintdef(con.oid)] ORDER BY t.relname, con.conname)
+    FROM pg_constraint con JOIN pg_class t ON t.oid = con.conrelid, ns
+    WHERE con.connamespace = ns.oid AND con.contype IN ('p', 'u', 'x')),
+  (SELECT array_agg(pg_get_indexdef(i.indexrelid) ORDER BY ic.relname)
+    FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid, ns
+    WHERE ic.relnamespace = ns.oid
+      AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid AND con.contype IN ('p', 'u', 'x'))),
+  (SELECT array_agg(ARRAY[c.relname, a.attname::text]) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid, ns
+    WHERE c.relnamespace = ns.oid AND c.relkind = 'r' AND a.attidentity <> '' AND NOT a.attisdropped),
+  (SELECT string_agg(DISTINCT kind, ', ') FROM (
+      SELECT 'view ' || c.relname AS kind FROM pg_class c, ns WHERE c.relnamespace = ns.oid AND c.relkind IN ('v', 'm', 'f', 'p')
+      UNION ALL
+      SELECT 'sequence ' || c.relname FROM pg_class c, ns WHERE c.relnamespace = ns.oid AND c.relkind = 'S'
+        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'i')
+      UNION ALL
+      SELECT 'function ' || p.proname FROM pg_proc p, ns WHERE p.pronamespace = ns.oid
+      UNION ALL
+      SELECT 'trigger ' || tg.tgname FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid, ns
+        WHERE c.relnamespace = ns.oid AND NOT tg.tgisinternal
+  ) AS objects)
+"""
+
+_TEMPLATE_FOREIGN_KEYS = """
+SELECT t.relname, con.conname, pg_get_constraintdef(con.oid)
+FROM pg_constraint con JOIN pg_class t ON t.oid = con.conrelid JOIN pg_namespace n ON n.oid = con.connamespace
+WHERE n.nspname = %s AND con.contype = 'f'
+ORDER BY t.relname, con.conname
+"""

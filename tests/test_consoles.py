@@ -248,3 +248,14 @@ def test_password_change(client, commune_a):
     )
     assert response.status_code == 302
     assert Account.objects.get(email="parent@example.fr").check_password(new)
+
+
+def test_dossier_numbers_keep_counting_past_five_digits(db, commune_a, agent_a):
+    from shared_identity.services import create_family_dossier
+
+    make_family(commune_a, email="old@example.fr", dossier="F99999")
+    membership = create_family_dossier(
+        commune=commune_a, actor=agent_a, family_name="Neuf", guardian_first_name="A", guardian_last_name="B",
+        guardian_email="neuf@example.fr", children=[],
+    )
+    assert membership.dossier_number == "F100000"

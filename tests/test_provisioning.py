@@ -98,3 +98,56 @@ def test_create_commune_command_provisions(db, capsys):
     call_command("create_commune", name="Bourg", slug="bourg", admin_email="admin@bourg.fr")
     assert "c_bourg" in capsys.readouterr().out
     assert schema_exists("c_bourg")
+
+
+def _structure(schema: str) -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name, column_name, data_type, is_nullable, is_identity, column_default "
+            "FROM information_schema.columns WHERE table_schema = %s ORDER BY 1, 2",
+            [schema],
+        )
+        columns = cursor.fetchall()
+        cursor.execute(
+            "SELECT t.relname, con.conname, con.contype, replace(pg_get_constraintdef(con.oid), %s, '') "
+            "FROM pg_constraint con JOIN pg_class t ON t.oid = con.conrelid "
+            "WHERE con.connamespace = %s::regnamespace ORDER BY 1, 2",
+            [f"{schema}.", schema],
+        )
+        constraints = cursor.fetchall()
+        cursor.execute(
+            "SELECT indexname, replace(indexdef, %s, '') FROM pg_indexes WHERE schemaname = %s ORDER BY 1",
+            [f"{schema}.", schema],
+        )
+        indexes = cursor.fetchall()
+        cursor.execute(f"SELECT app, name FROM {schema}.django_migrations ORDER BY 1, 2")
+        migrations = cursor.fetchall()
+    return {"columns": columns, "constraints": constraints, "indexes": indexes, "migrations": migrations}
+
+
+def test_a_clone_is_the_template_to_the_last_index_name(db, commune_a):
+    # given the template and a commune cloned from it
+    template = _structure(schemas.TEMPLATE_SCHEMA)
+    clone = _structure(commune_a.schema_name)
+    # then tables, columns, constraints, indexes (with their names) and migration records match
+    assert template["columns"] and template["indexes"] and template["migrations"]
+    assert clone == template
+
+
+def test_cloned_communes_number_their_rows_independently(db, commune_a, commune_b):
+    from reservations.models import Service
+    from tenants.context import commune_context
+
+    with commune_context(commune_a):
+        first_a = Service.objects.create(name="Cantine")
+    with commune_context(commune_b):
+        first_b = Service.objects.create(name="Cantine")
+    assert first_a.pk == first_b.pk == 1
+
+
+def test_a_template_with_objects_the_clone_cannot_copy_is_refused(db):
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE VIEW {schemas.TEMPLATE_SCHEMA}.oops AS SELECT 1 AS one")
+    with pytest.raises(RuntimeError, match="view oops"):
+        provision_commune(name="Vue", slug="vue", admin_email="a@b.fr")
+    assert _nothing_created("vue")
