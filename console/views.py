@@ -7,6 +7,7 @@ from django.contrib.auth import login
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -138,7 +139,7 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
         try:
             if form is None:
                 if not request.user.is_authenticated:
-                    return redirect(f"{_login_url()}?next={request.path}")
+                    return redirect(f"{reverse('portal:login')}?next={request.path}")
                 services.accept_staff_invitation(commune=commune, token=token, account=request.user)
             else:
                 account = services.accept_staff_invitation(
@@ -172,12 +173,6 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
             "form": form,
             "error": error,
             "has_account": has_account,
-            "login_url": f"{_login_url()}?next={request.path}",
+            "login_url": f"{reverse('portal:login')}?next={request.path}",
         },
     )
-
-
-def _login_url() -> str:
-    from django.urls import reverse
-
-    return reverse("portal:login")

@@ -65,7 +65,21 @@ class ProfileForm(forms.Form):
     )
 
 
-class ActivationForm(ProfileForm):
+class StaffAccountForm(ProfileForm):
+    password = forms.CharField(
+        label=_("Mot de passe"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("Au moins 10 caractères, pas uniquement des chiffres."),
+    )
+    password_confirmation = forms.CharField(
+        label=_("Confirmation du mot de passe"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+
+class ActivationForm(StaffAccountForm):
+    """A guardian's first visit: the profile, the family's address and a password."""
+
     address_line = forms.CharField(
         label=_("Adresse"),
         max_length=255,
@@ -84,24 +98,5 @@ class ActivationForm(ProfileForm):
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "address-level2"}),
     )
-    password = forms.CharField(
-        label=_("Mot de passe"),
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=_("Au moins 10 caractères, pas uniquement des chiffres."),
-    )
-    password_confirmation = forms.CharField(
-        label=_("Confirmation du mot de passe"),
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-    )
 
-
-class StaffAccountForm(ProfileForm):
-    password = forms.CharField(
-        label=_("Mot de passe"),
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=_("Au moins 10 caractères, pas uniquement des chiffres."),
-    )
-    password_confirmation = forms.CharField(
-        label=_("Confirmation du mot de passe"),
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-    )
+    field_order = ["first_name", "last_name", "phone", "address_line", "postcode", "city"]

@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 
 from foyer.errors import FoyerError, NotFound
 
-from .models import Account, Child, Family, Guardian, Invitation, Membership, StaffRole, normalize_email
+from .models import Account, Child, Guardian, Invitation, Membership, StaffRole, normalize_email
 from .tokens import hash_token
 
 
@@ -20,10 +20,6 @@ def get_staff_role(account: Account, commune) -> StaffRole | None:
 
 def is_staff_of(account: Account, commune) -> bool:
     return get_staff_role(account, commune) is not None
-
-
-def list_families_of(account: Account) -> QuerySet[Family]:
-    return Family.objects.filter(guardians__account=account).distinct().order_by("pk")
 
 
 def list_memberships_of(account: Account, *, statuses=(Membership.Status.ACTIVE,)) -> QuerySet[Membership]:

@@ -235,37 +235,19 @@ def activate_family_with_new_account(
     *, commune, token: str, profile: ProfileInput, password: str, password_confirmation: str
 ) -> Account:
     """First visit of a guardian: complete the profile, choose a password, get one account."""
-    errors: dict[str, list[str]] = {}
-    _required(errors, "first_name", profile.first_name)
-    _required(errors, "last_name", profile.last_name)
-    if password != password_confirmation:
-        errors.setdefault("password_confirmation", []).append(
-            _("Les deux mots de passe ne sont pas identiques.")
-        )
     with transaction.atomic(durable=True):
         invitation = get_invitation_for_token(
             commune=commune, token=token, kind=Invitation.Kind.FAMILY, lock=True
         )
-        if get_account_by_email(invitation.email) is not None:
-            raise FoyerError(
-                "account_exists",
-                _("Un compte existe déjà pour cette adresse : connectez-vous pour rattacher la commune."),
-                status=409,
-            )
-        account = Account(
+        account = _create_account(
             email=invitation.email,
-            first_name=profile.first_name.strip(),
-            last_name=profile.last_name.strip(),
-            phone=profile.phone.strip(),
+            profile=profile,
+            password=password,
+            password_confirmation=password_confirmation,
+            exists_message=_(
+                "Un compte existe déjà pour cette adresse : connectez-vous pour rattacher la commune."
+            ),
         )
-        try:
-            validate_password(password, user=account)
-        except ValidationError as exc:
-            errors.setdefault("password", []).extend(exc.messages)
-        if errors:
-            raise _invalid(_("Votre compte n'a pas été créé : corrigez les erreurs."), errors)
-        account.set_password(password)
-        account.save()
         family = invitation.membership.family
         for field in ("address_line", "postcode", "city"):
             value = getattr(profile, field).strip()
@@ -371,36 +353,15 @@ def accept_staff_invitation(
             commune=commune, token=token, kind=Invitation.Kind.STAFF, lock=True
         )
         if account is None:
-            if get_account_by_email(invitation.email) is not None:
-                raise FoyerError(
-                    "account_exists",
-                    _(
-                        "Un compte existe déjà pour cette adresse : connectez-vous pour accepter l'invitation."
-                    ),
-                    status=409,
-                )
-            profile = profile or ProfileInput(first_name="", last_name="")
-            errors: dict[str, list[str]] = {}
-            _required(errors, "first_name", profile.first_name)
-            _required(errors, "last_name", profile.last_name)
-            if password != password_confirmation:
-                errors.setdefault("password_confirmation", []).append(
-                    _("Les deux mots de passe ne sont pas identiques.")
-                )
-            account = Account(
+            account = _create_account(
                 email=invitation.email,
-                first_name=profile.first_name.strip(),
-                last_name=profile.last_name.strip(),
-                phone=profile.phone.strip(),
+                profile=profile or ProfileInput(first_name="", last_name=""),
+                password=password,
+                password_confirmation=password_confirmation,
+                exists_message=_(
+                    "Un compte existe déjà pour cette adresse : connectez-vous pour accepter l'invitation."
+                ),
             )
-            try:
-                validate_password(password, user=account)
-            except ValidationError as exc:
-                errors.setdefault("password", []).extend(exc.messages)
-            if errors:
-                raise _invalid(_("Votre compte n'a pas été créé : corrigez les erreurs."), errors)
-            account.set_password(password)
-            account.save()
         elif normalize_email(account.email) != invitation.email:
             raise FoyerError(
                 "wrong_account",
@@ -413,4 +374,34 @@ def accept_staff_invitation(
         invitation.used_at = timezone.now()
         invitation.used_by = account
         invitation.save(update_fields=["used_at", "used_by"])
+    return account
+
+
+def _create_account(
+    *, email: str, profile: ProfileInput, password: str, password_confirmation: str, exists_message: str
+) -> Account:
+    """Validate a new account's profile and password (all errors at once), then create it."""
+    if get_account_by_email(email) is not None:
+        raise FoyerError("account_exists", exists_message, status=409)
+    errors: dict[str, list[str]] = {}
+    _required(errors, "first_name", profile.first_name)
+    _required(errors, "last_name", profile.last_name)
+    if password != password_confirmation:
+        errors.setdefault("password_confirmation", []).append(
+            _("Les deux mots de passe ne sont pas identiques.")
+        )
+    account = Account(
+        email=email,
+        first_name=profile.first_name.strip(),
+        last_name=profile.last_name.strip(),
+        phone=profile.phone.strip(),
+    )
+    try:
+        validate_password(password, user=account)
+    except ValidationError as exc:
+        errors.setdefault("password", []).extend(exc.messages)
+    if errors:
+        raise _invalid(_("Votre compte n'a pas été créé : corrigez les erreurs."), errors)
+    account.set_password(password)
+    account.save()
     return account

@@ -24,7 +24,3 @@ def commune_context(commune) -> Iterator[None]:
             connection.set_schema_to_public()
         else:
             connection.set_tenant(previous)
-
-
-def current_schema() -> str:
-    return connection.schema_name

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from .models import Commune, Domain
 
@@ -19,7 +19,9 @@ def get_commune_for_host(host: str) -> Commune | None:
 def list_communes(*, search: str = "") -> QuerySet[Commune]:
     communes = Commune.objects.all()
     if search:
-        communes = communes.filter(name__icontains=search) | communes.filter(slug__icontains=search)
+        communes = communes.filter(
+            Q(name__icontains=search) | Q(slug__icontains=search) | Q(insee_code=search)
+        )
     return communes.order_by("name")
 
 

@@ -108,9 +108,14 @@ def test_reused_link_is_refused(client, commune_a, dossier_link):
     assert Account.objects.filter(email="parent@example.fr").count() == 1
 
 
-def test_expired_link_is_refused_and_changes_nothing(client, commune_a, dossier_link):
+def test_expired_link_is_refused_and_changes_nothing(client, commune_a, agent_a, dossier_link):
     membership, link = dossier_link
     Invitation.objects.update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    # the agent sees it expired, and can send a new one
+    client.force_login(agent_a)
+    detail = client.get(commune_path(commune_a, f"console/familles/{membership.pk}/")).content.decode()
+    assert "<strong>Expiré</strong>" in detail and "Renvoyer le lien" in detail
+    client.logout()
     response = client.post(
         link,
         {

@@ -63,3 +63,17 @@ def test_tenant_task_without_schema_fails_loudly(db):
 
     with pytest.raises(TenantContextMissing):
         send_invitation_email.apply(kwargs={"invitation_id": 1, "token": "x"}).get()
+
+
+def test_beat_heartbeat_is_recorded_for_the_health_page(db):
+    from django.core.cache import cache
+
+    from foyer.celery import app as celery_app
+    from operators.tasks import BEAT_HEARTBEAT_KEY, record_beat_heartbeat
+
+    cache.delete(BEAT_HEARTBEAT_KEY)
+    record_beat_heartbeat.apply()
+    assert cache.get(BEAT_HEARTBEAT_KEY)
+    assert "operators.tasks.record_beat_heartbeat" in {
+        entry["task"] for entry in celery_app.conf.beat_schedule.values()
+    }

@@ -255,7 +255,12 @@ def test_dossier_numbers_keep_counting_past_five_digits(db, commune_a, agent_a):
 
     make_family(commune_a, email="old@example.fr", dossier="F99999")
     membership = create_family_dossier(
-        commune=commune_a, actor=agent_a, family_name="Neuf", guardian_first_name="A", guardian_last_name="B",
-        guardian_email="neuf@example.fr", children=[],
+        commune=commune_a,
+        actor=agent_a,
+        family_name="Neuf",
+        guardian_first_name="A",
+        guardian_last_name="B",
+        guardian_email="neuf@example.fr",
+        children=[],
     )
     assert membership.dossier_number == "F100000"
