@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -16,4 +16,5 @@ urlpatterns = [
     ),
     path("equipe/", views.staff, name="staff"),
     path("invitation/<str:token>/", views.accept_invitation, name="accept_invitation"),
+    path("", include("console.reservation_urls")),
 ]

@@ -46,6 +46,9 @@ class Account(AbstractBaseUser, PermissionsMixin):
     phone = models.CharField(_("téléphone"), max_length=30, blank=True)
     is_active = models.BooleanField(_("actif"), default=True)
     is_platform_operator = models.BooleanField(_("opérateur de la plateforme"), default=False)
+    remind_booking_deadlines = models.BooleanField(
+        _("me rappeler la veille de la fin des réservations"), default=False
+    )
     date_joined = models.DateTimeField(_("inscrit le"), default=timezone.now)
 
     objects = AccountManager()
@@ -79,6 +82,8 @@ class Family(models.Model):
     address_line = models.CharField(_("adresse"), max_length=255, blank=True)
     postcode = models.CharField(_("code postal"), max_length=10, blank=True)
     city = models.CharField(_("ville"), max_length=120, blank=True)
+    # The private address of the family's calendar feed; replaced to revoke it.
+    ical_token = models.CharField(max_length=64, unique=True, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -6,7 +6,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_tenants.models import DomainMixin, TenantMixin
@@ -78,6 +78,11 @@ class Commune(TenantMixin):
         _("couleur"), max_length=7, default="#1d4ed8", validators=[colour_validator]
     )
     contact_email = models.EmailField(_("e-mail de contact"), blank=True)
+    booking_hold_minutes = models.PositiveSmallIntegerField(
+        _("durée de blocage d'un panier à payer (minutes)"),
+        default=30,
+        validators=[MinValueValidator(5), MaxValueValidator(24 * 60)],
+    )
     created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
 
     # Schemas are created by tenants.services.provision_commune (a clone of the template),

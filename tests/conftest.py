@@ -12,7 +12,7 @@ from django.db import connection
 
 from shared_identity.models import Account, Child, Family, Guardian, Membership, StaffRole
 from tenants import schemas
-from tenants.models import Commune
+from tenants.models import Commune, schema_name_for_slug
 from tenants.services import provision_commune
 
 PASSWORD = "Une-phrase-de-passe-solide"
@@ -50,12 +50,14 @@ def wipe_identity() -> None:
             "shared_identity_account_groups, shared_identity_account_user_permissions, "
             "shared_identity_account, django_session CASCADE"
         )
-        for commune in Commune.objects.filter(slug__in=SESSION_COMMUNES):
-            schema = schemas.quote_ident(commune.schema_name)
-            cursor.execute(
-                f"TRUNCATE {schema}.reservations_prestation, {schema}.reservations_site_services, "
-                f"{schema}.reservations_site, {schema}.reservations_service CASCADE"
-            )
+        cursor.execute(
+            "SELECT string_agg(format('%%I.%%I', table_schema, table_name), ', ') FROM information_schema.tables "
+            "WHERE table_schema = ANY(%s) AND table_type = 'BASE TABLE' AND table_name <> 'django_migrations'",
+            [[schema_name_for_slug(slug) for slug in SESSION_COMMUNES]],
+        )
+        tables = cursor.fetchone()[0]
+        if tables:
+            cursor.execute(f"TRUNCATE {tables} CASCADE")
     extra.delete()
 
 

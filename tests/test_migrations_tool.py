@@ -10,15 +10,16 @@ from tenants.services import provision_commune
 
 
 def _break(schema_name: str) -> None:
-    """Make a commune schema one migration behind: drop a table and its migration record."""
+    """Make a commune schema one migration behind: drop its reservations tables and record."""
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE {schema_name}.reservations_prestation")
+        cursor.execute(
+            "SELECT string_agg(format('%%I.%%I', table_schema, table_name), ', ') FROM information_schema.tables "
+            "WHERE table_schema = %s AND table_name LIKE 'reservations%%'",
+            [schema_name],
+        )
+        cursor.execute(f"DROP TABLE {cursor.fetchone()[0]} CASCADE")
         cursor.execute(
             f"DELETE FROM {schema_name}.django_migrations WHERE app = 'reservations' AND name = '0001_initial'"
-        )
-        cursor.execute(
-            f"DROP TABLE {schema_name}.reservations_site_services, {schema_name}.reservations_site, "
-            f"{schema_name}.reservations_service"
         )
 
 

@@ -208,6 +208,11 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "beat-heartbeat": {"task": "operators.tasks.record_beat_heartbeat", "schedule": 60.0},
+    "expire-unpaid-holds": {"task": "reservations.tasks.expire_holds_everywhere", "schedule": 60.0},
+    "booking-deadline-reminders": {
+        "task": "reservations.tasks.send_booking_reminders_everywhere",
+        "schedule": crontab(hour=9, minute=0),
+    },
     "clear-expired-sessions": {
         "task": "shared_identity.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=17),

@@ -1,0 +1,3 @@
+"""Console pages for reservations (catalogue, enrolments, attendance, cancellations)."""
+
+urlpatterns: list = []

@@ -1,0 +1,131 @@
+"""Reservation tasks: each runs in its commune's schema (TenantTask)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import connection
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from foyer.celery import app
+from shared_identity.models import Account, Guardian
+from tenants.models import Commune
+from tenants.tasks import TenantTask
+
+from .models import Booking, CancellationRequest, Enrolment, Prestation
+
+
+def _guardian_emails(family_ids) -> dict[int, list[str]]:
+    emails: dict[int, list[str]] = defaultdict(list)
+    for family_id, email in Guardian.objects.filter(
+        family_id__in=family_ids, account__isnull=False
+    ).values_list("family_id", "account__email"):
+        emails[family_id].append(email)
+    return emails
+
+
+def _send(template: str, context: dict, to: list[str]) -> None:
+    context = {**context, "commune": connection.tenant, "base_url": settings.FOYER_BASE_URL}
+    send_mail(
+        subject=render_to_string(f"emails/{template}_subject.txt", context).strip(),
+        message=render_to_string(f"emails/{template}.txt", context),
+        from_email=None,
+        recipient_list=to,
+    )
+
+
+@app.task(base=TenantTask)
+def notify_cancellation_decision(*, request_id: int) -> None:
+    request = CancellationRequest.objects.select_related("booking__prestation", "booking__child").get(
+        pk=request_id
+    )
+    to = _guardian_emails([request.family_id]).get(request.family_id, [])
+    if to:
+        _send("cancellation_decision", {"request": request}, to)
+
+
+@app.task(base=TenantTask)
+def notify_mass_cancellation(*, booking_ids: list[int], reason: str) -> None:
+    bookings = Booking.objects.select_related("prestation", "child", "site").filter(pk__in=booking_ids)
+    by_family: dict[int, list[Booking]] = defaultdict(list)
+    for booking in bookings:
+        by_family[booking.family_id].append(booking)
+    emails = _guardian_emails(by_family)
+    for family_id, family_bookings in by_family.items():
+        if emails.get(family_id):
+            _send("mass_cancellation", {"bookings": family_bookings, "reason": reason}, emails[family_id])
+
+
+@app.task(base=TenantTask)
+def expire_holds() -> int:
+    from .services import expire_holds as expire
+
+    return expire()
+
+
+@app.task
+def expire_holds_everywhere() -> None:
+    """Beat: release unpaid holds in every commune (one task per commune)."""
+    for schema_name in Commune.objects.filter(status=Commune.Status.ACTIVE).values_list(
+        "schema_name", flat=True
+    ):
+        expire_holds.apply_async(kwargs={"schema_name": schema_name})
+
+
+@app.task(base=TenantTask)
+def send_booking_reminders(*, now: str | None = None) -> int:
+    """E-mail the families who asked for it when a booking deadline for next week closes
+    within the next 24 hours. Returns the number of e-mails sent."""
+    from .deadlines import format_deadline
+    from .services import rule_from
+
+    commune = connection.tenant
+    tz = ZoneInfo(commune.timezone)
+    now_dt = dt.datetime.fromisoformat(now) if now else timezone.now()
+    today = now_dt.astimezone(tz).date()
+    next_monday = today + dt.timedelta(days=7 - today.weekday())
+    days = [next_monday + dt.timedelta(days=offset) for offset in range(7)]
+    closing: dict[int, list[tuple[Prestation, str]]] = defaultdict(list)
+    for prestation in Prestation.objects.filter(is_active=True).select_related("service"):
+        rule = rule_from(prestation.booking_rule)
+        start_time = prestation.start_time or dt.time(0, 0)
+        deadlines = [
+            rule.deadline_for(day, tz=tz, start_time=start_time)
+            for day in days
+            if day.weekday() in prestation.weekdays
+        ]
+        soonest = min(
+            (d for d in deadlines if d and now_dt <= d < now_dt + dt.timedelta(hours=24)), default=None
+        )
+        if soonest:
+            closing[prestation.service_id].append((prestation, format_deadline(soonest, tz=tz)))
+    if not closing:
+        return 0
+    enrolled = Enrolment.objects.filter(
+        service_id__in=closing, start__lte=days[-1], end__gte=days[0]
+    ).values_list("family_id", "service_id")
+    services_by_family: dict[int, set[int]] = defaultdict(set)
+    for family_id, service_id in enrolled:
+        services_by_family[family_id].add(service_id)
+    accounts = Account.objects.filter(
+        remind_booking_deadlines=True, guardianships__family_id__in=services_by_family
+    ).values_list("email", "guardianships__family_id")
+    sent = 0
+    for email, family_id in accounts:
+        items = [item for service_id in services_by_family[family_id] for item in closing[service_id]]
+        _send("booking_reminder", {"items": items, "week_start": next_monday}, [email])
+        sent += 1
+    return sent
+
+
+@app.task
+def send_booking_reminders_everywhere() -> None:
+    for schema_name in Commune.objects.filter(status=Commune.Status.ACTIVE).values_list(
+        "schema_name", flat=True
+    ):
+        send_booking_reminders.apply_async(kwargs={"schema_name": schema_name})
