@@ -9,13 +9,15 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from reservations.models import Prestation, Service, Site
+from reservations.deadlines import DeadlineRule
+from reservations.models import Enrolment, Prestation, PrestationSite, PriceBracket, Service, Site
 from shared_identity.models import Account, Child, Family, Guardian, Invitation, Membership, StaffRole
 from tenants.context import commune_context
 from tenants.models import Commune
 from tenants.services import provision_commune
 
 DEMO_PASSWORD = "foyer-demo-2026"
+SCHOOL_DAYS = [0, 1, 3, 4]
 OPERATOR_EMAIL = "operateur@foyer.localhost"
 PARENT_EMAIL = "parent@foyer.localhost"
 
@@ -30,10 +32,48 @@ COMMUNES = [
         "dossier": "JV-0154",
         "sites": ["École Jules Ferry", "École du Parc"],
         "catalogue": {
-            "Restauration scolaire": [("Repas", "REPAS", "#16a34a", "month_end", "4.05")],
+            "Restauration scolaire": [
+                (
+                    "Repas",
+                    "REPAS",
+                    "#16a34a",
+                    "month_end",
+                    "4.05",
+                    SCHOOL_DAYS,
+                    "11:45",
+                    DeadlineRule.weekday_previous_week(1, at=dt.time(23, 59)),
+                    DeadlineRule.days_before(1, at=dt.time(9, 0)),
+                    "5.20",
+                    60,
+                ),
+            ],
             "Périscolaire": [
-                ("Garderie du matin", "GARMAT", "#f59e0b", "month_end", "1.80"),
-                ("Garderie du soir", "GARSOIR", "#d97706", "month_end", "2.50"),
+                (
+                    "Garderie du matin",
+                    "GARMAT",
+                    "#f59e0b",
+                    "month_end",
+                    "1.80",
+                    SCHOOL_DAYS,
+                    "07:30",
+                    DeadlineRule.days_before(1, at=dt.time(18, 0)),
+                    DeadlineRule.days_before(1, at=dt.time(18, 0)),
+                    None,
+                    None,
+                ),
+                (
+                    "Garderie du soir",
+                    "GARSOIR",
+                    "#d97706",
+                    "month_end",
+                    "2.50",
+                    SCHOOL_DAYS,
+                    "16:30",
+                    DeadlineRule.days_before(1, at=dt.time(18, 0)),
+                    DeadlineRule.days_before(0, at=dt.time(9, 0)),
+                    None,
+                    None,
+                ),
             ],
         },
     },
@@ -48,10 +88,48 @@ COMMUNES = [
         "sites": ["Centre de loisirs Les Pins"],
         "catalogue": {
             "Accueil de loisirs": [
-                ("Mercredi journée", "MERJ", "#db2777", "prepaid", "12.00"),
-                ("Mercredi demi-journée", "MERDJ", "#be185d", "prepaid", "7.00"),
+                (
+                    "Mercredi journée",
+                    "MERJ",
+                    "#db2777",
+                    "prepaid",
+                    "12.00",
+                    [2],
+                    "08:30",
+                    DeadlineRule.days_before(2, at=dt.time(10, 0), working_days=True),
+                    DeadlineRule.hours_before(72),
+                    None,
+                    24,
+                ),
+                (
+                    "Mercredi demi-journée",
+                    "MERDJ",
+                    "#be185d",
+                    "prepaid",
+                    "7.00",
+                    [2],
+                    "13:30",
+                    DeadlineRule.days_before(2, at=dt.time(10, 0), working_days=True),
+                    DeadlineRule.hours_before(72),
+                    None,
+                    12,
+                ),
             ],
-            "Restauration scolaire": [("Repas", "REPAS", "#16a34a", "month_end", "3.90")],
+            "Restauration scolaire": [
+                (
+                    "Repas",
+                    "REPAS",
+                    "#16a34a",
+                    "month_end",
+                    "3.90",
+                    SCHOOL_DAYS,
+                    "12:00",
+                    DeadlineRule.weekday_previous_week(3, at=dt.time(23, 59)),
+                    DeadlineRule.days_before(2),
+                    None,
+                    None,
+                ),
+            ],
         },
     },
 ]
@@ -84,7 +162,7 @@ def seed_demo() -> dict:
             },
         )
         with commune_context(commune):
-            _catalogue(spec)
+            _catalogue(spec, family)
         communes.append(commune)
     return {"operator": operator, "parent": parent, "communes": communes}
 
@@ -124,14 +202,29 @@ def _family(parent: Account) -> Family:
 
 
 @transaction.atomic
-def _catalogue(spec: dict) -> None:
+def _catalogue(spec: dict, family: Family) -> None:
     sites = [Site.objects.get_or_create(name=name)[0] for name in spec["sites"]]
+    today = timezone.localdate()
+    start = dt.date(today.year if today.month >= 8 else today.year - 1, 9, 1)  # the school year
+    end = dt.date(start.year + 1, 7, 4)
     for service_name, prestations in spec["catalogue"].items():
         service, _ = Service.objects.get_or_create(name=service_name)
         for site in sites:
             site.services.add(service)
-        for label, code, colour, mode, price in prestations:
-            Prestation.objects.get_or_create(
+        for (
+            label,
+            code,
+            colour,
+            mode,
+            price,
+            weekdays,
+            start_time,
+            booking,
+            cancelling,
+            late,
+            capacity,
+        ) in prestations:
+            prestation, created = Prestation.objects.get_or_create(
                 code=code,
                 defaults={
                     "service": service,
@@ -139,5 +232,31 @@ def _catalogue(spec: dict) -> None:
                     "colour": colour,
                     "billing_mode": mode,
                     "base_price": Decimal(price),
+                    "weekdays": weekdays,
+                    "start_time": dt.time.fromisoformat(start_time),
+                    "booking_rule": booking.to_dict(),
+                    "cancellation_rule": cancelling.to_dict(),
+                    "late_price": Decimal(late) if late else None,
+                    "period": Prestation.Period.SCHOOL if weekdays != [2] else Prestation.Period.ALL,
                 },
+            )
+            if created:
+                for site in sites:
+                    PrestationSite.objects.create(prestation=prestation, site=site, capacity=capacity)
+                if code == "REPAS":
+                    PriceBracket.objects.bulk_create(
+                        [
+                            PriceBracket(prestation=prestation, qf_min=0, qf_max=600, price=Decimal("1.00")),
+                            PriceBracket(
+                                prestation=prestation, qf_min=601, qf_max=1200, price=Decimal("3.10")
+                            ),
+                        ]
+                    )
+        for child in family.children.all():
+            Enrolment.objects.get_or_create(
+                child=child,
+                service=service,
+                site=sites[0],
+                start=start,
+                defaults={"family": family, "end": end},
             )

@@ -1,12 +1,16 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from . import forms, views
+from . import forms, reservation_views, views
 
 app_name = "portal"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("reservations/", reservation_views.week, name="week"),
+    path("reservations/periode/", reservation_views.period, name="period"),
+    path("panier/", reservation_views.cart, name="cart"),
+    path("panier/valider/", reservation_views.cart_validate, name="cart_validate"),
     path(
         "connexion/",
         auth_views.LoginView.as_view(

@@ -148,6 +148,15 @@ def build_week(
         for row in _commune_rows(commune_data, children, start, end, now):
             rows.append(row)
             weekend = weekend or any(d >= 5 for d in row.prestation["weekdays"])
+    rows.sort(
+        key=lambda r: (
+            r.child.birth_date,
+            r.child.pk,
+            r.commune.name,
+            r.prestation["service"],
+            r.prestation["label"],
+        )
+    )
     days = [start + dt.timedelta(days=offset) for offset in range(7 if weekend else 5)]
     for row in rows:
         row.cells = [cell for cell in row.cells if cell.day in days]

@@ -182,6 +182,89 @@ def add_to_cart(
     return item
 
 
+@dataclass
+class PatternResult:
+    added: int
+    refusals: list[Refusal]
+
+
+MAX_PATTERN_DAYS = 366
+
+
+def add_pattern_to_cart(
+    *,
+    children: list[Child],
+    account: Account,
+    prestation_id: int,
+    weekdays: set[int],
+    start: dt.date,
+    end: dt.date,
+    now: dt.datetime | None = None,
+) -> PatternResult:
+    """ "Réserver en vue période": one weekly pattern from a date to another, for several
+    children at once. What can be booked goes to the cart; the rest is listed with the reason."""
+    now = now or timezone.now()
+    errors: dict[str, list[str]] = {}
+    if not children:
+        errors["children"] = [_("Choisissez au moins un enfant.")]
+    if not weekdays or not weekdays <= set(range(7)):
+        errors["weekdays"] = [_("Choisissez au moins un jour de la semaine.")]
+    if end < start:
+        errors["end"] = [_("La date de fin précède la date de début.")]
+    elif (end - start).days >= MAX_PATTERN_DAYS:
+        errors["end"] = [_("Une période dure au plus un an.")]
+    prestation = Prestation.objects.select_related("service").filter(pk=prestation_id).first()
+    if prestation is None:
+        errors["prestation"] = [_("Choisissez une prestation.")]
+    if errors:
+        raise FoyerError(
+            "invalid", _("Rien n'a été ajouté : corrigez les erreurs."), extra={"fields": errors}
+        )
+    days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+    days = [day for day in days if day.weekday() in weekdays]
+    calendar = _calendar(days) if days else CommuneCalendar()
+    refusals: list[Refusal] = []
+    added = 0
+    with transaction.atomic(durable=True):
+        for child in children:
+            enrolments = list(
+                Enrolment.objects.filter(
+                    child=child, service=prestation.service, start__lte=end, end__gte=start
+                )
+                .select_related("site")
+                .order_by("start")
+            )
+            cart = _open_cart(child.family, account)
+            for day in days:
+                enrolment = next((e for e in enrolments if e.start <= day <= e.end), None)
+                if enrolment is None:
+                    refusals.append(Refusal(str(child), prestation.label, day, _("pas inscrit à cette date")))
+                    continue
+                if CartItem.objects.filter(cart=cart, child=child, prestation=prestation, date=day).exists():
+                    continue
+                reason, _late = _booking_refusal(
+                    child=child,
+                    prestation=prestation,
+                    site=enrolment.site,
+                    day=day,
+                    now=now,
+                    calendar=calendar,
+                )
+                if reason:
+                    refusals.append(Refusal(str(child), prestation.label, day, reason))
+                    continue
+                CartItem.objects.create(
+                    cart=cart,
+                    child=child,
+                    prestation=prestation,
+                    site=enrolment.site,
+                    date=day,
+                    action=CartItem.Action.BOOK,
+                )
+                added += 1
+    return PatternResult(added=added, refusals=refusals)
+
+
 def _open_cart(family: Family, account: Account) -> Cart:
     cart = Cart.objects.filter(family=family, status=Cart.Status.OPEN).first()
     if cart is None:
@@ -193,9 +276,9 @@ def _open_cart(family: Family, account: Account) -> Cart:
     return cart
 
 
-def remove_from_cart(*, family: Family, item_id: int) -> None:
+def remove_from_cart(*, family_ids: list[int], item_id: int) -> None:
     deleted, _rows = CartItem.objects.filter(
-        pk=item_id, cart__family=family, cart__status=Cart.Status.OPEN
+        pk=item_id, cart__family_id__in=family_ids, cart__status=Cart.Status.OPEN
     ).delete()
     if not deleted:
         raise NotFound(_("Cet élément n'est plus dans votre panier."))
@@ -210,7 +293,7 @@ class CommuneCheckout:
 
 
 def validate_carts(
-    *, communes: list, family: Family, account: Account, now: dt.datetime | None = None
+    *, communes: list, family_ids: list[int], account: Account, now: dt.datetime | None = None
 ) -> list[CommuneCheckout]:
     """ "Valider": apply the family's carts of all these communes at once, or none of them.
 
@@ -223,11 +306,15 @@ def validate_carts(
     with transaction.atomic(durable=True):
         for commune in communes:
             with commune_context(commune):
-                checkout = _validate_cart(
-                    commune=commune, family=family, account=account, now=now, refusals=refusals
+                carts = Cart.objects.select_for_update().filter(
+                    family_id__in=family_ids, status=Cart.Status.OPEN
                 )
-                if checkout:
-                    results.append(checkout)
+                for cart in carts.order_by("pk"):
+                    checkout = _validate_cart(
+                        commune=commune, cart=cart, account=account, now=now, refusals=refusals
+                    )
+                    if checkout:
+                        results.append(checkout)
         if refusals:
             transaction.set_rollback(True)
     if refusals:
@@ -252,13 +339,11 @@ def validate_carts(
     return results
 
 
-def _validate_cart(*, commune, family, account, now, refusals: list[Refusal]) -> CommuneCheckout | None:
-    cart = Cart.objects.select_for_update().filter(family=family, status=Cart.Status.OPEN).first()
-    if cart is None:
-        return None
+def _validate_cart(*, commune, cart: Cart, account, now, refusals: list[Refusal]) -> CommuneCheckout | None:
     items = list(cart.items.select_related("child", "prestation__service", "site").order_by("date", "pk"))
     if not items:
         return None
+    family = cart.family
     calendar = _calendar([item.date for item in items])
     checkout = CommuneCheckout(commune=commune, cart=cart)
     hold_until = now + dt.timedelta(minutes=commune.booking_hold_minutes)
@@ -404,34 +489,28 @@ def confirm_paid_cart(*, cart_id: int, now: dt.datetime | None = None) -> list[B
 # --- Cancellation ----------------------------------------------------------------------------------
 
 
-def _family_booking(family: Family, booking_id: int, *, lock: bool = False) -> Booking:
+def _family_booking(family_ids: list[int], booking_id: int, *, lock: bool = False) -> Booking:
     bookings = Booking.objects.select_related("prestation__service", "child", "site")
     if lock:
         bookings = bookings.select_for_update(of=("self",))
-    booking = bookings.filter(pk=booking_id, family=family).first()
+    booking = bookings.filter(pk=booking_id, family_id__in=family_ids).first()
     if booking is None:
         raise NotFound(_("Cette réservation n'existe pas."))
     return booking
 
 
-def cancellation_deadline(booking: Booking) -> tuple[bool, dt.datetime | None]:
-    tz = _tz()
-    rule = rule_from(booking.prestation.cancellation_rule)
-    start_time = booking.prestation.start_time or dt.time(0, 0)
-    return (
-        rule.is_open(booking.date, now=timezone.now(), tz=tz, start_time=start_time),
-        rule.deadline_for(booking.date, tz=tz, start_time=start_time),
-    )
+def get_family_booking(*, family_ids: list[int], booking_id: int) -> Booking:
+    return _family_booking(family_ids, booking_id)
 
 
 def cancel_booking(
-    *, family: Family, account: Account, booking_id: int, now: dt.datetime | None = None
+    *, family_ids: list[int], account: Account, booking_id: int, now: dt.datetime | None = None
 ) -> Booking:
     """Cancel (signal an absence) within the commune's deadline: immediate, the place is freed
     and a prepaid booking is credited. After the deadline: refused, with the way to ask."""
     now = now or timezone.now()
     with transaction.atomic(durable=True):
-        booking = _family_booking(family, booking_id, lock=True)
+        booking = _family_booking(family_ids, booking_id, lock=True)
         if booking.status not in (Booking.Status.HELD, Booking.Status.CONFIRMED):
             raise FoyerError(
                 "not_cancellable",
@@ -483,7 +562,7 @@ def record_credit(*, booking: Booking, reason: str) -> BookingCredit | None:
 
 
 def request_cancellation(
-    *, family: Family, account: Account, booking_id: int, reason: str, attachment=None
+    *, family_ids: list[int], account: Account, booking_id: int, reason: str, attachment=None
 ) -> CancellationRequest:
     """After the deadline, ask the commune to cancel (with a certificate, for instance)."""
     errors: dict[str, list[str]] = {}
@@ -499,7 +578,7 @@ def request_cancellation(
             "invalid", _("La demande n'a pas été envoyée : corrigez les erreurs."), extra={"fields": errors}
         )
     with transaction.atomic(durable=True):
-        booking = _family_booking(family, booking_id, lock=True)
+        booking = _family_booking(family_ids, booking_id, lock=True)
         if booking.status in (Booking.Status.CANCELLED,):
             raise FoyerError("not_cancellable", _("Cette réservation est déjà annulée."), status=409)
         if CancellationRequest.objects.filter(
@@ -510,7 +589,9 @@ def request_cancellation(
                 _("Une demande d'annulation est déjà en cours pour cette réservation."),
                 status=409,
             )
-        request = CancellationRequest(booking=booking, family=family, account=account, reason=reason.strip())
+        request = CancellationRequest(
+            booking=booking, family_id=booking.family_id, account=account, reason=reason.strip()
+        )
         if attachment is not None:
             request.attachment.save(attachment.name, attachment, save=False)
         request.save()

@@ -138,11 +138,16 @@ def test_cloned_communes_number_their_rows_independently(db, commune_a, commune_
     from reservations.models import Service
     from tenants.context import commune_context
 
-    with commune_context(commune_a):
-        first_a = Service.objects.create(name="Cantine")
+    # given a row in commune B
     with commune_context(commune_b):
         first_b = Service.objects.create(name="Cantine")
-    assert first_a.pk == first_b.pk == 1
+    # when commune A numbers rows of its own
+    with commune_context(commune_a):
+        for index in range(3):
+            Service.objects.create(name=f"Service {index}")
+    # then commune B's numbering did not move
+    with commune_context(commune_b):
+        assert Service.objects.create(name="Garderie").pk == first_b.pk + 1
 
 
 def test_a_template_with_objects_the_clone_cannot_copy_is_refused(db):

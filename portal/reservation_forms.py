@@ -1,0 +1,57 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+WEEKDAY_CHOICES = [
+    (0, _("lundi")),
+    (1, _("mardi")),
+    (2, _("mercredi")),
+    (3, _("jeudi")),
+    (4, _("vendredi")),
+    (5, _("samedi")),
+    (6, _("dimanche")),
+]
+
+
+class CartItemForm(forms.Form):
+    child = forms.IntegerField(min_value=1)
+    prestation = forms.IntegerField(min_value=1)
+    site = forms.IntegerField(min_value=1)
+    date = forms.DateField(input_formats=["%Y-%m-%d"])
+
+
+class PeriodForm(forms.Form):
+    prestation = forms.ChoiceField(label=_("Prestation"))
+    children = forms.MultipleChoiceField(label=_("Enfants"), widget=forms.CheckboxSelectMultiple)
+    weekdays = forms.TypedMultipleChoiceField(
+        label=_("Jours de la semaine"),
+        choices=WEEKDAY_CHOICES,
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    start = forms.DateField(
+        label=_("Du"), widget=forms.DateInput(attrs={"type": "date"}), input_formats=["%Y-%m-%d", "%d/%m/%Y"]
+    )
+    end = forms.DateField(
+        label=_("Au"), widget=forms.DateInput(attrs={"type": "date"}), input_formats=["%Y-%m-%d", "%d/%m/%Y"]
+    )
+
+    def __init__(self, *args, prestations: list[tuple[str, str]], children: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["prestation"].choices = [("", _("— choisir —")), *prestations]
+        self.fields["children"].choices = children
+
+
+class CancellationRequestForm(forms.Form):
+    reason = forms.CharField(label=_("Motif"), widget=forms.Textarea(attrs={"rows": 4}), max_length=2000)
+    attachment = forms.FileField(
+        label=_("Justificatif (facultatif)"),
+        required=False,
+        help_text=_("Certificat médical par exemple : PDF, JPEG ou PNG, 5 Mo au plus."),
+    )
+
+
+class AccountSettingsForm(forms.Form):
+    remind_booking_deadlines = forms.BooleanField(
+        label=_("M'envoyer un e-mail la veille de la fin des réservations de la semaine suivante"),
+        required=False,
+    )

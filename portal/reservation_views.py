@@ -1,0 +1,244 @@
+"""Family pages for reservations: the week view of all communes, the period view, the cart,
+cancellations and cancellation requests, the calendar feed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from foyer.errors import FoyerError
+from reservations import services
+from reservations.router import read_family_reservations
+from reservations.selectors import FamilyScope, build_week, get_family_scope, list_family_carts
+
+from .forms import apply_errors
+from .reservation_forms import CancellationRequestForm, CartItemForm, PeriodForm
+
+
+def _today() -> dt.date:
+    return timezone.localdate()
+
+
+def _back(request: HttpRequest, default: str) -> HttpResponse:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = default
+    return redirect(target)
+
+
+@login_required
+def week(request: HttpRequest) -> HttpResponse:
+    scope = get_family_scope(request.user)
+    try:
+        day = (
+            dt.date.fromisoformat(request.GET.get("semaine", "")) if request.GET.get("semaine") else _today()
+        )
+    except ValueError:
+        messages.error(request, _("Date de semaine invalide : voici la semaine en cours."))
+        day = _today()
+    slugs = {commune.slug for commune in scope.communes}
+    commune_slug = request.GET.get("commune", "")
+    commune_slug = commune_slug if commune_slug in slugs else ""
+    child_ids = [int(v) for v in request.GET.getlist("enfant") if v.isdigit()]
+    week_data = build_week(scope=scope, day=day, commune_slug=commune_slug, child_ids=child_ids)
+    return render(
+        request,
+        "portal/reservations/week.html",
+        {
+            "week": week_data,
+            "scope": scope,
+            "commune_slug": commune_slug,
+            "child_ids": child_ids,
+            "today": _today(),
+        },
+    )
+
+
+def _period_choices(scope: FamilyScope) -> tuple[list, list, dict]:
+    today = _today()
+    data = read_family_reservations(
+        communes=scope.communes,
+        family_ids=scope.family_ids,
+        child_ids=[c.pk for c in scope.children],
+        start=today,
+        end=today + dt.timedelta(days=365),
+    )
+    prestations, communes = [], {}
+    for commune_data in data:
+        services = {e["service_id"] for e in commune_data.enrolments}
+        for prestation in commune_data.prestations:
+            if prestation["service_id"] in services:
+                key = f"{commune_data.commune.slug}:{prestation['id']}"
+                prestations.append(
+                    (key, f"{commune_data.commune.name} — {prestation['service']} — {prestation['label']}")
+                )
+                communes[key] = (commune_data.commune, prestation["id"])
+    children = [(str(c.pk), f"{c.first_name} {c.last_name}") for c in scope.children]
+    return prestations, children, communes
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def period(request: HttpRequest) -> HttpResponse:
+    scope = get_family_scope(request.user)
+    prestations, children, targets = _period_choices(scope)
+    initial = {
+        "start": _today(),
+        "end": _today() + dt.timedelta(days=30),
+        "children": [c for c, _n in children],
+    }
+    form = PeriodForm(request.POST or None, prestations=prestations, children=children, initial=initial)
+    result = None
+    if request.method == "POST" and form.is_valid():
+        commune, prestation_id = targets[form.cleaned_data["prestation"]]
+        chosen = [c for c in scope.children if str(c.pk) in form.cleaned_data["children"]]
+        from tenants.context import commune_context
+
+        try:
+            with commune_context(commune):
+                result = services.add_pattern_to_cart(
+                    children=chosen,
+                    account=request.user,
+                    prestation_id=prestation_id,
+                    weekdays=set(form.cleaned_data["weekdays"]),
+                    start=form.cleaned_data["start"],
+                    end=form.cleaned_data["end"],
+                )
+        except FoyerError as error:
+            apply_errors(form, error)
+    return render(request, "portal/reservations/period.html", {"form": form, "result": result})
+
+
+@login_required
+def cart(request: HttpRequest) -> HttpResponse:
+    scope = get_family_scope(request.user)
+    carts = list_family_carts(scope=scope)
+    return render(
+        request,
+        "portal/reservations/cart.html",
+        {
+            "carts": carts,
+            "several": len(carts) > 1,
+        },
+    )
+
+
+@login_required
+@require_POST
+def cart_validate(request: HttpRequest) -> HttpResponse:
+    scope = get_family_scope(request.user)
+    try:
+        checkouts = services.validate_carts(
+            communes=scope.communes, family_ids=scope.family_ids, account=request.user
+        )
+    except FoyerError as error:
+        messages.error(request, error.message)
+        for line in error.extra.get("lines", []):
+            messages.error(request, line)
+        return redirect("portal:cart")
+    return render(request, "portal/reservations/validated.html", {"checkouts": checkouts})
+
+
+# --- Commune actions (/c/<slug>/...) -------------------------------------------------------------
+
+
+def _commune_scope(request: HttpRequest) -> FamilyScope:
+    scope = get_family_scope(request.user)
+    if request.commune not in scope.communes:
+        raise Http404
+    return scope
+
+
+@login_required
+@require_POST
+def cart_add(request: HttpRequest) -> HttpResponse:
+    scope = _commune_scope(request)
+    form = CartItemForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Demande incomplète : rechargez la page et réessayez."))
+        return _back(request, reverse("portal:week"))
+    child = next((c for c in scope.children if c.pk == form.cleaned_data["child"]), None)
+    if child is None:
+        raise Http404
+    try:
+        services.add_to_cart(
+            family=child.family,
+            account=request.user,
+            child_id=child.pk,
+            prestation_id=form.cleaned_data["prestation"],
+            site_id=form.cleaned_data["site"],
+            day=form.cleaned_data["date"],
+        )
+    except FoyerError as error:
+        messages.error(request, error.message)
+    return _back(request, reverse("portal:week"))
+
+
+@login_required
+@require_POST
+def cart_remove(request: HttpRequest, item_id: int) -> HttpResponse:
+    scope = _commune_scope(request)
+    try:
+        services.remove_from_cart(family_ids=scope.family_ids, item_id=item_id)
+    except FoyerError as error:
+        messages.error(request, error.message)
+    return _back(request, reverse("portal:cart"))
+
+
+@login_required
+@require_POST
+def booking_cancel(request: HttpRequest, booking_id: int) -> HttpResponse:
+    scope = _commune_scope(request)
+    try:
+        booking = services.cancel_booking(
+            family_ids=scope.family_ids, account=request.user, booking_id=booking_id
+        )
+    except FoyerError as error:
+        messages.error(request, error.message)
+        if error.extra.get("can_request"):
+            return redirect("commune:cancellation_request", booking_id=booking_id)
+        return _back(request, reverse("portal:week"))
+    messages.success(
+        request,
+        _("Réservation annulée : %(child)s, %(prestation)s le %(date)s.")
+        % {
+            "child": booking.child.first_name,
+            "prestation": booking.prestation.label,
+            "date": booking.date.strftime("%d/%m/%Y"),
+        },
+    )
+    return _back(request, reverse("portal:week"))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cancellation_request(request: HttpRequest, booking_id: int) -> HttpResponse:
+    scope = _commune_scope(request)
+    booking = services.get_family_booking(family_ids=scope.family_ids, booking_id=booking_id)
+    form = CancellationRequestForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.request_cancellation(
+                family_ids=scope.family_ids,
+                account=request.user,
+                booking_id=booking_id,
+                reason=form.cleaned_data["reason"],
+                attachment=form.cleaned_data["attachment"],
+            )
+        except FoyerError as error:
+            apply_errors(form, error)
+        else:
+            messages.success(request, _("Votre demande d'annulation est envoyée à la commune."))
+            return redirect("portal:week")
+    return render(
+        request, "portal/reservations/cancellation_request.html", {"form": form, "booking": booking}
+    )

@@ -1,0 +1,12 @@
+from django import template
+from django.urls import reverse
+
+from tenants.middleware import commune_urlconf
+
+register = template.Library()
+
+
+@register.simple_tag
+def commune_url(commune, name: str, *args) -> str:
+    """The URL of a commune's page from anywhere (a family page lists several communes)."""
+    return reverse(name, args=args, urlconf=commune_urlconf(commune.slug))
