@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from . import forms, reservation_views, views
+from . import account_views, forms, reservation_views, views
 
 app_name = "portal"
 
@@ -11,6 +11,9 @@ urlpatterns = [
     path("reservations/periode/", reservation_views.period, name="period"),
     path("panier/", reservation_views.cart, name="cart"),
     path("panier/valider/", reservation_views.cart_validate, name="cart_validate"),
+    path("compte/", account_views.account, name="account"),
+    path("compte/calendrier/<int:family_id>/", account_views.calendar_link, name="calendar_link"),
+    path("calendrier/<str:token>.ics", account_views.calendar_feed, name="calendar_feed"),
     path(
         "connexion/",
         auth_views.LoginView.as_view(

@@ -79,8 +79,8 @@ def expire_holds_everywhere() -> None:
 
 @app.task(base=TenantTask)
 def send_booking_reminders(*, now: str | None = None) -> int:
-    """E-mail the families who asked for it when a booking deadline for next week closes
-    within the next 24 hours. Returns the number of e-mails sent."""
+    """E-mail the families who asked for it the day before a booking deadline for next week
+    closes ("la veille"). Returns the number of e-mails sent."""
     from .deadlines import format_deadline
     from .services import rule_from
 
@@ -99,9 +99,8 @@ def send_booking_reminders(*, now: str | None = None) -> int:
             for day in days
             if day.weekday() in prestation.weekdays
         ]
-        soonest = min(
-            (d for d in deadlines if d and now_dt <= d < now_dt + dt.timedelta(hours=24)), default=None
-        )
+        tomorrow = today + dt.timedelta(days=1)
+        soonest = min((d for d in deadlines if d and d.astimezone(tz).date() == tomorrow), default=None)
         if soonest:
             closing[prestation.service_id].append((prestation, format_deadline(soonest, tz=tz)))
     if not closing:

@@ -405,3 +405,23 @@ def _create_account(
     account.set_password(password)
     account.save()
     return account
+
+
+# --- Account preferences ------------------------------------------------------------------------
+
+
+def set_booking_reminders(*, account: Account, enabled: bool) -> None:
+    Account.objects.filter(pk=account.pk).update(remind_booking_deadlines=enabled)
+
+
+def rotate_calendar_token(*, family: Family) -> str:
+    """Give the family's calendar feed a new private address; the old one stops working."""
+    import secrets
+
+    token = secrets.token_urlsafe(32)
+    Family.objects.filter(pk=family.pk).update(ical_token=token)
+    return token
+
+
+def revoke_calendar_token(*, family: Family) -> None:
+    Family.objects.filter(pk=family.pk).update(ical_token=None)

@@ -6,6 +6,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("portal.urls")),
     path("operateur/", include("operators.urls")),
+    path("api/", include("reservations.api_urls")),
 ]
 
 handler404 = "portal.views.page_not_found"

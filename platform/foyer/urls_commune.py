@@ -21,4 +21,5 @@ commune_patterns = [
 urlpatterns = [
     path("", include((commune_patterns, "commune"))),
     path("console/", include("console.urls")),
+    path("api/", include("reservations.api_commune_urls")),
 ]
