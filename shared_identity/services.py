@@ -303,13 +303,21 @@ def activate_family_for_account(*, commune, token: str, account: Account) -> Mem
 
 
 def _merge_dossier(*, dossier: Family, into: Family, account: Account) -> None:
-    known_children = {(c.first_name.casefold(), c.birth_date) for c in into.children.all()}
+    """Runs in the schema of the commune that opened the dossier: the only one whose data
+    points at it, and which is moved to the family it joins."""
+    from reservations.services import reassign_family
+
+    known_children = {(c.first_name.casefold(), c.birth_date): c.pk for c in into.children.all()}
+    same_child: dict[int, int] = {}
     for child in dossier.children.all():
-        if (child.first_name.casefold(), child.birth_date) in known_children:
-            child.delete()
+        known = known_children.get((child.first_name.casefold(), child.birth_date))
+        if known:
+            same_child[child.pk] = known
         else:
             child.family = into
             child.save(update_fields=["family"])
+    reassign_family(from_family_id=dossier.pk, to_family_id=into.pk, same_child=same_child)
+    Child.objects.filter(pk__in=same_child).delete()
     known_emails = set(into.guardians.values_list("email", flat=True))
     for guardian in dossier.guardians.all():
         if guardian.email in known_emails or guardian.email == account.email:

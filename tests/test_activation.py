@@ -246,3 +246,31 @@ def test_link_of_commune_a_does_not_work_in_commune_b(client, commune_b, dossier
     membership, link = dossier_link
     response = client.get(link.replace("/c/jolieville/", "/c/demo/"))
     assert response.status_code == 404
+
+
+def test_merging_a_dossier_moves_its_enrolments_to_the_known_children(
+    client, commune_a, commune_b, agent_b, django_capture_on_commit_callbacks
+):
+    from reservations.models import Enrolment
+    from tenants.context import commune_context
+    from tests.reservations.conftest import enrol, make_catalogue
+
+    # given a parent active in A, and commune B enrolling the dossier's Léa and Hugo before activation
+    existing = make_family(commune_a, email="parent@example.fr")
+    client.force_login(agent_b)
+    dossier = _create_dossier(client, commune_b, children=(("Léa", "2017-05-14"), ("Hugo", "2019-09-02")))
+    canteen = make_catalogue(commune_b)
+    for child in dossier.family.children.all():
+        enrol(canteen, child)
+    link = _activate(client, commune_b, dossier, django_capture_on_commit_callbacks)
+    # when the parent adds commune B to their account
+    client.logout()
+    client.post("/connexion/", {"username": "parent@example.fr", "password": PASSWORD})
+    assert client.post(link).status_code == 302
+    # then B's enrolments belong to the family, Léa's to the Léa it already had
+    family = existing.family
+    lea = family.children.get(first_name="Léa")
+    with commune_context(commune_b):
+        assert set(Enrolment.objects.values_list("family_id", flat=True)) == {family.pk}
+        assert sorted(Enrolment.objects.values_list("child__first_name", flat=True)) == ["Hugo", "Léa"]
+        assert Enrolment.objects.get(child__first_name="Léa").child_id == lea.pk
