@@ -18,10 +18,11 @@ from reservations.catalogue_services import (
     ServiceInput,
     SiteInput,
 )
-from reservations.console_selectors import ATTENDANCE_MARKS, credit_allowed, describe_rule
-from reservations.deadlines import _FIELDS_BY_KIND as RULE_FIELDS
+from reservations.console_selectors import ATTENDANCE_MARKS, describe_rule
+from reservations.deadlines import FIELDS_BY_KIND as RULE_FIELDS
 from reservations.deadlines import WEEKDAY_NAMES, RuleKind
 from reservations.models import CancellationRequest, Prestation, Service, Site
+from reservations.services import credit_allowed
 from shared_identity.models import Family
 
 WEEKDAYS = list(enumerate(WEEKDAY_NAMES))
@@ -135,7 +136,9 @@ def _rule_fields(prefix: str) -> dict[str, forms.Field]:
             help_text=_("Pour « un jour de la semaine précédant le service » et « semaine précédente »."),
         ),
         f"{prefix}_day_of_month": forms.IntegerField(
-            label=_("Jour du mois (1 à 28)"), required=False, help_text=_("Pour « un jour du mois précédent ».")
+            label=_("Jour du mois (1 à 28)"),
+            required=False,
+            help_text=_("Pour « un jour du mois précédent »."),
         ),
         f"{prefix}_hours": forms.IntegerField(
             label=_("Nombre d'heures"),
@@ -249,13 +252,14 @@ class PrestationForm(forms.Form):
                 required=False,
                 help_text=_("Vide : sans limite."),
             )
+        # Posted rows are read as typed (an unchanged row is not skipped as "empty").
         self.brackets = BracketFormSet(
             data,
             prefix="brackets",
             initial=[
                 {"qf_min": b.qf_min, "qf_max": b.qf_max, "price": b.price} for b in prestation.brackets.all()
             ]
-            if prestation
+            if prestation and data is None
             else None,
         )
 
@@ -279,7 +283,10 @@ class PrestationForm(forms.Form):
         layout = [
             (_("La prestation"), ["service", "label", "code", "colour", "billing_mode", "is_active"]),
             (_("Ouverture"), ["weekdays", "period", "start_time"]),
-            *((title, [name for name in self.fields if name.startswith(f"{prefix}_")]) for prefix, title in self.RULES),
+            *(
+                (title, [name for name in self.fields if name.startswith(f"{prefix}_")])
+                for prefix, title in self.RULES
+            ),
             (_("Prix"), ["base_price", "late_price", "unbooked_presence_price"]),
             (
                 _("Sites et places par jour"),
@@ -325,7 +332,10 @@ class PrestationForm(forms.Form):
 class ClosureForm(forms.Form):
     date = date_field(_("Date"))
     site = forms.ModelChoiceField(
-        label=_("Site"), queryset=Site.objects.order_by("name"), required=False, empty_label=_("Tous les sites")
+        label=_("Site"),
+        queryset=Site.objects.order_by("name"),
+        required=False,
+        empty_label=_("Tous les sites"),
     )
     reason = forms.CharField(label=_("Motif"), max_length=200)
 
@@ -393,7 +403,9 @@ class MassCancellationForm(forms.Form):
         queryset=Prestation.objects.all(),
         required=False,
         empty_label=_("Toutes : le site est fermé ce jour-là"),
-        help_text=_("Sans prestation choisie, le site est aussi fermé aux nouvelles réservations ce jour-là."),
+        help_text=_(
+            "Sans prestation choisie, le site est aussi fermé aux nouvelles réservations ce jour-là."
+        ),
     )
     reason = forms.CharField(
         label=_("Motif (envoyé aux familles)"), max_length=200, help_text=_("Par exemple : grève, sortie.")
@@ -434,4 +446,3 @@ class DecisionForm(forms.Form):
             "credit": decision == self.ACCEPT_WITH_CREDIT,
             "comment": self.cleaned_data["comment"],
         }
-

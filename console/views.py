@@ -69,8 +69,10 @@ def family_create(request: HttpRequest) -> HttpResponse:
 
 @staff_required
 def family_detail(request: HttpRequest, membership_id: int) -> HttpResponse:
+    from .reservation_views import family_page
+
     membership = selectors.get_family_dossier(commune=request.commune, membership_id=membership_id)
-    return render(request, "console/family_detail.html", {"membership": membership})
+    return family_page(request, membership)
 
 
 @staff_required

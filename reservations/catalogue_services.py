@@ -256,7 +256,9 @@ def _check_offers(errors: _Errors, offers: tuple[OfferInput, ...], service: Serv
         if service and site.pk not in hosted:
             errors.add(
                 "sites",
-                _("Le site « %(site)s » n'accueille pas le service « %(service)s » : ajoutez-le au site d'abord.")
+                _(
+                    "Le site « %(site)s » n'accueille pas le service « %(service)s » : ajoutez-le au site d'abord."
+                )
                 % {"site": site.name, "service": service.name},
             )
         if offer.capacity is not None and offer.capacity < 1:

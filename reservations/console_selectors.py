@@ -115,9 +115,12 @@ def _summary(prestation: Prestation) -> PrestationSummary:
         booking_rule=describe_rule(prestation.booking_rule),
         cancellation_rule=describe_rule(prestation.cancellation_rule),
         prices=prices,
-        brackets=[(bracket_label(b.qf_min, b.qf_max), format_money(b.price)) for b in prestation.brackets.all()],
+        brackets=[
+            (bracket_label(b.qf_min, b.qf_max), format_money(b.price)) for b in prestation.brackets.all()
+        ],
         sites=[
-            _("%(site)s (%(capacity)s places par jour)") % {"site": offer.site.name, "capacity": offer.capacity}
+            _("%(site)s (%(capacity)s places par jour)")
+            % {"site": offer.site.name, "capacity": offer.capacity}
             if offer.capacity is not None
             else _("%(site)s (places illimitées)") % {"site": offer.site.name}
             for offer in prestation.offers.all()
@@ -232,9 +235,7 @@ def get_attendance_sheet(*, prestation: Prestation, site: Site, day: dt.date) ->
 
 
 def _enrolled(prestation: Prestation, site: Site, day: dt.date) -> QuerySet[Enrolment]:
-    return Enrolment.objects.filter(
-        service_id=prestation.service_id, site=site, start__lte=day, end__gte=day
-    )
+    return Enrolment.objects.filter(service_id=prestation.service_id, site=site, start__lte=day, end__gte=day)
 
 
 def get_attendance_child(*, child_id: int, prestation: Prestation, site: Site, day: dt.date) -> Child:
@@ -321,13 +322,3 @@ def get_cancellation_attachment(*, request_id: int) -> FieldFile:
     if not attachment or not attachment.name.startswith(f"{connection.schema_name}/"):
         raise NotFound()
     return attachment
-
-
-def credit_allowed(request: CancellationRequest) -> bool:
-    """Whether accepting may credit the family: a paid (prepaid) booking, and the service's
-    late-cancellation policy allows it (a certificate is joined when the policy wants one)."""
-    policy = request.booking.prestation.service.late_cancellation
-    return request.booking.prestation.billing_mode == Prestation.BillingMode.PREPAID and (
-        policy == Service.LateCancellation.AGENT_DECIDES
-        or (policy == Service.LateCancellation.CREDIT_WITH_CERTIFICATE and bool(request.attachment))
-    )

@@ -74,7 +74,7 @@ class RuleKind(StrEnum):
 
 # The fields each kind uses; every other field must keep its default, so that two rules that
 # mean the same thing are equal and ``to_dict`` only stores what matters.
-_FIELDS_BY_KIND: dict[RuleKind, tuple[str, ...]] = {
+FIELDS_BY_KIND: dict[RuleKind, tuple[str, ...]] = {
     RuleKind.NONE: (),
     RuleKind.DAYS_BEFORE: ("days", "working_days", "alsace_moselle", "cutoff"),
     RuleKind.WEEKDAY_BEFORE: ("weekday", "cutoff"),
@@ -139,7 +139,7 @@ class DeadlineRule:
     def __post_init__(self) -> None:
         kind = _parse_kind(self.kind)
         object.__setattr__(self, "kind", kind)
-        relevant = _FIELDS_BY_KIND[kind]
+        relevant = FIELDS_BY_KIND[kind]
         for field in dataclasses.fields(self):
             if field.name == "kind":
                 continue
@@ -305,7 +305,7 @@ class DeadlineRule:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict holding the kind and the fields it uses (time as "HH:MM")."""
         data: dict[str, Any] = {"kind": self.kind.value}
-        for name in _FIELDS_BY_KIND[self.kind]:
+        for name in FIELDS_BY_KIND[self.kind]:
             value = getattr(self, name)
             if name == "cutoff":
                 value = value.strftime("%H:%M")

@@ -170,6 +170,11 @@ class Closure(models.Model):
 
     class Meta:
         ordering = ["date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["date", "site"], nulls_distinct=False, name="one_closure_per_site_day"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.date} {self.reason}"

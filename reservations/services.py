@@ -598,6 +598,16 @@ def request_cancellation(
     return request
 
 
+def credit_allowed(request: CancellationRequest) -> bool:
+    """Whether accepting a request may credit the family: only a paid (prepaid) booking, and
+    as the service's late-cancellation policy allows (with a certificate when it asks one)."""
+    policy = request.booking.prestation.service.late_cancellation
+    return request.booking.prestation.billing_mode == Prestation.BillingMode.PREPAID and (
+        policy == Service.LateCancellation.AGENT_DECIDES
+        or (policy == Service.LateCancellation.CREDIT_WITH_CERTIFICATE and bool(request.attachment))
+    )
+
+
 def decide_cancellation_request(
     *, request_id: int, actor: Account, accept: bool, credit: bool = False, comment: str = ""
 ) -> CancellationRequest:
@@ -615,16 +625,16 @@ def decide_cancellation_request(
         if request.status != CancellationRequest.Status.PENDING:
             raise FoyerError("already_decided", _("Cette demande a déjà été traitée."), status=409)
         booking = Booking.objects.select_for_update().get(pk=request.booking_id)
-        policy = request.booking.prestation.service.late_cancellation
-        if accept and credit:
-            if policy == Service.LateCancellation.NO_CREDIT:
-                raise FoyerError(
-                    "credit_not_allowed", _("Le règlement de ce service ne prévoit pas d'avoir.")
+        if accept and credit and not credit_allowed(request):
+            if request.booking.prestation.billing_mode != Prestation.BillingMode.PREPAID:
+                message = _(
+                    "Cette réservation n'a pas été payée : l'annuler suffit, il n'y a rien à rembourser."
                 )
-            if policy == Service.LateCancellation.CREDIT_WITH_CERTIFICATE and not request.attachment:
-                raise FoyerError(
-                    "credit_needs_certificate", _("Un avoir demande un justificatif joint à la demande.")
-                )
+            elif request.booking.prestation.service.late_cancellation == Service.LateCancellation.NO_CREDIT:
+                message = _("Le règlement de ce service ne prévoit pas d'avoir.")
+            else:
+                message = _("Un avoir demande un justificatif joint à la demande.")
+            raise FoyerError("credit_not_allowed", message)
         if not accept and not comment.strip():
             raise FoyerError(
                 "comment_required",
@@ -673,13 +683,17 @@ def enrol_child(
             _("Ce site ne propose pas ce service."),
             extra={"fields": {"site": [_("Choisissez un site de ce service.")]}},
         )
-    if Enrolment.objects.filter(
-        child=child, service=service, site=site, start__lte=end, end__gte=start
-    ).exists():
-        raise FoyerError("invalid", _("L'enfant est déjà inscrit à ce service sur ce site pour ces dates."))
-    return Enrolment.objects.create(
-        child=child, family_id=child.family_id, service=service, site=site, start=start, end=end
-    )
+    already = FoyerError("invalid", _("L'enfant est déjà inscrit à ce service sur ce site pour ces dates."))
+    with transaction.atomic(durable=True):
+        # Serialise enrolments of one child, so that two identical requests make one.
+        Child.objects.select_for_update().filter(pk=child.pk).first()
+        if Enrolment.objects.filter(
+            child=child, service=service, site=site, start__lte=end, end__gte=start
+        ).exists():
+            raise already
+        return Enrolment.objects.create(
+            child=child, family_id=child.family_id, service=service, site=site, start=start, end=end
+        )
 
 
 def mark_attendance(
@@ -740,6 +754,12 @@ def mass_cancel(
     """Close a site for a day (strike, closure, outing): cancel its bookings, credit the paid
     ones, block new bookings, and tell each family by e-mail."""
     reason = reason.strip()
+    if len(reason) > Closure._meta.get_field("reason").max_length:
+        raise FoyerError(
+            "invalid",
+            _("Le motif est trop long."),
+            extra={"fields": {"reason": [_("200 caractères au plus.")]}},
+        )
     if not reason:
         raise FoyerError(
             "invalid",

@@ -274,3 +274,27 @@ def test_paid_cart_confirms_its_bookings_and_a_cancellation_in_time_is_credited(
         )
         credit = BookingCredit.objects.get()
         assert (credit.amount, credit.family_id) == (Decimal("12.00"), membership.family_id)
+
+
+def test_no_credit_for_a_booking_that_was_never_paid(canteen_a, family_a):
+    from reservations.models import CancellationRequest
+
+    booking = _book(canteen_a, family_a, MONDAY + dt.timedelta(days=3), now=at(MONDAY, 9))
+    account = family_a.family.guardians.get().account
+    with commune_context(canteen_a.commune):
+        request = services.request_cancellation(
+            family_ids=[family_a.family_id], account=account, booking_id=booking.pk, reason="Malade"
+        )
+        with pytest.raises(FoyerError, match="rien à rembourser"):
+            services.decide_cancellation_request(
+                request_id=request.pk, actor=account, accept=True, credit=True
+            )
+        request.refresh_from_db()
+        assert request.status == CancellationRequest.Status.PENDING
+        assert not BookingCredit.objects.exists()
+
+
+def test_a_mass_cancellation_reason_too_long_is_refused(canteen_a, family_a):
+    account = family_a.family.guardians.get().account
+    with commune_context(canteen_a.commune), pytest.raises(FoyerError, match="trop long"):
+        services.mass_cancel(site=canteen_a.site, day=MONDAY, reason="x" * 201, actor=account)
