@@ -34,3 +34,10 @@ ChildFormSet = forms.formset_factory(ChildForm, extra=3, max_num=10, validate_ma
 class StaffInvitationForm(forms.Form):
     email = forms.EmailField(label=_("Adresse e-mail"))
     role = forms.ChoiceField(label=_("Rôle"), choices=StaffRole.Role.choices)
+
+
+class BookingSettingsForm(forms.Form):
+    booking_hold_minutes = forms.IntegerField(
+        label=_("Délai de paiement d'un panier (minutes)"),
+        help_text=_("Les places d'un panier à payer restent bloquées ce temps-là, puis sont libérées."),
+    )

@@ -15,6 +15,7 @@ urlpatterns = [
         name="family_send_activation",
     ),
     path("equipe/", views.staff, name="staff"),
+    path("reglages/", views.booking_settings, name="booking_settings"),
     path("invitation/<str:token>/", views.accept_invitation, name="accept_invitation"),
     path("", include("console.reservation_urls")),
 ]

@@ -17,7 +17,7 @@ from shared_identity import selectors, services
 from shared_identity.models import Invitation, Membership, StaffRole
 
 from .access import staff_required
-from .forms import ChildFormSet, FamilyDossierForm, StaffInvitationForm
+from .forms import BookingSettingsForm, ChildFormSet, FamilyDossierForm, StaffInvitationForm
 
 
 @staff_required
@@ -178,3 +178,22 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
             "login_url": f"{reverse('portal:login')}?next={request.path}",
         },
     )
+
+
+@staff_required(admin_only=True)
+@require_http_methods(["GET", "POST"])
+def booking_settings(request: HttpRequest) -> HttpResponse:
+    from tenants.services import update_booking_settings
+
+    form = BookingSettingsForm(
+        request.POST or None, initial={"booking_hold_minutes": request.commune.booking_hold_minutes}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            update_booking_settings(commune=request.commune, actor=request.user, **form.cleaned_data)
+        except FoyerError as error:
+            apply_errors(form, error)
+        else:
+            messages.success(request, _("Réglages enregistrés."))
+            return redirect("console:booking_settings")
+    return render(request, "console/booking_settings.html", {"form": form})

@@ -49,7 +49,10 @@ def week(request: HttpRequest) -> HttpResponse:
     commune_slug = request.GET.get("commune", "")
     commune_slug = commune_slug if commune_slug in slugs else ""
     child_ids = [int(v) for v in request.GET.getlist("enfant") if v.isdigit()]
-    week_data = build_week(scope=scope, day=day, commune_slug=commune_slug, child_ids=child_ids)
+    filters = {"service": request.GET.get("service", ""), "site": request.GET.get("site", "")}
+    week_data = build_week(scope=scope, day=day, commune_slug=commune_slug, child_ids=child_ids, **filters)
+    query = request.GET.copy()
+    query.pop("semaine", None)
     return render(
         request,
         "portal/reservations/week.html",
@@ -59,6 +62,8 @@ def week(request: HttpRequest) -> HttpResponse:
             "commune_slug": commune_slug,
             "child_ids": child_ids,
             "today": _today(),
+            "filters": filters,
+            "query": query.urlencode(),
         },
     )
 

@@ -97,6 +97,8 @@ class Week:
     days: list[dt.date]
     rows: list[Row]
     cart_count: int
+    services: list[str] = field(default_factory=list)
+    sites: list[str] = field(default_factory=list)
 
     @property
     def number(self) -> int:
@@ -125,9 +127,12 @@ def build_week(
     day: dt.date,
     commune_slug: str = "",
     child_ids: list[int] | None = None,
+    service: str = "",
+    site: str = "",
     now: dt.datetime | None = None,
 ) -> Week:
-    """The family's week, all communes together (or one), for the children chosen."""
+    """The family's week, all communes together (or one), for the children chosen, for one
+    service or site if asked (by name: "Restauration scolaire" spans communes)."""
     now = now or timezone.now()
     start = week_start(day)
     end = start + dt.timedelta(days=6)
@@ -143,9 +148,14 @@ def build_week(
     rows: list[Row] = []
     cart_count = 0
     weekend = False
+    services, sites = set(), set()
     for commune_data in data:
         cart_count += len(commune_data.cart)
         for row in _commune_rows(commune_data, children, start, end, now):
+            services.add(row.prestation["service"])
+            sites.add(row.site)
+            if (service and row.prestation["service"] != service) or (site and row.site != site):
+                continue
             rows.append(row)
             weekend = weekend or any(d >= 5 for d in row.prestation["weekdays"])
     rows.sort(
@@ -160,7 +170,15 @@ def build_week(
     days = [start + dt.timedelta(days=offset) for offset in range(7 if weekend else 5)]
     for row in rows:
         row.cells = [cell for cell in row.cells if cell.day in days]
-    return Week(start=start, end=end, days=days, rows=rows, cart_count=cart_count)
+    return Week(
+        start=start,
+        end=end,
+        days=days,
+        rows=rows,
+        cart_count=cart_count,
+        services=sorted(services),
+        sites=sorted(sites),
+    )
 
 
 def _commune_rows(data: CommuneData, children: list[Child], start, end, now) -> list[Row]:

@@ -100,3 +100,20 @@ def reactivate_commune(*, commune: Commune, actor=None) -> Commune:
         commune.suspension_reason = ""
         commune.save(update_fields=["status", "suspension_reason"])
     return commune
+
+
+def update_booking_settings(*, commune: Commune, booking_hold_minutes: int, actor=None) -> Commune:
+    """A commune admin sets how long a prepaid cart holds its places while awaiting payment."""
+    field = Commune._meta.get_field("booking_hold_minutes")
+    try:
+        field.clean(booking_hold_minutes, commune)
+    except ValidationError as exc:
+        raise FoyerError(
+            "invalid",
+            _("Le réglage n'a pas été enregistré."),
+            extra={"fields": {"booking_hold_minutes": [_("Entre 5 minutes et 24 heures.")]}},
+        ) from exc
+    with transaction.atomic(durable=True):
+        Commune.objects.filter(pk=commune.pk).update(booking_hold_minutes=booking_hold_minutes)
+    commune.booking_hold_minutes = booking_hold_minutes
+    return commune

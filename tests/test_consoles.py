@@ -264,3 +264,25 @@ def test_dossier_numbers_keep_counting_past_five_digits(db, commune_a, agent_a):
         children=[],
     )
     assert membership.dossier_number == "F100000"
+
+
+def test_admin_sets_the_payment_hold_and_bad_values_change_nothing(client, commune_a, agent_a):
+    admin = make_staff(commune_a, "chef@jolieville.test", role=StaffRole.Role.ADMIN)
+    client.force_login(agent_a)
+    assert (
+        client.post(commune_path(commune_a, "console/reglages/"), {"booking_hold_minutes": 60}).status_code
+        == 403
+    )
+    client.force_login(admin)
+    page = client.post(
+        commune_path(commune_a, "console/reglages/"), {"booking_hold_minutes": 2}
+    ).content.decode()
+    assert "Entre 5 minutes et 24 heures." in page
+    commune_a.refresh_from_db()
+    assert commune_a.booking_hold_minutes == 30
+    assert (
+        client.post(commune_path(commune_a, "console/reglages/"), {"booking_hold_minutes": 60}).status_code
+        == 302
+    )
+    commune_a.refresh_from_db()
+    assert commune_a.booking_hold_minutes == 60

@@ -187,3 +187,11 @@ def test_period_view_books_a_pattern_for_several_children(client, commune_a):
     assert page.count("pas d'accueil ce jour-là") == 2
     with commune_context(commune_a):
         assert CartItem.objects.filter(child=sibling).count() == 4
+
+
+def test_week_view_filters_by_service_across_communes(client, commune_a, commune_b):
+    membership, canteen_a, canteen_b = _two_communes(commune_a, commune_b)
+    client.force_login(membership.family.guardians.get().account)
+    page = html.unescape(client.get(WEEK + "&service=Service+MERJ").content.decode())
+    assert "Prestation MERJ" in page and "Prestation REPAS" not in page
+    assert "<option selected>Service MERJ</option>" in page
