@@ -4,6 +4,7 @@ cancellations and cancellation requests, the calendar feed."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -150,6 +151,28 @@ def cart_validate(request: HttpRequest) -> HttpResponse:
         for line in error.extra.get("lines", []):
             messages.error(request, line)
         return redirect("portal:cart")
+    # Post/redirect/get: reloading the confirmation must not post the cart again.
+    request.session["last_checkout"] = [
+        {
+            "commune": checkout.commune.name,
+            "bookings": len(checkout.bookings),
+            "amount_due": str(checkout.amount_due),
+            "hold_expires_at": checkout.cart.hold_expires_at.isoformat() if checkout.amount_due else None,
+        }
+        for checkout in checkouts
+    ]
+    return redirect("portal:cart_validated")
+
+
+@login_required
+def cart_validated(request: HttpRequest) -> HttpResponse:
+    checkouts = request.session.get("last_checkout")
+    if not checkouts:
+        return redirect("portal:week")
+    for checkout in checkouts:
+        checkout["amount_due"] = Decimal(checkout["amount_due"])
+        if checkout["hold_expires_at"]:
+            checkout["hold_expires_at"] = dt.datetime.fromisoformat(checkout["hold_expires_at"])
     return render(request, "portal/reservations/validated.html", {"checkouts": checkouts})
 
 

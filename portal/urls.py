@@ -11,6 +11,7 @@ urlpatterns = [
     path("reservations/periode/", reservation_views.period, name="period"),
     path("panier/", reservation_views.cart, name="cart"),
     path("panier/valider/", reservation_views.cart_validate, name="cart_validate"),
+    path("panier/valide/", reservation_views.cart_validated, name="cart_validated"),
     path("compte/", account_views.account, name="account"),
     path("compte/calendrier/<int:family_id>/", account_views.calendar_link, name="calendar_link"),
     path("calendrier/<str:token>.ics", account_views.calendar_feed, name="calendar_feed"),

@@ -34,7 +34,10 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 def database_from_url(url: str) -> dict:
-    config = dj_database_url.parse(url, conn_max_age=int(env("DB_CONN_MAX_AGE", "0") or 0))
+    # Persistent connections: a new one pays for loading every schema's catalogue again.
+    config = dj_database_url.parse(
+        url, conn_max_age=int(env("DB_CONN_MAX_AGE", "60") or 0), conn_health_checks=True
+    )
     # A socket directory given as ?host=/path (as the embedded server does).
     query = parse_qs(urlsplit(url).query)
     if not config.get("HOST") and query.get("host"):
