@@ -34,10 +34,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "platform"), str(ROOT)]
+from benchdb import drop_bench_database, percentile, use_bench_database  # noqa: E402
+
 BENCH_DB = "foyer_bench_booking"
 PASSWORD = "Burst-de-reservations-2026"
 SLUG = "rafale"
@@ -45,41 +46,6 @@ SLUG = "rafale"
 TIMEOUT = (5, 120)
 SERVER_START_SECONDS = 90
 BARRIER_SECONDS = 120
-
-
-def admin_conninfo() -> str:
-    url = urlsplit(os.environ["DATABASE_URL"])
-    admin_url = urlunsplit(url._replace(path="/postgres"))
-    return admin_url.replace("postgresql://postgres:@/", "postgresql://postgres@/")
-
-
-def use_bench_database() -> None:
-    """Point DATABASE_URL at a fresh `foyer_bench_booking`, as bench/provisioning.py does."""
-    from foyer import embedded
-
-    embedded.ensure_services()
-    url = urlsplit(os.environ["DATABASE_URL"])
-    conninfo = admin_conninfo()
-    os.environ["DATABASE_URL"] = urlunsplit(url._replace(path=f"/{BENCH_DB}"))
-    import psycopg
-
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-
-
-def drop_bench_database() -> None:
-    import psycopg
-
-    with psycopg.connect(admin_conninfo(), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * pct // 100))  # ceil
-    return ordered[int(rank) - 1]
 
 
 def free_port() -> int:
@@ -355,7 +321,7 @@ def main() -> int:
     if args.clients < 1 or args.capacity < 1:
         parser.error("--clients and --capacity must be at least 1")
 
-    use_bench_database()
+    use_bench_database(BENCH_DB)
     try:
         return run(args)
     finally:
@@ -366,7 +332,7 @@ def main() -> int:
 
             connections.close_all()
         if not args.keep_db:
-            drop_bench_database()
+            drop_bench_database(BENCH_DB)
 
 
 def run(args) -> int:
@@ -441,7 +407,7 @@ def run(args) -> int:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"PostgreSQL {pg_version}; server: {server_label}, "
-        f"DB_CONN_MAX_AGE={os.environ.get('DB_CONN_MAX_AGE') or 0}"
+        f"DB_CONN_MAX_AGE={os.environ.get('DB_CONN_MAX_AGE') or 60}"
     )
     print(
         f"setup {setup_seconds:.1f} s, {len(sessions)} sign-ins {login_seconds:.1f} s; day booked {setup['day']}"

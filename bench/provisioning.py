@@ -22,26 +22,12 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "platform"), str(ROOT)]
+from benchdb import use_bench_database  # noqa: E402
+
 BENCH_DB = "foyer_bench"
-
-
-def use_bench_database() -> None:
-    from foyer import embedded
-
-    embedded.ensure_services()
-    url = urlsplit(os.environ["DATABASE_URL"])
-    admin_url = urlunsplit(url._replace(path="/postgres"))
-    os.environ["DATABASE_URL"] = urlunsplit(url._replace(path=f"/{BENCH_DB}"))
-    import psycopg
-
-    conninfo = admin_url.replace("postgresql://postgres:@/", "postgresql://postgres@/")
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
 
 
 def timed(func) -> float:
@@ -56,7 +42,7 @@ def main() -> None:
     parser.add_argument("--communes", type=int, default=200)
     args = parser.parse_args()
 
-    use_bench_database()
+    use_bench_database(BENCH_DB)
     os.environ["DJANGO_SETTINGS_MODULE"] = "foyer.settings.local"
     import django
 

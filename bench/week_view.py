@@ -34,49 +34,15 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "platform"), str(ROOT)]
+from benchdb import drop_bench_database, percentile, use_bench_database  # noqa: E402
+
 BENCH_DB = "foyer_bench_week"
 CHILDREN = 2
 SERVICES = 2
 PRESTATIONS = 3
-
-
-def admin_conninfo() -> str:
-    url = urlsplit(os.environ["DATABASE_URL"])
-    admin_url = urlunsplit(url._replace(path="/postgres"))
-    return admin_url.replace("postgresql://postgres:@/", "postgresql://postgres@/")
-
-
-def use_bench_database() -> None:
-    """Point DATABASE_URL at a fresh `foyer_bench_week`, as bench/provisioning.py does."""
-    from foyer import embedded
-
-    embedded.ensure_services()
-    url = urlsplit(os.environ["DATABASE_URL"])
-    conninfo = admin_conninfo()
-    os.environ["DATABASE_URL"] = urlunsplit(url._replace(path=f"/{BENCH_DB}"))
-    import psycopg
-
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-
-
-def drop_bench_database() -> None:
-    import psycopg
-
-    with psycopg.connect(admin_conninfo(), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * pct // 100))  # ceil
-    return ordered[int(rank) - 1]
 
 
 def sizes_from(text: str) -> list[int]:
@@ -294,7 +260,7 @@ def measure(size: int, *, account, week: dt.date, repetitions: int, warmups: int
         )
 
     def cold(func):
-        # What every request pays with DB_CONN_MAX_AGE=0 (the default): a new PostgreSQL
+        # What every request would pay with DB_CONN_MAX_AGE=0: a new PostgreSQL
         # backend, whose catalogue caches are empty, for each request.
         def run() -> None:
             connection.close()
@@ -358,7 +324,7 @@ def main() -> int:
     if args.repetitions < 1 or args.warmups < 0:
         parser.error("--repetitions must be at least 1 and --warmups at least 0")
 
-    use_bench_database()
+    use_bench_database(BENCH_DB)
     try:
         return run(args)
     finally:
@@ -369,7 +335,7 @@ def main() -> int:
 
             connections.close_all()
         if not args.keep_db:
-            drop_bench_database()
+            drop_bench_database(BENCH_DB)
 
 
 def run(args) -> int:
@@ -425,7 +391,7 @@ def run(args) -> int:
 
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"PostgreSQL {pg_version}; DB_CONN_MAX_AGE={os.environ.get('DB_CONN_MAX_AGE') or 0}"
+        f"PostgreSQL {pg_version}; DB_CONN_MAX_AGE={os.environ.get('DB_CONN_MAX_AGE') or 60}"
     )
     print(
         f"setup {setup_seconds:.1f} s ({len(communes)} communes); week of {week}; "

@@ -1,0 +1,49 @@
+"""What the benchmarks share: a database of their own, and percentiles.
+
+Each benchmark runs in its own database on DATABASE_URL's server (or the embedded one),
+dropped and created again, so nobody's data is touched."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "platform"), str(ROOT)]
+
+
+def admin_conninfo() -> str:
+    url = urlsplit(os.environ["DATABASE_URL"])
+    admin_url = urlunsplit(url._replace(path="/postgres"))
+    return admin_url.replace("postgresql://postgres:@/", "postgresql://postgres@/")
+
+
+def use_bench_database(name: str) -> None:
+    """Point DATABASE_URL at a fresh database `name` (before Django is set up)."""
+    import psycopg
+
+    from foyer import embedded
+
+    embedded.ensure_services()
+    conninfo = admin_conninfo()
+    url = urlsplit(os.environ["DATABASE_URL"])
+    os.environ["DATABASE_URL"] = urlunsplit(url._replace(path=f"/{name}"))
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+
+
+def drop_bench_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_conninfo(), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * pct // 100))  # ceil
+    return ordered[int(rank) - 1]
