@@ -19,7 +19,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from foyer.errors import FoyerError
 from reservations import services
 from reservations.router import read_family_reservations
-from reservations.selectors import FamilyScope, build_week, get_family_scope, list_family_carts
+from reservations.selectors import (
+    FamilyScope,
+    build_week,
+    get_family_scope,
+    get_family_scope_in,
+    list_family_carts,
+)
 
 from .forms import apply_errors
 from .reservation_forms import CancellationRequestForm, CartItemForm, PeriodForm
@@ -179,17 +185,10 @@ def cart_validated(request: HttpRequest) -> HttpResponse:
 # --- Commune actions (/c/<slug>/...) -------------------------------------------------------------
 
 
-def _commune_scope(request: HttpRequest) -> FamilyScope:
-    scope = get_family_scope(request.user)
-    if request.commune not in scope.communes:
-        raise Http404
-    return scope
-
-
 @login_required
 @require_POST
 def cart_add(request: HttpRequest) -> HttpResponse:
-    scope = _commune_scope(request)
+    scope = get_family_scope_in(request.user, request.commune)
     form = CartItemForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Demande incomplète : rechargez la page et réessayez."))
@@ -214,7 +213,7 @@ def cart_add(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def cart_remove(request: HttpRequest, item_id: int) -> HttpResponse:
-    scope = _commune_scope(request)
+    scope = get_family_scope_in(request.user, request.commune)
     try:
         services.remove_from_cart(family_ids=scope.family_ids, item_id=item_id)
     except FoyerError as error:
@@ -225,7 +224,7 @@ def cart_remove(request: HttpRequest, item_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def booking_cancel(request: HttpRequest, booking_id: int) -> HttpResponse:
-    scope = _commune_scope(request)
+    scope = get_family_scope_in(request.user, request.commune)
     try:
         booking = services.cancel_booking(
             family_ids=scope.family_ids, account=request.user, booking_id=booking_id
@@ -250,7 +249,7 @@ def booking_cancel(request: HttpRequest, booking_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def cancellation_request(request: HttpRequest, booking_id: int) -> HttpResponse:
-    scope = _commune_scope(request)
+    scope = get_family_scope_in(request.user, request.commune)
     booking = services.get_family_booking(family_ids=scope.family_ids, booking_id=booking_id)
     form = CancellationRequestForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import services
-from .selectors import build_week, get_family_scope, list_family_carts
+from .selectors import build_week, get_family_scope, get_family_scope_in, list_family_carts
 
 
 class WeekQuery(serializers.Serializer):
@@ -143,18 +143,11 @@ class CartValidateView(APIView):
         )
 
 
-def _commune_scope(request):
-    scope = get_family_scope(request.user)
-    if request.commune not in scope.communes:
-        raise Http404
-    return scope
-
-
 class CartItemsView(APIView):
     """POST /c/<slug>/api/panier/articles/: add one booking to this commune's cart."""
 
     def post(self, request):
-        scope = _commune_scope(request)
+        scope = get_family_scope_in(request.user, request.commune)
         data = CartItemInput(data=request.data)
         data.is_valid(raise_exception=True)
         child = next((c for c in scope.children if c.pk == data.validated_data["child"]), None)
@@ -175,7 +168,7 @@ class CartItemView(APIView):
     """DELETE /c/<slug>/api/panier/articles/<id>/"""
 
     def delete(self, request, item_id: int):
-        scope = _commune_scope(request)
+        scope = get_family_scope_in(request.user, request.commune)
         services.remove_from_cart(family_ids=scope.family_ids, item_id=item_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -185,7 +178,7 @@ class BookingCancelView(APIView):
     409 with code "cancellation_deadline_passed" and extra.can_request."""
 
     def post(self, request, booking_id: int):
-        scope = _commune_scope(request)
+        scope = get_family_scope_in(request.user, request.commune)
         booking = services.cancel_booking(
             family_ids=scope.family_ids, account=request.user, booking_id=booking_id
         )

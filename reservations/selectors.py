@@ -13,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from foyer.errors import NotFound
 from foyer.formatting import format_money
 from shared_identity.models import Account, Child
 from shared_identity.selectors import list_memberships_of
@@ -64,6 +65,14 @@ def get_family_scope(account: Account) -> FamilyScope:
         children=children,
         communes=[m.commune for m in memberships if m.commune.is_active],
     )
+
+
+def get_family_scope_in(account: Account, commune: Commune) -> FamilyScope:
+    """The account's family scope, for an action in a commune it belongs to (else not found)."""
+    scope = get_family_scope(account)
+    if commune not in scope.communes:
+        raise NotFound()
+    return scope
 
 
 @dataclass
