@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from django.core import mail
 
 from shared_identity.models import Membership
 from tenants.models import Commune
 from tests.conftest import PASSWORD, make_staff
 from tests.e2e.conftest import axe_violations
+
+pytestmark = pytest.mark.browser
 
 
 def test_agent_activates_a_family_and_the_parent_reaches_the_dashboard(live_url, browser):
