@@ -1,2 +1,168 @@
-"""Invoices, numbering, credit notes, payments and provider accounts of a commune
-(commune schema). Content arrives with the billing issue."""
+"""Billing of a commune (commune schema): its régie settings, month-end invoicing runs,
+invoices numbered without gaps, payments (online and at the counter)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class RegieSettings(models.Model):
+    """The commune's régie: how invoices are numbered and paid. One row per commune."""
+
+    regie_code = models.CharField(
+        _("code de la régie"),
+        max_length=4,
+        default="RG",
+        validators=[RegexValidator(r"^[A-Z0-9]{1,4}$", _("1 à 4 majuscules ou chiffres."))],
+    )
+    due_days = models.PositiveSmallIntegerField(
+        _("délai de paiement (jours)"), default=30, validators=[MinValueValidator(1), MaxValueValidator(120)]
+    )
+    invoicing_day = models.PositiveSmallIntegerField(
+        _("jour de la facturation mensuelle"),
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(28)],
+        help_text=_("Le jour du mois où la facturation du mois précédent est préparée."),
+    )
+    online_payment = models.BooleanField(_("paiement en ligne"), default=False)
+    mollie_key_encrypted = models.TextField(blank=True)
+    mollie_mode = models.CharField(max_length=4, blank=True)
+    mollie_checked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"régie {self.regie_code}"
+
+
+class InvoiceCounter(models.Model):
+    """The last number given for a year: locked while numbering, so numbers have no gap."""
+
+    year = models.PositiveIntegerField(unique=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last_number}"
+
+
+class InvoicingRun(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Brouillon")
+        ISSUED = "issued", _("Émise")
+
+    period_start = models.DateField(_("début"))
+    period_end = models.DateField(_("fin"))
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    journal = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    issued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-period_start"]
+        constraints = [models.UniqueConstraint(fields=["period_start"], name="one_run_per_period")]
+
+    def __str__(self) -> str:
+        return f"{self.period_start:%Y-%m} ({self.status})"
+
+
+class Invoice(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Brouillon")
+        ISSUED = "issued", _("À payer")
+        PAID = "paid", _("Payée")
+
+    run = models.ForeignKey(InvoicingRun, on_delete=models.PROTECT, related_name="invoices")
+    family = models.ForeignKey("shared_identity.Family", on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    year = models.PositiveIntegerField(null=True, blank=True)
+    number = models.PositiveIntegerField(null=True, blank=True)
+    reference = models.CharField(max_length=40, blank=True)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    total = models.DecimalField(**MONEY)
+    paid_amount = models.DecimalField(default=0, **MONEY)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    due_date = models.DateField(null=True, blank=True)
+    # The payer as they were when the invoice was issued (legal document).
+    payer_name = models.CharField(max_length=255, blank=True)
+    payer_address = models.TextField(blank=True)
+    dossier_number = models.CharField(max_length=30, blank=True)
+    hidden_by_family = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-period_start", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["year", "number"], condition=Q(number__isnull=False), name="invoice_number_unique"
+            ),
+            models.UniqueConstraint(fields=["run", "family"], name="one_invoice_per_family_per_run"),
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(number__isnull=False), name="issued_invoice_is_numbered"
+            ),
+            models.CheckConstraint(condition=Q(paid_amount__gte=0), name="invoice_paid_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference or f"brouillon {self.pk}"
+
+    @property
+    def amount_due(self):
+        return max(self.total - self.paid_amount, 0)
+
+
+class InvoiceLine(models.Model):
+    class Kind(models.TextChoices):
+        BOOKING = "booking", _("Réservations")
+        LATE = "late", _("Hors délai")
+        UNBOOKED = "unbooked", _("Présence sans réservation")
+        CREDIT = "credit", _("Avoir")
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    label = models.CharField(max_length=255)
+    child_name = models.CharField(max_length=255, blank=True)
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(**MONEY)
+    amount = models.DecimalField(**MONEY)
+    credit = models.ForeignKey(
+        "reservations.BookingCredit", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.label} × {self.quantity}"
+
+
+class Payment(models.Model):
+    """Money received for an invoice: online (Mollie) or at the counter."""
+
+    class Method(models.TextChoices):
+        ONLINE = "online", _("Paiement en ligne")
+        CASH = "cash", _("Espèces")
+        CHECK = "check", _("Chèque")
+        CESU = "cesu", _("CESU")
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    method = models.CharField(max_length=10, choices=Method.choices)
+    amount = models.DecimalField(**MONEY)
+    received_at = models.DateTimeField()
+    reference = models.CharField(max_length=100, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="payment_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.get_method_display()} {self.amount}"

@@ -32,13 +32,19 @@ class TenantTask(Task):
         schema_name = kwargs.pop("schema_name", None)
         if not schema_name:
             raise TenantContextMissing(f"Task {self.name} needs schema_name= to know its commune.")
+        previous = connection.tenant
         connection.set_schema_to_public()
         commune = Commune.objects.get(schema_name=schema_name)
         connection.set_tenant(commune)
         try:
             return super().__call__(*args, **kwargs)
         finally:
-            connection.set_schema_to_public()
+            # Back where the caller was (public in a worker; the caller's commune when a task
+            # runs eagerly).
+            if previous is None or previous.schema_name == "public":
+                connection.set_schema_to_public()
+            else:
+                connection.set_tenant(previous)
 
 
 def enqueue_on_commit(task: Task, *, schema_name: str, **kwargs) -> None:

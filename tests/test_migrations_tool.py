@@ -10,16 +10,16 @@ from tenants.services import provision_commune
 
 
 def _break(schema_name: str) -> None:
-    """Make a commune schema one migration behind: drop its reservations tables and record."""
+    """Make a commune schema one migration behind: drop its billing tables (a leaf app) and record."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT string_agg(format('%%I.%%I', table_schema, table_name), ', ') FROM information_schema.tables "
-            "WHERE table_schema = %s AND table_name LIKE 'reservations%%'",
+            "WHERE table_schema = %s AND table_name LIKE 'billing%%'",
             [schema_name],
         )
         cursor.execute(f"DROP TABLE {cursor.fetchone()[0]} CASCADE")
         cursor.execute(
-            f"DELETE FROM {schema_name}.django_migrations WHERE app = 'reservations' AND name = '0001_initial'"
+            f"DELETE FROM {schema_name}.django_migrations WHERE app = 'billing' AND name = '0001_initial'"
         )
 
 
@@ -38,7 +38,7 @@ def test_a_schema_behind_is_found_and_migrated(db, commune_a, commune_b):
     assert schemas.migrate_schema(commune_b.schema_name) == 1
     assert schemas.schemas_behind([commune_b.schema_name]) == []
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM {commune_b.schema_name}.reservations_prestation")
+        cursor.execute(f"SELECT count(*) FROM {commune_b.schema_name}.billing_invoice")
         assert cursor.fetchone()[0] == 0
 
 

@@ -1,0 +1,308 @@
+"""Writes on billing: the month-end invoicing run (set-based), issuing with gapless numbers,
+counter payments, hiding an invoice. Each command is one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from foyer.errors import FoyerError, NotFound
+from reservations.models import BookingCredit
+from shared_identity.models import Family, Guardian, Membership
+from tenants.tasks import enqueue_on_commit
+
+from .models import Invoice, InvoiceCounter, InvoiceLine, InvoicingRun, Payment, RegieSettings
+
+CENT = Decimal("0.01")
+
+# Billable bookings of a month, priced with the grid: the quotient familial at the service
+# date picks the bracket; late and unbooked prices apply; justified absences are not billed.
+# One statement for the whole commune, grouped into invoice lines.
+_PRICED_LINES = """
+WITH billable AS (
+    SELECT bk.family_id, bk.child_id, bk.prestation_id, bk.late, bk.unbooked,
+           p.label, p.base_price, p.late_price, p.unbooked_presence_price,
+           (SELECT q.value FROM reservations_quotientfamilial q
+             WHERE q.family_id = bk.family_id AND q.valid_from <= bk.date
+             ORDER BY q.valid_from DESC LIMIT 1) AS quotient,
+           EXISTS (SELECT 1 FROM reservations_pricebracket pb WHERE pb.prestation_id = p.id) AS has_brackets
+    FROM reservations_booking bk
+    JOIN reservations_prestation p ON p.id = bk.prestation_id
+    WHERE p.billing_mode = 'month_end' AND bk.date BETWEEN %s AND %s
+      AND bk.status IN ('confirmed', 'attended', 'absent')
+)
+SELECT b.family_id, b.child_id, c.first_name || ' ' || c.last_name, b.label,
+       CASE WHEN b.unbooked THEN 'unbooked'
+            WHEN b.late AND b.late_price IS NOT NULL THEN 'late' ELSE 'booking' END AS kind,
+       CASE WHEN b.unbooked THEN COALESCE(b.unbooked_presence_price, bracket.price, b.base_price)
+            WHEN b.late AND b.late_price IS NOT NULL THEN b.late_price
+            ELSE COALESCE(bracket.price, b.base_price) END AS unit_price,
+       count(*) AS quantity,
+       bool_or(b.has_brackets AND b.quotient IS NULL) AS quotient_missing
+FROM billable b
+JOIN shared_identity_child c ON c.id = b.child_id
+LEFT JOIN LATERAL (
+    SELECT pb.price FROM reservations_pricebracket pb
+    WHERE pb.prestation_id = b.prestation_id AND b.quotient IS NOT NULL
+      AND pb.qf_min <= b.quotient AND (pb.qf_max IS NULL OR b.quotient <= pb.qf_max)
+    ORDER BY pb.qf_min LIMIT 1
+) bracket ON true
+GROUP BY 1, 2, 3, 4, 5, 6
+ORDER BY 1, 3, 4, 5
+"""
+
+
+def get_regie_settings() -> RegieSettings:
+    regie, _created = RegieSettings.objects.get_or_create(pk=1)
+    return regie
+
+
+def month_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
+    start = day.replace(day=1)
+    end = (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    return start, end
+
+
+def prepare_invoicing_run(*, month: dt.date, actor=None) -> InvoicingRun:
+    """Draft one invoice per family for the month's month-end prestations, with a journal
+    of what needs an agent's eye. Preparing again replaces the drafts."""
+    start, end = month_bounds(month)
+    with transaction.atomic(durable=True):
+        run = InvoicingRun.objects.select_for_update().filter(period_start=start).first()
+        if run is not None and run.status == InvoicingRun.Status.ISSUED:
+            raise FoyerError(
+                "run_issued",
+                _("La facturation de ce mois est déjà émise : corrigez par des avoirs."),
+                status=409,
+            )
+        if run is None:
+            run = InvoicingRun.objects.create(period_start=start, period_end=end, created_by=actor)
+        else:
+            run.invoices.all().delete()
+        with connection.cursor() as cursor:
+            cursor.execute(_PRICED_LINES, [start, end])
+            rows = cursor.fetchall()
+        lines_by_family: dict[int, list[InvoiceLine]] = defaultdict(list)
+        missing_quotient: dict[int, int] = defaultdict(int)
+        for family_id, _child_id, child_name, label, kind, unit_price, quantity, quotient_missing in rows:
+            lines_by_family[family_id].append(
+                InvoiceLine(
+                    kind=kind,
+                    label=label,
+                    child_name=child_name,
+                    quantity=quantity,
+                    unit_price=unit_price,
+                    amount=(unit_price * quantity).quantize(CENT),
+                )
+            )
+            if quotient_missing:
+                missing_quotient[family_id] += quantity
+        _add_credits(lines_by_family)
+        invoices = [
+            Invoice(
+                run=run,
+                family_id=family_id,
+                period_start=start,
+                period_end=end,
+                total=sum((line.amount for line in lines), Decimal("0.00")),
+            )
+            for family_id, lines in lines_by_family.items()
+        ]
+        Invoice.objects.bulk_create(invoices, batch_size=2000)
+        for invoice in invoices:
+            for line in lines_by_family[invoice.family_id]:
+                line.invoice = invoice
+        InvoiceLine.objects.bulk_create(
+            (line for lines in lines_by_family.values() for line in lines), batch_size=5000
+        )
+        run.journal = _journal(lines_by_family, missing_quotient)
+        run.save(update_fields=["journal"])
+    return run
+
+
+def _add_credits(lines_by_family: dict[int, list[InvoiceLine]]) -> None:
+    """Credits not yet applied become negative lines, never more than what is billed."""
+    pending = BookingCredit.objects.filter(applied_at__isnull=True, family_id__in=lines_by_family).order_by(
+        "pk"
+    )
+    for credit in pending.select_related("booking__prestation", "booking__child"):
+        lines = lines_by_family[credit.family_id]
+        if sum(line.amount for line in lines) < credit.amount:
+            continue
+        lines.append(
+            InvoiceLine(
+                kind=InvoiceLine.Kind.CREDIT,
+                label=_("Avoir : %(prestation)s du %(date)s")
+                % {
+                    "prestation": credit.booking.prestation.label,
+                    "date": credit.booking.date.strftime("%d/%m/%Y"),
+                },
+                child_name=f"{credit.booking.child.first_name} {credit.booking.child.last_name}",
+                quantity=1,
+                unit_price=-credit.amount,
+                amount=-credit.amount,
+                credit=credit,
+            )
+        )
+
+
+def _journal(lines_by_family, missing_quotient) -> list[dict]:
+    families = Family.objects.in_bulk(list(lines_by_family))
+    journal = []
+    for family_id, count in sorted(missing_quotient.items()):
+        journal.append(
+            {
+                "family_id": family_id,
+                "message": _(
+                    "%(family)s : quotient familial inconnu, prix de base appliqué à %(count)s réservation(s)."
+                )
+                % {"family": families[family_id].name, "count": count},
+            }
+        )
+    for family_id, family in sorted(families.items()):
+        if not (family.address_line and family.postcode and family.city):
+            journal.append(
+                {
+                    "family_id": family_id,
+                    "message": _("%(family)s : adresse du payeur incomplète.") % {"family": family.name},
+                }
+            )
+    return journal
+
+
+def format_reference(*, year: int, regie_code: str, number: int) -> str:
+    """Shaped like the guide's "2016-CA-00-154": year, régie code, counter."""
+    return f"{year}-{regie_code}-00-{number}"
+
+
+def issue_invoicing_run(*, run_id: int, actor=None, now: dt.datetime | None = None) -> InvoicingRun:
+    """Number the drafts without gaps (a locked counter row per year), copy the payer's
+    identity onto each invoice, mark the credits used, and e-mail the families."""
+    now = now or timezone.now()
+    regie = get_regie_settings()
+    with transaction.atomic(durable=True):
+        run = InvoicingRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None:
+            raise NotFound()
+        if run.status != InvoicingRun.Status.DRAFT:
+            raise FoyerError("run_issued", _("Cette facturation est déjà émise."), status=409)
+        run.invoices.filter(total__lte=0).delete()
+        invoices = list(run.invoices.order_by("family_id"))
+        year = timezone.localdate(now).year
+        InvoiceCounter.objects.get_or_create(year=year)
+        counter = InvoiceCounter.objects.select_for_update().get(year=year)
+        payers = _payers([invoice.family_id for invoice in invoices])
+        dossiers = dict(
+            Membership.objects.filter(commune=connection.tenant, family_id__in=payers).values_list(
+                "family_id", "dossier_number"
+            )
+        )
+        due = timezone.localdate(now) + dt.timedelta(days=regie.due_days)
+        for invoice in invoices:
+            counter.last_number += 1
+            invoice.status = Invoice.Status.ISSUED
+            invoice.year = year
+            invoice.number = counter.last_number
+            invoice.reference = format_reference(
+                year=year, regie_code=regie.regie_code, number=counter.last_number
+            )
+            invoice.issued_at = now
+            invoice.due_date = due
+            invoice.payer_name, invoice.payer_address = payers[invoice.family_id]
+            invoice.dossier_number = dossiers.get(invoice.family_id, "")
+        Invoice.objects.bulk_update(
+            invoices,
+            [
+                "status",
+                "year",
+                "number",
+                "reference",
+                "issued_at",
+                "due_date",
+                "payer_name",
+                "payer_address",
+                "dossier_number",
+            ],
+            batch_size=2000,
+        )
+        counter.save(update_fields=["last_number"])
+        BookingCredit.objects.filter(
+            pk__in=InvoiceLine.objects.filter(invoice__run=run, credit__isnull=False).values("credit_id")
+        ).update(applied_at=now)
+        run.status = InvoicingRun.Status.ISSUED
+        run.issued_at = now
+        run.save(update_fields=["status", "issued_at"])
+        from .tasks import send_invoice_emails
+
+        enqueue_on_commit(send_invoice_emails, schema_name=connection.schema_name, run_id=run.pk)
+    return run
+
+
+def _payers(family_ids: list[int]) -> dict[int, tuple[str, str]]:
+    families = Family.objects.in_bulk(family_ids)
+    guardians: dict[int, list[str]] = defaultdict(list)
+    for family_id, first, last in (
+        Guardian.objects.filter(family_id__in=family_ids)
+        .order_by("pk")
+        .values_list("family_id", "first_name", "last_name")
+    ):
+        guardians[family_id].append(f"{first} {last.upper()}")
+    payers = {}
+    for family_id, family in families.items():
+        name = " et ".join(guardians[family_id]) or family.name
+        address = "\n".join(
+            part for part in (family.address_line, f"{family.postcode} {family.city}".strip()) if part
+        )
+        payers[family_id] = (name, address)
+    return payers
+
+
+def record_payment(
+    *, invoice_id: int, method: str, amount: Decimal, reference: str = "", actor=None, received_at=None
+) -> Payment:
+    """Money received for an invoice (counter: cash, check, CESU; or online)."""
+    if method not in Payment.Method.values:
+        raise FoyerError("invalid", _("Mode de paiement inconnu."))
+    amount = Decimal(amount).quantize(CENT)
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().filter(pk=invoice_id).first()
+        if invoice is None:
+            raise NotFound()
+        if invoice.status not in (Invoice.Status.ISSUED, Invoice.Status.PAID):
+            raise FoyerError("not_issued", _("Cette facture n'est pas émise."), status=409)
+        if amount <= 0 or amount > invoice.amount_due:
+            raise FoyerError(
+                "invalid_amount",
+                _("Le montant doit être positif et au plus égal au reste à payer."),
+                extra={"fields": {"amount": [_("Au plus %(due)s.") % {"due": invoice.amount_due}]}},
+            )
+        payment = Payment.objects.create(
+            invoice=invoice,
+            method=method,
+            amount=amount,
+            reference=reference.strip(),
+            recorded_by=actor,
+            received_at=received_at or timezone.now(),
+        )
+        Invoice.objects.filter(pk=invoice.pk).update(paid_amount=F("paid_amount") + amount)
+        invoice.refresh_from_db()
+        if invoice.amount_due == 0:
+            invoice.status = Invoice.Status.PAID
+            invoice.save(update_fields=["status"])
+    return payment
+
+
+def set_invoice_hidden(*, family_ids: list[int], invoice_id: int, hidden: bool) -> Invoice:
+    """ "Masquer" an invoice in the family's list (or show it again)."""
+    invoice = Invoice.objects.filter(pk=invoice_id, family_id__in=family_ids).exclude(status="draft").first()
+    if invoice is None:
+        raise NotFound()
+    Invoice.objects.filter(pk=invoice.pk).update(hidden_by_family=hidden)
+    invoice.hidden_by_family = hidden
+    return invoice
