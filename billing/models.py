@@ -152,6 +152,9 @@ class Payment(models.Model):
         CESU = "cesu", _("CESU")
 
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    attempt = models.ForeignKey(
+        "PaymentAttempt", on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+    )
     method = models.CharField(max_length=10, choices=Method.choices)
     amount = models.DecimalField(**MONEY)
     received_at = models.DateTimeField()
@@ -166,3 +169,85 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_method_display()} {self.amount}"
+
+
+class PaymentAttempt(models.Model):
+    """One online payment at the commune's provider (Mollie). Created and committed before the
+    provider is called, with a fixed idempotency key; the webhook URL carries a per-attempt
+    token nobody can guess."""
+
+    class Status(models.TextChoices):
+        CREATED = "created", _("Créé")
+        OPEN = "open", _("En cours")
+        PENDING = "pending", _("En attente")
+        AUTHORIZED = "authorized", _("Autorisé")
+        PAID = "paid", _("Payé")
+        FAILED = "failed", _("Échoué")
+        CANCELED = "canceled", _("Annulé")
+        EXPIRED = "expired", _("Expiré")
+
+    FINAL = (Status.PAID, Status.FAILED, Status.CANCELED, Status.EXPIRED)
+
+    family = models.ForeignKey("shared_identity.Family", on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    invoices = models.ManyToManyField(Invoice, related_name="payment_attempts", blank=True)
+    cart = models.ForeignKey(
+        "reservations.Cart", on_delete=models.PROTECT, null=True, blank=True, related_name="payment_attempts"
+    )
+    amount = models.DecimalField(**MONEY)
+    description = models.CharField(max_length=255)
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    webhook_token = models.CharField(max_length=64, unique=True)
+    provider_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    mode = models.CharField(max_length=4, blank=True)
+    checkout_url = models.URLField(max_length=500, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.CREATED)
+    amount_refunded = models.DecimalField(default=0, **MONEY)
+    amount_charged_back = models.DecimalField(default=0, **MONEY)
+    flagged = models.CharField(max_length=255, blank=True, help_text=_("Ce qu'un agent doit regarder."))
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="attempt_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id or self.idempotency_key} ({self.status})"
+
+
+class PaymentEvent(models.Model):
+    """Append-only log of what the provider said about an attempt, keyed by its reference."""
+
+    attempt = models.ForeignKey(PaymentAttempt, on_delete=models.PROTECT, related_name="events")
+    source = models.CharField(max_length=12)  # create, webhook, return, reconcile, refund
+    provider_status = models.CharField(max_length=12, blank=True)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.attempt_id} {self.source} {self.provider_status}"
+
+
+class Refund(models.Model):
+    """Money given back through the provider; the idempotency key is fixed before the call."""
+
+    attempt = models.ForeignKey(PaymentAttempt, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(**MONEY)
+    reason = models.CharField(max_length=255)
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    provider_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.amount} ({self.provider_id or 'en attente'})"

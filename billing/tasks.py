@@ -1,17 +1,21 @@
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from foyer.celery import app
 from shared_identity.models import Guardian
+from tenants.models import Commune
 from tenants.tasks import TenantTask
 
-from .models import Invoice
+from .gateway import ProviderUnavailable
+from .models import Invoice, PaymentAttempt
 
 
 @app.task(base=TenantTask)
@@ -36,3 +40,44 @@ def send_invoice_emails(*, run_id: int) -> int:
         )
         sent += 1
     return sent
+
+
+@app.task(base=TenantTask, autoretry_for=(ProviderUnavailable,), retry_backoff=30, max_retries=8)
+def sync_payment_attempt(*, attempt_id: int) -> str:
+    """Re-fetch one payment from the provider (after its webhook, or when reconciling)."""
+    from .payments import sync_attempt
+
+    return sync_attempt(attempt_id=attempt_id, source="webhook").status
+
+
+@app.task(base=TenantTask)
+def reconcile_payments(*, older_than_minutes: int = 10) -> int:
+    """Payments whose webhook never came: ask the provider where they stand."""
+    from .payments import sync_attempt
+
+    cutoff = timezone.now() - dt.timedelta(minutes=older_than_minutes)
+    attempts = PaymentAttempt.objects.filter(
+        provider_id__isnull=False,
+        updated_at__lt=cutoff,
+        status__in=(
+            PaymentAttempt.Status.OPEN,
+            PaymentAttempt.Status.PENDING,
+            PaymentAttempt.Status.AUTHORIZED,
+        ),
+    ).values_list("pk", flat=True)
+    count = 0
+    for attempt_id in attempts:
+        try:
+            sync_attempt(attempt_id=attempt_id, source="reconcile")
+            count += 1
+        except ProviderUnavailable:
+            break
+    return count
+
+
+@app.task
+def reconcile_payments_everywhere() -> None:
+    for schema_name in Commune.objects.filter(status=Commune.Status.ACTIVE).values_list(
+        "schema_name", flat=True
+    ):
+        reconcile_payments.apply_async(kwargs={"schema_name": schema_name})

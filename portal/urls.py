@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from . import account_views, forms, reservation_views, views
+from . import account_views, billing_views, forms, reservation_views, views
 
 app_name = "portal"
 
@@ -12,6 +12,8 @@ urlpatterns = [
     path("panier/", reservation_views.cart, name="cart"),
     path("panier/valider/", reservation_views.cart_validate, name="cart_validate"),
     path("panier/valide/", reservation_views.cart_validated, name="cart_validated"),
+    path("factures/", billing_views.invoices, name="invoices"),
+    path("factures/payer/", billing_views.invoices_pay, name="invoices_pay"),
     path("compte/", account_views.account, name="account"),
     path("compte/calendrier/<int:family_id>/", account_views.calendar_link, name="calendar_link"),
     path("calendrier/<str:token>.ics", account_views.calendar_feed, name="calendar_feed"),

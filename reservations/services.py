@@ -812,3 +812,17 @@ def reassign_family(*, from_family_id: int, to_family_id: int, same_child: dict[
         Cart.objects.filter(family_id=from_family_id, status=Cart.Status.OPEN).delete()
     for model in (Enrolment, Booking, Cart, CancellationRequest, BookingCredit, QuotientFamilial):
         model.objects.filter(family_id=from_family_id).update(family_id=to_family_id)
+
+
+def cancel_held_cart(*, cart_id: int, reason: str, now: dt.datetime | None = None) -> int:
+    """The payment of a prepaid cart failed or was abandoned: free its held places now."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        cart = Cart.objects.select_for_update().get(pk=cart_id)
+        held = list(cart.bookings.select_for_update().filter(status=Booking.Status.HELD))
+        for booking in held:
+            _cancel(booking, actor=None, reason=reason, now=now, credit=False)
+        if cart.status == Cart.Status.AWAITING_PAYMENT:
+            cart.status = Cart.Status.CANCELLED
+            cart.save(update_fields=["status"])
+    return len(held)

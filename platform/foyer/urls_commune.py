@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from portal import reservation_views
+from portal import billing_views, reservation_views
 from portal import views as portal_views
 
 commune_patterns = [
@@ -11,6 +11,14 @@ commune_patterns = [
     path("panier/ajouter/", reservation_views.cart_add, name="cart_add"),
     path("panier/<int:item_id>/retirer/", reservation_views.cart_remove, name="cart_remove"),
     path("reservations/<int:booking_id>/annuler/", reservation_views.booking_cancel, name="booking_cancel"),
+    path("factures/<int:invoice_id>/", billing_views.invoice_detail, name="invoice_detail"),
+    path(
+        "factures/<int:invoice_id>/visibilite/", billing_views.invoice_visibility, name="invoice_visibility"
+    ),
+    path("factures/paiement/", billing_views.invoices_checkout, name="invoices_checkout"),
+    path("panier/<int:cart_id>/paiement/", billing_views.cart_checkout, name="cart_checkout"),
+    path("paiement/<int:attempt_id>/retour/", billing_views.payment_return, name="payment_return"),
+    path("paiement/webhook/<str:token>/", billing_views.payment_webhook, name="payment_webhook"),
     path(
         "reservations/<int:booking_id>/demande-annulation/",
         reservation_views.cancellation_request,

@@ -211,6 +211,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "beat-heartbeat": {"task": "operators.tasks.record_beat_heartbeat", "schedule": 60.0},
+    "reconcile-payments": {"task": "billing.tasks.reconcile_payments_everywhere", "schedule": 300.0},
     "expire-unpaid-holds": {"task": "reservations.tasks.expire_holds_everywhere", "schedule": 60.0},
     "booking-deadline-reminders": {
         "task": "reservations.tasks.send_booking_reminders_everywhere",
@@ -221,6 +222,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=17),
     },
 }
+
+# --- Payments -------------------------------------------------------------------------
+# Mollie's API; the demo and the tests point it at the fake server (billing.fake_mollie).
+MOLLIE_API_ENDPOINT = env("MOLLIE_API_ENDPOINT", "https://api.mollie.com")
 
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,0 +1,109 @@
+"""The commune's payment provider behind one small interface; it exchanges dataclasses,
+never models. Mollie today (each commune its own merchant account and key)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from mollie.api.client import Client
+from mollie.api.error import Error as MollieError
+from mollie.api.error import NotFoundError, RequestError, ResponseError
+
+
+class ProviderUnavailable(Exception):
+    """The provider did not answer (network, timeout, 5xx): safe to try again later."""
+
+
+class ProviderRefused(Exception):
+    """The provider answered no (bad key, unknown payment, invalid request)."""
+
+
+@dataclass(frozen=True)
+class ProviderPayment:
+    id: str
+    status: str
+    amount: Decimal
+    mode: str
+    metadata: dict = field(default_factory=dict)
+    checkout_url: str = ""
+    amount_refunded: Decimal = Decimal("0.00")
+    amount_charged_back: Decimal = Decimal("0.00")
+
+
+def to_provider_amount(amount: Decimal) -> dict:
+    return {"currency": "EUR", "value": f"{amount:.2f}"}
+
+
+def _money(value: dict | None) -> Decimal:
+    return Decimal(value["value"]) if value else Decimal("0.00")
+
+
+class MollieGateway:
+    def __init__(self, api_key: str):
+        self.client = Client(api_endpoint=settings.MOLLIE_API_ENDPOINT, timeout=(3, 15), retry=2)
+        # Mollie's client reports the host name and kernel by default.
+        self.client.UNAME = "foyer"
+        self.client.set_api_key(api_key)
+
+    def _call(self, func, *args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except NotFoundError as exc:
+            raise ProviderRefused(str(exc)) from exc
+        except ResponseError as exc:
+            if getattr(exc, "status", 500) >= 500:
+                raise ProviderUnavailable(str(exc)) from exc
+            raise ProviderRefused(str(exc)) from exc
+        except (RequestError, MollieError, OSError) as exc:
+            raise ProviderUnavailable(str(exc)) from exc
+
+    @staticmethod
+    def _payment(payment) -> ProviderPayment:
+        return ProviderPayment(
+            id=payment["id"],
+            status=payment["status"],
+            amount=_money(payment.get("amount")),
+            mode=payment.get("mode", ""),
+            metadata=payment.get("metadata") or {},
+            checkout_url=((payment.get("_links") or {}).get("checkout") or {}).get("href", ""),
+            amount_refunded=_money(payment.get("amountRefunded")),
+            amount_charged_back=_money(payment.get("amountChargedBack")),
+        )
+
+    def create_payment(
+        self,
+        *,
+        amount: Decimal,
+        description: str,
+        redirect_url: str,
+        webhook_url: str,
+        metadata: dict,
+        idempotency_key: str,
+    ) -> ProviderPayment:
+        data = {
+            "amount": to_provider_amount(amount),
+            "description": description,
+            "redirectUrl": redirect_url,
+            "webhookUrl": webhook_url,
+            "metadata": metadata,
+        }
+        payment = self._call(self.client.payments.create, data, idempotency_key=idempotency_key)
+        return self._payment(payment)
+
+    def get_payment(self, payment_id: str) -> ProviderPayment:
+        return self._payment(self._call(self.client.payments.get, payment_id))
+
+    def refund(self, *, payment_id: str, amount: Decimal, description: str, idempotency_key: str) -> str:
+        payment = self._call(self.client.payments.get, payment_id)
+        refund = self._call(
+            payment.refunds.create,
+            {"amount": to_provider_amount(amount), "description": description},
+            idempotency_key=idempotency_key,
+        )
+        return refund["id"]
+
+    def check_key(self) -> None:
+        """Raise ProviderRefused when the provider rejects the key."""
+        self._call(self.client.payments.list, limit=1)

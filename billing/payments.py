@@ -1,0 +1,317 @@
+"""Online payments at the commune's provider: invoices and prepaid carts.
+
+The attempt is created and committed before the provider is called, with a fixed
+idempotency key; the provider's word is only ever taken by re-fetching the payment with the
+commune's own key, checked against the attempt, and applied under a row lock, once."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import asdict
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from foyer.errors import FoyerError, NotFound
+from reservations.models import Booking, Cart
+from reservations.services import cancel_held_cart, confirm_paid_cart
+from tenants.middleware import commune_urlconf
+
+from .gateway import MollieGateway, ProviderPayment, ProviderRefused, ProviderUnavailable
+from .models import Invoice, Payment, PaymentAttempt, PaymentEvent, Refund
+from .services import get_regie_settings, record_payment
+
+UNAVAILABLE = _(
+    "Le service de paiement ne répond pas. Réessayez dans un instant : vous ne serez pas débité deux fois."
+)
+
+
+def gateway() -> MollieGateway:
+    from .crypto import decrypt_secret
+
+    regie = get_regie_settings()
+    if not regie.online_payment or not regie.mollie_key_encrypted:
+        raise FoyerError(
+            "online_payment_off", _("Cette commune ne propose pas le paiement en ligne."), status=409
+        )
+    return MollieGateway(decrypt_secret(regie.mollie_key_encrypted))
+
+
+def _commune_url(name: str, **kwargs) -> str:
+    return settings.FOYER_BASE_URL + reverse(
+        name, kwargs=kwargs, urlconf=commune_urlconf(connection.tenant.slug)
+    )
+
+
+def start_invoice_checkout(*, family_ids: list[int], account, invoice_ids: list[int]) -> PaymentAttempt:
+    """One checkout for invoices of this commune; a retry after a network failure reuses the
+    same attempt and idempotency key, so the provider makes one payment."""
+    with transaction.atomic(durable=True):
+        invoices = list(
+            Invoice.objects.select_for_update()
+            .filter(pk__in=invoice_ids, family_id__in=family_ids, status=Invoice.Status.ISSUED)
+            .order_by("pk")
+        )
+        if not invoices or len(invoices) != len(set(invoice_ids)):
+            raise NotFound(_("Ces factures ne sont plus à payer."))
+        amount = sum((invoice.amount_due for invoice in invoices), Decimal("0.00"))
+        busy = PaymentAttempt.objects.filter(
+            invoices__in=invoices,
+            status__in=(
+                PaymentAttempt.Status.OPEN,
+                PaymentAttempt.Status.PENDING,
+                PaymentAttempt.Status.AUTHORIZED,
+                PaymentAttempt.Status.CREATED,
+            ),
+        ).distinct()
+        same = next(
+            (
+                a
+                for a in busy
+                if set(a.invoices.values_list("pk", flat=True)) == {i.pk for i in invoices}
+                and a.amount == amount
+            ),
+            None,
+        )
+        if same is None and busy.exists():
+            raise FoyerError(
+                "payment_in_progress",
+                _(
+                    "Un paiement est déjà en cours pour l'une de ces factures : terminez-le ou attendez quelques minutes."
+                ),
+                status=409,
+            )
+        attempt = same or _new_attempt(
+            family_id=invoices[0].family_id,
+            account=account,
+            amount=amount,
+            description=_("Factures %(refs)s") % {"refs": ", ".join(i.reference for i in invoices)},
+        )
+        if same is None:
+            attempt.invoices.set(invoices)
+    return _open_at_provider(attempt)
+
+
+def start_cart_checkout(*, family_ids: list[int], account, cart_id: int) -> PaymentAttempt:
+    """Pay the held bookings of a validated prepaid cart."""
+    with transaction.atomic(durable=True):
+        cart = (
+            Cart.objects.select_for_update()
+            .filter(pk=cart_id, family_id__in=family_ids, status=Cart.Status.AWAITING_PAYMENT)
+            .first()
+        )
+        if cart is None:
+            raise NotFound(_("Ce panier n'attend plus de paiement."))
+        held = list(cart.bookings.filter(status=Booking.Status.HELD))
+        amount = sum((booking.price for booking in held), Decimal("0.00"))
+        attempt = cart.payment_attempts.exclude(status__in=PaymentAttempt.FINAL).first() or _new_attempt(
+            family_id=cart.family_id,
+            account=account,
+            amount=amount,
+            cart=cart,
+            description=_("Réservations (panier %(id)s)") % {"id": cart.pk},
+        )
+    return _open_at_provider(attempt)
+
+
+def _new_attempt(*, family_id, account, amount: Decimal, description: str, cart=None) -> PaymentAttempt:
+    if amount <= 0:
+        raise FoyerError("nothing_to_pay", _("Il n'y a rien à payer."))
+    return PaymentAttempt.objects.create(
+        family_id=family_id,
+        account=account,
+        amount=amount,
+        description=description,
+        cart=cart,
+        idempotency_key=uuid.uuid4().hex,
+        webhook_token=secrets.token_urlsafe(32),
+    )
+
+
+def _open_at_provider(attempt: PaymentAttempt) -> PaymentAttempt:
+    if attempt.provider_id:
+        return attempt
+    try:
+        provider = gateway().create_payment(
+            amount=attempt.amount,
+            description=attempt.description,
+            redirect_url=_commune_url("commune:payment_return", attempt_id=attempt.pk),
+            webhook_url=_commune_url("commune:payment_webhook", token=attempt.webhook_token),
+            metadata={"attempt": attempt.pk, "commune": connection.schema_name},
+            idempotency_key=attempt.idempotency_key,
+        )
+    except ProviderUnavailable as exc:
+        raise FoyerError("provider_unavailable", UNAVAILABLE, status=503) from exc
+    except ProviderRefused as exc:
+        raise FoyerError(
+            "provider_refused",
+            _("Le paiement en ligne de la commune est mal configuré : contactez la mairie."),
+            status=502,
+        ) from exc
+    with transaction.atomic():
+        attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+        if not attempt.provider_id:
+            attempt.provider_id = provider.id
+            attempt.mode = provider.mode
+            attempt.checkout_url = provider.checkout_url
+            attempt.status = provider.status
+            attempt.save(update_fields=["provider_id", "mode", "checkout_url", "status", "updated_at"])
+            _event(attempt, "create", provider)
+    return attempt
+
+
+def _event(attempt: PaymentAttempt, source: str, provider: ProviderPayment | None = None, **payload) -> None:
+    data = (
+        {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(provider).items()} if provider else {}
+    )
+    PaymentEvent.objects.create(
+        attempt=attempt,
+        source=source,
+        provider_status=provider.status if provider else "",
+        payload={**data, **payload},
+    )
+
+
+def sync_attempt(*, attempt_id: int, source: str) -> PaymentAttempt:
+    """Re-fetch the payment with the commune's key and apply what it says, once."""
+    attempt = PaymentAttempt.objects.filter(pk=attempt_id).first()
+    if attempt is None:
+        raise NotFound()
+    if not attempt.provider_id:
+        return attempt
+    provider = gateway().get_payment(attempt.provider_id)
+    with transaction.atomic():
+        attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+        _event(attempt, source, provider)
+        mismatch = _binding_mismatch(attempt, provider)
+        if mismatch:
+            attempt.flagged = mismatch
+            attempt.save(update_fields=["flagged", "updated_at"])
+            return attempt
+        _apply(attempt, provider)
+    return attempt
+
+
+def _binding_mismatch(attempt: PaymentAttempt, provider: ProviderPayment) -> str:
+    if provider.id != attempt.provider_id:
+        return _("identifiant différent")
+    if provider.amount != attempt.amount:
+        return _("montant différent (%(amount)s)") % {"amount": provider.amount}
+    if str(provider.metadata.get("attempt")) != str(attempt.pk):
+        return _("paiement rattaché à une autre tentative")
+    if attempt.mode and provider.mode != attempt.mode:
+        return _("mode différent (%(mode)s)") % {"mode": provider.mode}
+    return ""
+
+
+def _apply(attempt: PaymentAttempt, provider: ProviderPayment) -> None:
+    Status = PaymentAttempt.Status
+    now = timezone.now()
+    fields = ["status", "amount_refunded", "amount_charged_back", "updated_at"]
+    if provider.amount_charged_back > attempt.amount_charged_back:
+        attempt.flagged = _("rejet de paiement (chargeback) de %(amount)s €") % {
+            "amount": provider.amount_charged_back
+        }
+        fields.append("flagged")
+    attempt.amount_refunded = provider.amount_refunded
+    attempt.amount_charged_back = provider.amount_charged_back
+    if provider.status == Status.PAID and attempt.status != Status.PAID:
+        late = attempt.status in (Status.FAILED, Status.CANCELED, Status.EXPIRED)
+        attempt.status = Status.PAID
+        attempt.settled_at = now
+        fields.append("settled_at")
+        leftover = _settle(attempt)
+        notes = []
+        if late:
+            notes.append(_("payé après son expiration locale"))
+        if leftover:
+            notes.append(_("trop-perçu de %(amount)s € à rembourser") % {"amount": leftover})
+        if notes:
+            attempt.flagged = "; ".join(notes)
+            fields.append("flagged")
+    elif provider.status in (Status.FAILED, Status.CANCELED, Status.EXPIRED) and attempt.status not in (
+        PaymentAttempt.FINAL
+    ):
+        attempt.status = provider.status
+        if attempt.cart_id:
+            cancel_held_cart(cart_id=attempt.cart_id, reason=_("paiement non abouti"))
+    elif provider.status in (Status.OPEN, Status.PENDING, Status.AUTHORIZED) and attempt.status not in (
+        PaymentAttempt.FINAL
+    ):
+        attempt.status = provider.status
+    attempt.save(update_fields=fields)
+
+
+def _settle(attempt: PaymentAttempt) -> Decimal:
+    """Apply a paid attempt; returns what could not be applied (paid twice, hold expired)."""
+    remaining = attempt.amount
+    if attempt.cart_id:
+        confirmed = confirm_paid_cart(cart_id=attempt.cart_id)
+        remaining -= sum((booking.price for booking in confirmed), Decimal("0.00"))
+        return remaining
+    for invoice in Invoice.objects.select_for_update().filter(payment_attempts=attempt).order_by("pk"):
+        share = min(remaining, invoice.amount_due)
+        if share > 0:
+            record_payment(
+                invoice_id=invoice.pk,
+                method=Payment.Method.ONLINE,
+                amount=share,
+                reference=attempt.provider_id,
+            )
+            Payment.objects.filter(invoice=invoice, reference=attempt.provider_id).update(attempt=attempt)
+            remaining -= share
+    return remaining
+
+
+def handle_webhook(*, token: str, provider_id: str) -> None:
+    """The provider's notification (unsigned, carries only an id): never trusted, only a
+    reason to re-fetch. Unknown tokens and ids are ignored."""
+    attempt = PaymentAttempt.objects.filter(webhook_token=token).first()
+    if attempt is None or not provider_id or provider_id != attempt.provider_id:
+        return
+    from .tasks import sync_payment_attempt
+
+    sync_payment_attempt.apply_async(kwargs={"schema_name": connection.schema_name, "attempt_id": attempt.pk})
+
+
+def refund_attempt(*, attempt_id: int, amount: Decimal, reason: str, actor=None) -> Refund:
+    """Give money back through the provider (full or partial); the idempotency key is stored
+    before the call, so a retry never refunds twice."""
+    amount = Decimal(amount).quantize(Decimal("0.01"))
+    with transaction.atomic(durable=True):
+        attempt = PaymentAttempt.objects.select_for_update().filter(pk=attempt_id).first()
+        if attempt is None:
+            raise NotFound()
+        refunded = sum((r.amount for r in attempt.refunds.all()), Decimal("0.00"))
+        if attempt.status != PaymentAttempt.Status.PAID or amount <= 0 or amount > attempt.amount - refunded:
+            raise FoyerError(
+                "invalid_refund",
+                _("Remboursement impossible : au plus ce qui a été payé et pas encore remboursé."),
+            )
+        refund = Refund.objects.create(
+            attempt=attempt, amount=amount, reason=reason, idempotency_key=uuid.uuid4().hex, created_by=actor
+        )
+    try:
+        provider_id = gateway().refund(
+            payment_id=attempt.provider_id,
+            amount=amount,
+            description=reason,
+            idempotency_key=refund.idempotency_key,
+        )
+    except ProviderUnavailable as exc:
+        raise FoyerError("provider_unavailable", UNAVAILABLE, status=503) from exc
+    Refund.objects.filter(pk=refund.pk).update(provider_id=provider_id)
+    refund.provider_id = provider_id
+    return refund
+
+
+def get_family_attempt(*, family_ids: list[int], attempt_id: int) -> PaymentAttempt:
+    attempt = PaymentAttempt.objects.filter(pk=attempt_id, family_id__in=family_ids).first()
+    if attempt is None:
+        raise NotFound()
+    return attempt
