@@ -15,7 +15,7 @@ from tenants.models import Commune
 from tenants.tasks import TenantTask
 
 from .gateway import ProviderUnavailable
-from .models import Invoice, PaymentAttempt
+from .models import Invoice, InvoicingRun, PaymentAttempt
 
 
 @app.task(base=TenantTask)
@@ -81,3 +81,26 @@ def reconcile_payments_everywhere() -> None:
         "schema_name", flat=True
     ):
         reconcile_payments.apply_async(kwargs={"schema_name": schema_name})
+
+
+@app.task(base=TenantTask)
+def prepare_monthly_invoicing(*, today: str | None = None) -> int | None:
+    """On the régie's invoicing day, draft last month's invoices (never over a run that an
+    agent is already reviewing or has issued)."""
+    from .services import get_regie_settings, prepare_invoicing_run
+
+    day = dt.date.fromisoformat(today) if today else timezone.localdate()
+    if get_regie_settings().invoicing_day != day.day:
+        return None
+    last_month = (day.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    if InvoicingRun.objects.filter(period_start=last_month).exists():
+        return None
+    return prepare_invoicing_run(month=last_month).pk
+
+
+@app.task
+def prepare_monthly_invoicing_everywhere() -> None:
+    for schema_name in Commune.objects.filter(status=Commune.Status.ACTIVE).values_list(
+        "schema_name", flat=True
+    ):
+        prepare_monthly_invoicing.apply_async(kwargs={"schema_name": schema_name})

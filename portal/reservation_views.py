@@ -161,6 +161,8 @@ def cart_validate(request: HttpRequest) -> HttpResponse:
     request.session["last_checkout"] = [
         {
             "commune": checkout.commune.name,
+            "slug": checkout.commune.slug,
+            "cart_id": checkout.cart.pk,
             "bookings": len(checkout.bookings),
             "amount_due": str(checkout.amount_due),
             "hold_expires_at": checkout.cart.hold_expires_at.isoformat() if checkout.amount_due else None,

@@ -8,5 +8,6 @@ register = template.Library()
 
 @register.simple_tag
 def commune_url(commune, name: str, *args) -> str:
-    """The URL of a commune's page from anywhere (a family page lists several communes)."""
-    return reverse(name, args=args, urlconf=commune_urlconf(commune.slug))
+    """The URL of a commune's page from anywhere (a family page lists several communes).
+    ``commune`` is a Commune or its slug."""
+    return reverse(name, args=args, urlconf=commune_urlconf(getattr(commune, "slug", commune)))

@@ -211,6 +211,10 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "beat-heartbeat": {"task": "operators.tasks.record_beat_heartbeat", "schedule": 60.0},
+    "monthly-invoicing": {
+        "task": "billing.tasks.prepare_monthly_invoicing_everywhere",
+        "schedule": crontab(hour=6, minute=0),
+    },
     "reconcile-payments": {"task": "billing.tasks.reconcile_payments_everywhere", "schedule": 300.0},
     "expire-unpaid-holds": {"task": "reservations.tasks.expire_holds_everywhere", "schedule": 60.0},
     "booking-deadline-reminders": {
