@@ -83,6 +83,10 @@ class InvoiceLists:
     today: dt.date
 
     @property
+    def all(self) -> tuple[list[FamilyInvoice], ...]:
+        return self.to_pay, self.paid, self.hidden
+
+    @property
     def to_pay_total(self) -> Decimal:
         return sum((i.amount_due for i in self.to_pay), Decimal("0.00"))
 

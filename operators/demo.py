@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from reservations.deadlines import DeadlineRule
-from reservations.models import Enrolment, Prestation, PrestationSite, PriceBracket, Service, Site
+from reservations.models import Booking, Enrolment, Prestation, PrestationSite, PriceBracket, Service, Site
 from shared_identity.models import Account, Child, Family, Guardian, Invitation, Membership, StaffRole
 from tenants.context import commune_context
 from tenants.models import Commune
@@ -163,6 +163,7 @@ def seed_demo() -> dict:
         )
         with commune_context(commune):
             _catalogue(spec, family)
+            _billing(family, regie_code=spec["regie"])
         communes.append(commune)
     return {"operator": operator, "parent": parent, "communes": communes}
 
@@ -260,3 +261,44 @@ def _catalogue(spec: dict, family: Family) -> None:
                 start=start,
                 defaults={"family": family, "end": end},
             )
+
+
+def _billing(family: Family, *, regie_code: str) -> None:
+    """Online payment through the fake Mollie, and last month's invoice to pay."""
+    from billing.crypto import encrypt_secret
+    from billing.fake_mollie import TEST_KEY
+    from billing.models import InvoicingRun, RegieSettings
+    from billing.services import get_regie_settings, issue_invoicing_run, month_bounds, prepare_invoicing_run
+
+    get_regie_settings()
+    RegieSettings.objects.filter(mollie_key_encrypted="").update(
+        online_payment=True,
+        mollie_key_encrypted=encrypt_secret(TEST_KEY),
+        mollie_mode="test",
+        regie_code=regie_code,
+    )
+    start, end = month_bounds(timezone.localdate().replace(day=1) - dt.timedelta(days=1))
+    if InvoicingRun.objects.filter(period_start=start).exists():
+        return
+    prestation = (
+        Prestation.objects.filter(billing_mode=Prestation.BillingMode.MONTH_END).order_by("pk").first()
+    )
+    enrolment = Enrolment.objects.filter(family=family, service=prestation.service).select_related("site")
+    day = start
+    while day <= end:
+        if day.weekday() in prestation.weekdays:
+            for enrolled in enrolment:
+                Booking.objects.get_or_create(
+                    child=enrolled.child,
+                    prestation=prestation,
+                    date=day,
+                    defaults={
+                        "family": family,
+                        "site": enrolled.site,
+                        "status": Booking.Status.ATTENDED,
+                        "price": prestation.base_price,
+                    },
+                )
+        day += dt.timedelta(days=1)
+    run = prepare_invoicing_run(month=start)
+    issue_invoicing_run(run_id=run.pk)

@@ -160,8 +160,7 @@ def test_a_payment_whose_binding_does_not_match_is_flagged_not_applied(client, c
     _pay(client, commune_a, invoice)
     with commune_context(commune_a):
         attempt = PaymentAttempt.objects.get()
-    with mollie.store.lock:  # the provider's record says another amount
-        mollie.store.payments[attempt.provider_id].amount = Decimal("1.00")
+    mollie.override(attempt.provider_id, amount={"currency": "EUR", "value": "1.00"})
     mollie.set_status(attempt.provider_id, "paid", webhook=False)
     _webhook(client, commune_a, attempt)
     with commune_context(commune_a):

@@ -41,7 +41,17 @@ class Command(BaseCommand):
             "FOYER_BASE_URL": os.environ.get("FOYER_BASE_URL", f"http://localhost:{port}"),
         }
         python = sys.executable
-        processes = [
+        processes = []
+        if "MOLLIE_API_ENDPOINT" not in os.environ:
+            # Pay invoices end to end with no Mollie account: the fake server on loopback.
+            mollie_port = int(os.environ.get("FOYER_FAKE_MOLLIE_PORT", "8765"))
+            env["MOLLIE_API_ENDPOINT"] = f"http://127.0.0.1:{mollie_port}"
+            processes.append(
+                subprocess.Popen(
+                    [python, "-m", "billing.fake_mollie", "--port", str(mollie_port)], cwd=ROOT, env=env
+                )
+            )
+        processes += [
             subprocess.Popen(
                 [python, "-m", "celery", "-A", "foyer", "worker", "--loglevel=WARNING", "--concurrency=2"],
                 cwd=ROOT,
@@ -103,6 +113,7 @@ class Command(BaseCommand):
         lines += [
             f"  Opérateur              {OPERATOR_EMAIL}",
             "",
+            "Paiements en ligne : un faux Mollie local (boutons Payé / Échoué / Annulé / Expiré).",
             f"Les e-mails envoyés (activation, mot de passe) sont écrits dans {settings.EMAIL_FILE_PATH}/",
             "Ctrl-C pour tout arrêter.",
             "",
