@@ -134,6 +134,9 @@ class InvoiceLine(models.Model):
     credit = models.ForeignKey(
         "reservations.BookingCredit", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    credit_note = models.ForeignKey(
+        "CreditNote", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["pk"]
@@ -251,3 +254,28 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} ({self.provider_id or 'en attente'})"
+
+
+class CreditNote(models.Model):
+    """An avoir: the correction of an issued invoice, which is never edited. It is deducted
+    from the family's next invoice (or refunded through the provider)."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    family = models.ForeignKey("shared_identity.Family", on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(**MONEY)
+    reason = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    applied_at = models.DateTimeField(null=True, blank=True)
+    refund = models.OneToOneField(
+        "Refund", on_delete=models.PROTECT, null=True, blank=True, related_name="credit_note"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_positive")]
+
+    def __str__(self) -> str:
+        return f"avoir {self.amount} sur {self.invoice}"

@@ -17,7 +17,7 @@ from reservations.models import BookingCredit
 from shared_identity.models import Family, Guardian, Membership
 from tenants.tasks import enqueue_on_commit
 
-from .models import Invoice, InvoiceCounter, InvoiceLine, InvoicingRun, Payment, RegieSettings
+from .models import CreditNote, Invoice, InvoiceCounter, InvoiceLine, InvoicingRun, Payment, RegieSettings
 
 CENT = Decimal("0.01")
 
@@ -127,29 +127,53 @@ def prepare_invoicing_run(*, month: dt.date, actor=None) -> InvoicingRun:
 
 
 def _add_credits(lines_by_family: dict[int, list[InvoiceLine]]) -> None:
-    """Credits not yet applied become negative lines, never more than what is billed."""
-    pending = BookingCredit.objects.filter(applied_at__isnull=True, family_id__in=lines_by_family).order_by(
-        "pk"
+    """Credits not yet applied (cancelled paid bookings, credit notes on earlier invoices)
+    become negative lines, never more than what is billed; the rest waits for next month."""
+    booking_credits = (
+        BookingCredit.objects.filter(applied_at__isnull=True, family_id__in=lines_by_family)
+        .select_related("booking__prestation", "booking__child")
+        .order_by("pk")
     )
-    for credit in pending.select_related("booking__prestation", "booking__child"):
-        lines = lines_by_family[credit.family_id]
-        if sum(line.amount for line in lines) < credit.amount:
-            continue
-        lines.append(
-            InvoiceLine(
-                kind=InvoiceLine.Kind.CREDIT,
-                label=_("Avoir : %(prestation)s du %(date)s")
-                % {
-                    "prestation": credit.booking.prestation.label,
-                    "date": credit.booking.date.strftime("%d/%m/%Y"),
-                },
-                child_name=f"{credit.booking.child.first_name} {credit.booking.child.last_name}",
-                quantity=1,
-                unit_price=-credit.amount,
-                amount=-credit.amount,
-                credit=credit,
-            )
+    for credit in booking_credits:
+        _credit_line(
+            lines_by_family[credit.family_id],
+            amount=credit.amount,
+            label=_("Avoir : %(prestation)s du %(date)s")
+            % {
+                "prestation": credit.booking.prestation.label,
+                "date": credit.booking.date.strftime("%d/%m/%Y"),
+            },
+            child_name=f"{credit.booking.child.first_name} {credit.booking.child.last_name}",
+            credit=credit,
         )
+    notes = CreditNote.objects.filter(
+        applied_at__isnull=True, refund__isnull=True, family_id__in=lines_by_family
+    ).select_related("invoice")
+    for note in notes.order_by("pk"):
+        _credit_line(
+            lines_by_family[note.family_id],
+            amount=note.amount,
+            label=_("Avoir sur la facture %(ref)s : %(reason)s")
+            % {"ref": note.invoice.reference, "reason": note.reason},
+            child_name="",
+            credit_note=note,
+        )
+
+
+def _credit_line(lines: list[InvoiceLine], *, amount: Decimal, label: str, child_name: str, **source) -> None:
+    if sum(line.amount for line in lines) < amount:
+        return
+    lines.append(
+        InvoiceLine(
+            kind=InvoiceLine.Kind.CREDIT,
+            label=label,
+            child_name=child_name,
+            quantity=1,
+            unit_price=-amount,
+            amount=-amount,
+            **source,
+        )
+    )
 
 
 def _journal(lines_by_family, missing_quotient) -> list[dict]:
@@ -192,7 +216,6 @@ def issue_invoicing_run(*, run_id: int, actor=None, now: dt.datetime | None = No
             raise NotFound()
         if run.status != InvoicingRun.Status.DRAFT:
             raise FoyerError("run_issued", _("Cette facturation est déjà émise."), status=409)
-        run.invoices.filter(total__lte=0).delete()
         invoices = list(run.invoices.order_by("family_id"))
         year = timezone.localdate(now).year
         InvoiceCounter.objects.get_or_create(year=year)
@@ -206,7 +229,8 @@ def issue_invoicing_run(*, run_id: int, actor=None, now: dt.datetime | None = No
         due = timezone.localdate(now) + dt.timedelta(days=regie.due_days)
         for invoice in invoices:
             counter.last_number += 1
-            invoice.status = Invoice.Status.ISSUED
+            # An invoice brought to zero by an avoir is still a legal document, settled already.
+            invoice.status = Invoice.Status.ISSUED if invoice.total > 0 else Invoice.Status.PAID
             invoice.year = year
             invoice.number = counter.last_number
             invoice.reference = format_reference(
@@ -232,8 +256,12 @@ def issue_invoicing_run(*, run_id: int, actor=None, now: dt.datetime | None = No
             batch_size=2000,
         )
         counter.save(update_fields=["last_number"])
-        BookingCredit.objects.filter(
-            pk__in=InvoiceLine.objects.filter(invoice__run=run, credit__isnull=False).values("credit_id")
+        used = InvoiceLine.objects.filter(invoice__run=run)
+        BookingCredit.objects.filter(pk__in=used.filter(credit__isnull=False).values("credit_id")).update(
+            applied_at=now
+        )
+        CreditNote.objects.filter(
+            pk__in=used.filter(credit_note__isnull=False).values("credit_note_id")
         ).update(applied_at=now)
         run.status = InvoicingRun.Status.ISSUED
         run.issued_at = now
@@ -306,3 +334,27 @@ def set_invoice_hidden(*, family_ids: list[int], invoice_id: int, hidden: bool) 
     Invoice.objects.filter(pk=invoice.pk).update(hidden_by_family=hidden)
     invoice.hidden_by_family = hidden
     return invoice
+
+
+def issue_credit_note(*, invoice_id: int, amount: Decimal, reason: str, actor=None) -> CreditNote:
+    """Correct an issued invoice without touching it: an avoir, deducted from the family's
+    next invoice. At most the invoice's total, less the avoirs it already has."""
+    amount = Decimal(amount).quantize(CENT)
+    reason = reason.strip()
+    with transaction.atomic(durable=True):
+        invoice = Invoice.objects.select_for_update().filter(pk=invoice_id).exclude(status="draft").first()
+        if invoice is None:
+            raise NotFound()
+        already = sum((note.amount for note in invoice.credit_notes.all()), Decimal("0.00"))
+        errors = {}
+        if not reason:
+            errors["reason"] = [_("Indiquez le motif : il figure sur la facture suivante.")]
+        if amount <= 0 or amount > invoice.total - already:
+            errors["amount"] = [_("Au plus %(max)s.") % {"max": invoice.total - already}]
+        if errors:
+            raise FoyerError(
+                "invalid", _("L'avoir n'a pas été créé : corrigez les erreurs."), extra={"fields": errors}
+            )
+        return CreditNote.objects.create(
+            invoice=invoice, family_id=invoice.family_id, amount=amount, reason=reason, created_by=actor
+        )

@@ -192,3 +192,33 @@ def test_concurrent_issuing_keeps_numbers_gapless(committed_db):
         assert sorted(Invoice.objects.values_list("number", flat=True)) == list(range(1, 13))
         assert InvoiceCounter.objects.get(year=2027).last_number == 12
         assert InvoicingRun.objects.filter(status="issued").count() == 2
+
+
+def test_a_credit_note_corrects_an_issued_invoice_on_the_next_one(commune_a, january):
+    canteen, martin, durand = january
+    with commune_context(commune_a):
+        january_run = services.prepare_invoicing_run(month=JANUARY)
+        services.issue_invoicing_run(run_id=january_run.pk)
+        issued = Invoice.objects.get(family=martin)
+        # refused: more than the invoice, or no reason; nothing is created
+        with pytest.raises(FoyerError):
+            services.issue_credit_note(invoice_id=issued.pk, amount=Decimal("9.21"), reason="trop")
+        with pytest.raises(FoyerError):
+            services.issue_credit_note(invoice_id=issued.pk, amount=Decimal("1.00"), reason=" ")
+        note = services.issue_credit_note(
+            invoice_id=issued.pk, amount=Decimal("1.00"), reason="repas non servi"
+        )
+        # the issued invoice is untouched; February's carries the avoir
+        february = services.prepare_invoicing_run(month=dt.date(2027, 2, 1))
+        line = february.invoices.get(family=martin).lines.get(kind="credit")
+        assert (line.amount, line.label) == (
+            Decimal("-1.00"),
+            f"Avoir sur la facture {issued.reference} : repas non servi",
+        )
+        services.issue_invoicing_run(run_id=february.pk)
+        note.refresh_from_db()
+        issued.refresh_from_db()
+        assert note.applied_at is not None and issued.total == Decimal("9.20")
+        # February: 1,00 € (QF bracket) − 1,00 € of avoir = a 0,00 € invoice, settled by itself
+        settled = Invoice.objects.get(run=february, family=martin)
+        assert (settled.total, settled.status, settled.number) == (Decimal("0.00"), "paid", 3)
