@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from foyer.errors import FoyerError, NotFound
+from foyer.formatting import format_money
 from reservations.models import BookingCredit
 from shared_identity.models import Family, Guardian, Membership
 from tenants.tasks import enqueue_on_commit
@@ -308,7 +309,9 @@ def record_payment(
             raise FoyerError(
                 "invalid_amount",
                 _("Le montant doit être positif et au plus égal au reste à payer."),
-                extra={"fields": {"amount": [_("Au plus %(due)s.") % {"due": invoice.amount_due}]}},
+                extra={
+                    "fields": {"amount": [_("Au plus %(due)s.") % {"due": format_money(invoice.amount_due)}]}
+                },
             )
         payment = Payment.objects.create(
             invoice=invoice,
@@ -350,7 +353,7 @@ def issue_credit_note(*, invoice_id: int, amount: Decimal, reason: str, actor=No
         if not reason:
             errors["reason"] = [_("Indiquez le motif : il figure sur la facture suivante.")]
         if amount <= 0 or amount > invoice.total - already:
-            errors["amount"] = [_("Au plus %(max)s.") % {"max": invoice.total - already}]
+            errors["amount"] = [_("Au plus %(max)s.") % {"max": format_money(invoice.total - already)}]
         if errors:
             raise FoyerError(
                 "invalid", _("L'avoir n'a pas été créé : corrigez les erreurs."), extra={"fields": errors}

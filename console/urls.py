@@ -18,4 +18,5 @@ urlpatterns = [
     path("reglages/", views.booking_settings, name="booking_settings"),
     path("invitation/<str:token>/", views.accept_invitation, name="accept_invitation"),
     path("", include("console.reservation_urls")),
+    path("", include("console.billing_urls")),
 ]

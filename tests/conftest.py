@@ -20,8 +20,13 @@ SESSION_COMMUNES = {"jolieville": "Commune de JolieVille", "demo": "Collectivit√
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
+def django_db_setup(django_test_environment, django_db_blocker):
+    """The test database, always: pytest-django's own fixture creates it only when a collected
+    test asks for `db`, and a run of `committed_db` tests alone would then use the real one."""
+    from django.test.utils import setup_databases, teardown_databases
+
     with django_db_blocker.unblock():
+        db_cfg = setup_databases(verbosity=0, interactive=False, aliases={"default"})
         schemas.ensure_template_schema()
         for slug, name in SESSION_COMMUNES.items():
             if not Commune.objects.filter(slug=slug).exists():
@@ -35,6 +40,8 @@ def django_db_setup(django_db_setup, django_db_blocker):
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+    with django_db_blocker.unblock():
+        teardown_databases(db_cfg, verbosity=0)
 
 
 def wipe_identity() -> None:

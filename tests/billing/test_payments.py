@@ -20,12 +20,6 @@ from tests.conftest import commune_path
 from tests.reservations.conftest import MONDAY, at, enrol, family_in, make_catalogue
 
 
-@pytest.fixture
-def mollie(fake_mollie, settings):
-    settings.MOLLIE_API_ENDPOINT = fake_mollie.base_url
-    return fake_mollie
-
-
 def _online(commune, key=TEST_KEY):
     with commune_context(commune):
         services.get_regie_settings()
@@ -265,3 +259,54 @@ def test_refunds_carry_idempotency_and_cannot_exceed_what_was_paid(client, commu
         payments.sync_attempt(attempt_id=attempt.pk, source="reconcile")
         attempt.refresh_from_db()
         assert attempt.amount_refunded == Decimal("5.00")
+
+
+def test_concurrent_webhooks_and_return_page_pay_the_invoice_once(committed_db, fake_mollie, settings):
+    import threading
+
+    from django.db import connections
+
+    from tenants.models import Commune
+
+    settings.MOLLIE_API_ENDPOINT = fake_mollie.base_url
+    commune = Commune.objects.get(slug="jolieville")
+    _online(commune)
+    canteen = make_catalogue(commune)
+    family = family_in(commune, "parent@example.fr").family
+    with commune_context(commune):
+        Booking.objects.create(
+            child=family.children.get(),
+            family=family,
+            prestation=canteen.prestation,
+            site=canteen.site,
+            date=dt.date(2027, 1, 4),
+            status="confirmed",
+            price=Decimal("4.05"),
+        )
+        run = services.prepare_invoicing_run(month=dt.date(2027, 1, 1))
+        services.issue_invoicing_run(run_id=run.pk)
+        invoice = Invoice.objects.get()
+        attempt = payments.start_invoice_checkout(
+            family_ids=[family.pk], account=family.guardians.get().account, invoice_ids=[invoice.pk]
+        )
+    fake_mollie.set_status(attempt.provider_id, "paid", webhook=False)
+    barrier = threading.Barrier(6)
+
+    def deliver(source):
+        try:
+            with commune_context(commune):
+                barrier.wait()
+                payments.sync_attempt(attempt_id=attempt.pk, source=source)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=deliver, args=(s,)) for s in ["webhook"] * 5 + ["return"]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    with commune_context(commune):
+        assert Payment.objects.count() == 1
+        invoice.refresh_from_db()
+        assert (invoice.status, invoice.paid_amount) == ("paid", Decimal("4.05"))
+        assert PaymentEvent.objects.filter(provider_status="paid").count() == 6

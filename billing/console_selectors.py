@@ -1,0 +1,56 @@
+"""Reads for the console's billing pages: invoicing runs, invoices, payments. Each read costs
+a fixed number of queries whatever the number of rows; a fetch by id raises NotFound for an
+absent row (another commune's rows live in another schema)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db.models import Count, Prefetch, QuerySet, Sum
+
+from foyer.errors import NotFound
+
+from .models import Invoice, InvoicingRun, Payment
+
+
+def _get(rows: QuerySet, pk: int):
+    row = rows.filter(pk=pk).first()
+    if row is None:
+        raise NotFound()
+    return row
+
+
+def list_invoicing_runs() -> QuerySet[InvoicingRun]:
+    """Newest period first, each with ``invoice_count`` and ``invoice_total``."""
+    return InvoicingRun.objects.annotate(
+        invoice_count=Count("invoices"), invoice_total=Sum("invoices__total")
+    )
+
+
+def get_invoicing_run(*, run_id: int) -> InvoicingRun:
+    return _get(list_invoicing_runs(), run_id)
+
+
+def list_run_invoices(*, run: InvoicingRun) -> QuerySet[Invoice]:
+    """Issued: by number; drafts: by family name."""
+    return run.invoices.select_related("family").order_by("number", "family__name", "pk")
+
+
+def get_invoice(*, invoice_id: int) -> Invoice:
+    """The invoice with its run, family, lines and payments (who recorded them)."""
+    return _get(
+        Invoice.objects.select_related("run", "family").prefetch_related(
+            "lines", Prefetch("payments", queryset=Payment.objects.select_related("recorded_by"))
+        ),
+        invoice_id,
+    )
+
+
+def list_payments(*, method: str = "") -> QuerySet[Payment]:
+    """Latest first, with the invoice and its family; only one method when given."""
+    payments = Payment.objects.select_related("invoice__family").order_by("-received_at", "-pk")
+    return payments.filter(method=method) if method else payments
+
+
+def total_amount(payments: QuerySet[Payment]) -> Decimal:
+    return payments.aggregate(total=Sum("amount"))["total"] or Decimal("0.00")

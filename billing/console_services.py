@@ -1,0 +1,95 @@
+"""Writes of the console's billing pages beyond billing.services: the régie settings, with the
+commune's Mollie API key checked, then stored encrypted and never shown back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from foyer.errors import FoyerError
+
+from .crypto import encrypt_secret
+from .models import RegieSettings
+from .services import get_regie_settings
+
+MOLLIE_KEY_RE = re.compile(r"^(test|live)_\w{30,}$", re.ASCII)
+
+
+def check_mollie_key(key: str) -> None:
+    """Refuse a key that is not a Mollie API key, or that Mollie does not accept (a cheap
+    authenticated call with it). Called before the settings row is locked."""
+    from .gateway import MollieGateway, ProviderRefused, ProviderUnavailable
+
+    def refuse(message: str) -> FoyerError:
+        return FoyerError(
+            "invalid_mollie_key",
+            _("La clé API Mollie n'est pas valable."),
+            extra={"fields": {"mollie_key": [message]}},
+        )
+
+    if not MOLLIE_KEY_RE.fullmatch(key):
+        raise refuse(
+            _(
+                "Une clé API Mollie commence par « test_ » ou « live_ », suivi d'au moins 30 lettres ou chiffres."
+            )
+        )
+    try:
+        MollieGateway(key).check_key()
+    except ProviderRefused as exc:
+        raise refuse(_("Mollie refuse cette clé : vérifiez-la dans votre tableau de bord Mollie.")) from exc
+    except ProviderUnavailable as exc:
+        raise refuse(
+            _("Mollie ne répond pas : la clé n'a pas pu être vérifiée, réessayez dans un instant.")
+        ) from exc
+
+
+def update_regie_settings(
+    *,
+    regie_code: str,
+    due_days: int,
+    invoicing_day: int,
+    online_payment: bool,
+    mollie_key: str = "",
+    actor=None,
+    now: dt.datetime | None = None,
+) -> RegieSettings:
+    """A commune admin sets the régie. An empty ``mollie_key`` keeps the stored one; online
+    payment cannot be switched on without a key. Everything is refused at once, with every
+    field to correct, or saved at once."""
+    mollie_key = mollie_key.strip()
+    errors: dict[str, list[str]] = {}
+    if mollie_key:
+        try:
+            check_mollie_key(mollie_key)
+        except FoyerError as error:
+            errors.update(error.field_errors or {"mollie_key": [error.message]})
+    get_regie_settings()
+    with transaction.atomic(durable=True):
+        regie = RegieSettings.objects.select_for_update().get(pk=1)
+        regie.regie_code = regie_code.strip().upper()
+        regie.due_days = due_days
+        regie.invoicing_day = invoicing_day
+        regie.online_payment = online_payment
+        try:
+            regie.full_clean(validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+        if online_payment and not (mollie_key or regie.mollie_key_encrypted):
+            errors.setdefault("online_payment", []).append(
+                _("Enregistrez d'abord une clé API Mollie pour activer le paiement en ligne.")
+            )
+        if errors:
+            raise FoyerError(
+                "invalid", _("Les réglages n'ont pas été enregistrés."), extra={"fields": errors}
+            )
+        if mollie_key:
+            regie.mollie_key_encrypted = encrypt_secret(mollie_key)
+            regie.mollie_mode = mollie_key.split("_", 1)[0]
+            regie.mollie_checked_at = now or timezone.now()
+        regie.save()
+    return regie

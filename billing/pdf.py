@@ -1,0 +1,252 @@
+"""An issued invoice as an A4 PDF, drawn with reportlab: the commune's header band (brand colour,
+name, logo when there is one), the reference and dates, the payer AS COPIED on the invoice
+(never the live family), the period, the lines, the total, the payments and what is left to pay.
+
+Fonts: DejaVu Sans when the system has it, else reportlab's built-in Helvetica, whose WinAnsi
+encoding has the euro sign and French accents but no narrow no-break space (replaced by a
+no-break space)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+from html import escape
+from io import BytesIO
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFError, TTFont
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from foyer.formatting import NARROW_NBSP, NBSP, format_money
+
+from .models import Invoice
+
+logger = logging.getLogger(__name__)
+
+DEJAVU = "/usr/share/fonts/truetype/dejavu/"
+MARGIN = 18 * mm
+BAND_HEIGHT = 30 * mm
+LOGO_SIZE = 20 * mm
+LINE_COLOUR = colors.HexColor("#d1d5db")
+
+
+@functools.cache
+def _fonts() -> tuple[str, str]:
+    """(regular, bold) font names, registered once per process."""
+    try:
+        pdfmetrics.registerFont(TTFont("DejaVuSans", DEJAVU + "DejaVuSans.ttf"))
+        pdfmetrics.registerFont(TTFont("DejaVuSans-Bold", DEJAVU + "DejaVuSans-Bold.ttf"))
+    except (OSError, TTFError):
+        return "Helvetica", "Helvetica-Bold"
+    return "DejaVuSans", "DejaVuSans-Bold"
+
+
+def _money(amount) -> str:
+    text = format_money(amount)
+    return text if _fonts()[0] == "DejaVuSans" else text.replace(NARROW_NBSP, NBSP)
+
+
+def _long_date(day: dt.date) -> str:
+    """ "3 mars 2027", "1er février 2027"."""
+    return f"{'1er' if day.day == 1 else day.day} {date_format(day, 'F Y')}"
+
+
+def _ink_on(background: colors.Color) -> colors.Color:
+    """White or near-black text, whichever contrasts more with the band (WCAG luminance)."""
+
+    def linear(channel: float) -> float:
+        return channel / 12.92 if channel <= 0.04045 else ((channel + 0.055) / 1.055) ** 2.4
+
+    luminance = (
+        0.2126 * linear(background.red) + 0.7152 * linear(background.green) + 0.0722 * linear(background.blue)
+    )
+    return (
+        colors.white if 1.05 / (luminance + 0.05) >= (luminance + 0.05) / 0.05 else colors.HexColor("#111827")
+    )
+
+
+def _logo(commune) -> ImageReader | None:
+    """The commune's logo, or None when it has none or it cannot be read (a logo never stops
+    an invoice)."""
+    if not commune.logo:
+        return None
+    try:
+        with commune.logo.open("rb") as stream:
+            logo = ImageReader(BytesIO(stream.read()))
+        logo.getSize()
+    except Exception:
+        logger.warning("Logo de %s illisible : facture sans logo.", commune.schema_name, exc_info=True)
+        return None
+    return logo
+
+
+class _Styles:
+    def __init__(self) -> None:
+        regular, bold = _fonts()
+        self.body = ParagraphStyle("body", fontName=regular, fontSize=10, leading=13)
+        self.strong = ParagraphStyle("strong", parent=self.body, fontName=bold)
+        self.title = ParagraphStyle("title", parent=self.strong, fontSize=18, leading=22, spaceAfter=4 * mm)
+        self.heading = ParagraphStyle(
+            "heading", parent=self.strong, fontSize=12, leading=15, spaceBefore=6 * mm, spaceAfter=2 * mm
+        )
+
+
+def _p(text: str, style: ParagraphStyle) -> Paragraph:
+    return Paragraph(escape(str(text)).replace("\n", "<br/>"), style)
+
+
+def _table(
+    header: list[str], rows: list[list], widths: list[float], *, numbers_from: int, total: str | None = None
+) -> Table:
+    """A table with a bold header row, numbers right-aligned from column ``numbers_from`` on
+    (plain strings: never wrapped, no-break spaces kept), and a bold total row when given."""
+    regular, bold = _fonts()
+    body = [header, *rows] + ([[_("Total"), *[""] * (len(header) - 2), total]] if total else [])
+    table = Table(body, colWidths=widths, repeatRows=1, hAlign="LEFT")
+    style = [
+        ("FONT", (0, 0), (-1, -1), regular, 10),
+        ("FONT", (0, 0), (-1, 0), bold, 10),
+        ("ALIGN", (numbers_from, 0), (-1, -1), "RIGHT"),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.5, LINE_COLOUR),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f3f4f6")),
+    ]
+    if total:
+        style += [
+            ("SPAN", (0, -1), (-2, -1)),
+            ("FONT", (0, -1), (-1, -1), bold, 10),
+            ("LINEABOVE", (0, -1), (-1, -1), 1, colors.black),
+        ]
+    table.setStyle(TableStyle(style))
+    return table
+
+
+def render_invoice_pdf(*, invoice: Invoice, commune, compress: bool = True) -> bytes:
+    """The issued ``invoice`` (its lines and payments are read: prefetch them) as PDF bytes.
+    ``compress=False`` leaves the page text readable in the bytes (tests)."""
+    regular, bold = _fonts()
+    styles = _Styles()
+    zone = ZoneInfo(commune.timezone)
+    band = colors.HexColor(commune.brand_colour)
+    logo = _logo(commune)
+    width, height = A4
+
+    def draw_page(canvas, doc) -> None:
+        canvas.saveState()
+        canvas.setFillColor(band)
+        canvas.rect(0, height - BAND_HEIGHT, width, BAND_HEIGHT, stroke=0, fill=1)
+        x = MARGIN
+        if logo is not None:
+            canvas.drawImage(
+                logo,
+                x,
+                height - BAND_HEIGHT + (BAND_HEIGHT - LOGO_SIZE) / 2,
+                width=LOGO_SIZE,
+                height=LOGO_SIZE,
+                preserveAspectRatio=True,
+                mask="auto",
+            )
+            x += LOGO_SIZE + 5 * mm
+        canvas.setFillColor(_ink_on(band))
+        canvas.setFont(bold, 16)
+        canvas.drawString(x, height - BAND_HEIGHT / 2 - 2 * mm, commune.name)
+        canvas.setFillColor(colors.HexColor("#4b5563"))
+        canvas.setFont(regular, 8)
+        canvas.drawRightString(
+            width - MARGIN,
+            10 * mm,
+            _("Facture %(reference)s — page %(page)d") % {"reference": invoice.reference, "page": doc.page},
+        )
+        canvas.restoreState()
+
+    payer = "\n".join(
+        part
+        for part in (
+            invoice.payer_name,
+            invoice.payer_address,
+            _("Dossier n° %(number)s") % {"number": invoice.dossier_number} if invoice.dossier_number else "",
+        )
+        if part
+    )
+    story = [
+        _p(_("Facture %(reference)s") % {"reference": invoice.reference}, styles.title),
+        _p(
+            _("Émise le %(issued)s, à payer avant le %(due)s.")
+            % {
+                "issued": _long_date(timezone.localtime(invoice.issued_at, zone).date()),
+                "due": _long_date(invoice.due_date),
+            },
+            styles.body,
+        ),
+        _p(_("Payeur"), styles.heading),
+        _p(payer, styles.body),
+        Spacer(0, 4 * mm),
+        _p(_("Période : %(period)s") % {"period": date_format(invoice.period_start, "F Y")}, styles.strong),
+        _p(_("Détail"), styles.heading),
+        _table(
+            [_("Enfant"), _("Prestation"), _("Quantité"), _("Prix unitaire"), _("Montant")],
+            [
+                [
+                    _p(line.child_name, styles.body),
+                    _p(line.label, styles.body),
+                    str(line.quantity),
+                    _money(line.unit_price),
+                    _money(line.amount),
+                ]
+                for line in invoice.lines.all()
+            ],
+            [34 * mm, 58 * mm, 20 * mm, 29 * mm, 29 * mm],
+            numbers_from=2,
+            total=_money(invoice.total),
+        ),
+        _p(_("Paiements reçus"), styles.heading),
+    ]
+    payments = list(invoice.payments.all())
+    if payments:
+        story.append(
+            _table(
+                [_("Date"), _("Mode"), _("Montant")],
+                [
+                    [
+                        date_format(timezone.localtime(payment.received_at, zone).date(), "d/m/Y"),
+                        str(payment.get_method_display()),
+                        _money(payment.amount),
+                    ]
+                    for payment in payments
+                ],
+                [34 * mm, 107 * mm, 29 * mm],
+                numbers_from=2,
+            )
+        )
+    else:
+        story.append(_p(_("Aucun paiement reçu."), styles.body))
+    story += [
+        Spacer(0, 6 * mm),
+        _p(_("Reste à payer : %(amount)s") % {"amount": _money(invoice.amount_due)}, styles.title),
+    ]
+
+    buffer = BytesIO()
+    document = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=BAND_HEIGHT + 10 * mm,
+        bottomMargin=20 * mm,
+        title=_("Facture %(reference)s") % {"reference": invoice.reference},
+        author=commune.name,
+        lang="fr-FR",
+        pageCompression=1 if compress else 0,
+    )
+    document.build(story, onFirstPage=draw_page, onLaterPages=draw_page)
+    return buffer.getvalue()

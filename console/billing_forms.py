@@ -1,0 +1,87 @@
+"""Forms of the console's billing pages. They only parse what was typed; billing.services and
+billing.console_services decide what is valid."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django import forms
+from django.utils.formats import date_format
+from django.utils.translation import gettext_lazy as _
+
+from billing.models import Payment, RegieSettings
+
+from .reservation_forms import money_field
+
+MONTHS_OFFERED = 13
+COUNTER_METHODS = [
+    (method.value, method.label)
+    for method in (Payment.Method.CASH, Payment.Method.CHECK, Payment.Method.CESU)
+]
+
+
+class RegieSettingsForm(forms.ModelForm):
+    """Labels and limits come from the model; the Mollie key is never shown back."""
+
+    mollie_key = forms.CharField(
+        label=_("Nouvelle clé API Mollie"),
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        help_text=_(
+            "Commence par « test_ » ou « live_ ». Laissez vide pour garder la clé enregistrée. "
+            "Elle est chiffrée et ne sera plus jamais affichée."
+        ),
+    )
+
+    class Meta:
+        model = RegieSettings
+        fields = ["regie_code", "due_days", "invoicing_day", "online_payment"]
+        help_texts = {"regie_code": _("Apparaît dans la référence des factures, par exemple 2027-CA-00-154.")}
+
+    def clean_regie_code(self) -> str:
+        return self.cleaned_data["regie_code"].strip().upper()
+
+
+def _months(today: dt.date) -> list[dt.date]:
+    """The first day of this month and of the twelve before, newest first."""
+    first = today.replace(day=1)
+    return [
+        dt.date(first.year + (first.month - 1 - back) // 12, (first.month - 1 - back) % 12 + 1, 1)
+        for back in range(MONTHS_OFFERED)
+    ]
+
+
+class PrepareRunForm(forms.Form):
+    month = forms.TypedChoiceField(label=_("Mois à facturer"), coerce=dt.date.fromisoformat)
+
+    def __init__(self, data=None, *, today: dt.date):
+        months = _months(today)
+        super().__init__(data, initial={"month": months[1].isoformat()})
+        self.fields["month"].choices = [(month.isoformat(), date_format(month, "F Y")) for month in months]
+
+
+class CounterPaymentForm(forms.Form):
+    method = forms.ChoiceField(label=_("Mode de paiement"), choices=COUNTER_METHODS)
+    amount = money_field(_("Montant (€)"), help_text=_("Par exemple 12,50."))
+    reference = forms.CharField(
+        label=_("Référence"),
+        max_length=100,
+        required=False,
+        help_text=_("Numéro du chèque ou du titre CESU, facultatif."),
+    )
+
+    def clean_amount(self) -> Decimal:
+        amount = self.cleaned_data["amount"]
+        if amount <= 0:
+            raise forms.ValidationError(_("Saisissez un montant supérieur à 0."))
+        return amount
+
+
+class PaymentFilterForm(forms.Form):
+    mode = forms.ChoiceField(
+        label=_("Mode de paiement"),
+        choices=[("", _("Tous les modes"))] + list(Payment.Method.choices),
+        required=False,
+    )

@@ -1,0 +1,19 @@
+"""Console pages for billing, under facturation/."""
+
+from django.urls import path
+
+from . import billing_views as views
+
+urlpatterns = [
+    # Month-end invoicing (staff; issuing: commune administrators)
+    path("facturation/", views.run_list, name="run_list"),
+    path("facturation/preparer/", views.run_prepare, name="run_prepare"),
+    path("facturation/<int:run_id>/", views.run_detail, name="run_detail"),
+    path("facturation/<int:run_id>/emission/", views.run_issue, name="run_issue"),
+    # Invoices and payments (staff)
+    path("facturation/factures/<int:invoice_id>/", views.invoice_detail, name="invoice_detail"),
+    path("facturation/factures/<int:invoice_id>/pdf/", views.invoice_pdf, name="invoice_pdf"),
+    path("facturation/paiements/", views.payment_list, name="payment_list"),
+    # The régie (commune administrators)
+    path("facturation/regie/", views.regie_settings, name="regie_settings"),
+]

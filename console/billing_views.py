@@ -1,0 +1,199 @@
+"""Console pages for billing: the régie settings (commune administrators), the month-end
+invoicing runs (preparing: staff; issuing: administrators), an invoice with its PDF and the
+counter payment form, and the payments received (staff)."""
+
+from __future__ import annotations
+
+from io import BytesIO
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.forms.models import model_to_dict
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_http_methods, require_POST
+
+from billing import console_selectors as selectors
+from billing import services
+from billing.console_services import update_regie_settings
+from billing.models import Invoice, InvoicingRun
+from billing.pdf import render_invoice_pdf
+from foyer.errors import FoyerError, NotFound
+from foyer.formatting import format_money
+from portal.forms import apply_errors
+
+from .access import staff_required
+from .billing_forms import CounterPaymentForm, PaymentFilterForm, PrepareRunForm, RegieSettingsForm
+from .reservation_views import _form_page
+
+admin_only = staff_required(admin_only=True)
+
+
+@admin_only
+@require_http_methods(["GET", "POST"])
+def regie_settings(request: HttpRequest) -> HttpResponse:
+    regie = services.get_regie_settings()
+    # Not bound to the row: a refused form must not change the row shown beside it.
+    form = RegieSettingsForm(
+        request.POST or None, initial=model_to_dict(regie, fields=RegieSettingsForm._meta.fields)
+    )
+    return _form_page(
+        request,
+        form=form,
+        save=lambda: update_regie_settings(actor=request.user, **form.cleaned_data),
+        success=lambda saved: _("Réglages de la régie enregistrés."),
+        done="console:regie_settings",
+        page=lambda: render(
+            request,
+            "console/billing/regie_settings.html",
+            {"form": form, "regie": regie},
+        ),
+    )
+
+
+# --- Invoicing runs --------------------------------------------------------------------------------
+
+
+def _prepare_form(request: HttpRequest) -> PrepareRunForm:
+    """The month to invoice; last month (in the commune's time zone) by default."""
+    return PrepareRunForm(
+        request.POST or None, today=timezone.localdate(timezone=ZoneInfo(request.commune.timezone))
+    )
+
+
+def _runs_page(request: HttpRequest, form: PrepareRunForm) -> HttpResponse:
+    return render(
+        request, "console/billing/run_list.html", {"runs": selectors.list_invoicing_runs(), "form": form}
+    )
+
+
+@staff_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    """The runs, newest first, and the form that prepares one."""
+    return _runs_page(request, _prepare_form(request))
+
+
+@staff_required
+@require_POST
+def run_prepare(request: HttpRequest) -> HttpResponse:
+    form = _prepare_form(request)
+    if form.is_valid():
+        try:
+            run = services.prepare_invoicing_run(month=form.cleaned_data["month"], actor=request.user)
+        except FoyerError as error:
+            apply_errors(form, error)
+        else:
+            count = run.invoices.count()
+            messages.success(
+                request,
+                ngettext(
+                    "Facturation de %(month)s préparée : %(count)d facture en brouillon.",
+                    "Facturation de %(month)s préparée : %(count)d factures en brouillon.",
+                    count,
+                )
+                % {"month": date_format(run.period_start, "F Y"), "count": count},
+            )
+            return redirect("console:run_detail", run_id=run.pk)
+    return _runs_page(request, form)
+
+
+@staff_required
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    """A draft: its invoices and journal, and the way to issue it; issued: its invoices."""
+    run = selectors.get_invoicing_run(run_id=run_id)
+    page = Paginator(selectors.list_run_invoices(run=run), 100).get_page(request.GET.get("page"))
+    return render(request, "console/billing/run_detail.html", {"run": run, "page": page})
+
+
+@admin_only
+@require_http_methods(["GET", "POST"])
+def run_issue(request: HttpRequest, run_id: int) -> HttpResponse:
+    """GET: what will be issued, to confirm; POST: issue (numbers, e-mails)."""
+    run = selectors.get_invoicing_run(run_id=run_id)
+    if run.status != InvoicingRun.Status.DRAFT:
+        return redirect("console:run_detail", run_id=run.pk)
+    error = None
+    if request.method == "POST":
+        try:
+            services.issue_invoicing_run(run_id=run.pk, actor=request.user)
+        except FoyerError as exc:
+            error = exc
+        else:
+            count = run.invoices.count()
+            messages.success(
+                request,
+                ngettext(
+                    "%(count)d facture émise ; la famille est prévenue par e-mail.",
+                    "%(count)d factures émises ; les familles sont prévenues par e-mail.",
+                    count,
+                )
+                % {"count": count},
+            )
+            return redirect("console:run_detail", run_id=run.pk)
+    return render(request, "console/billing/run_issue.html", {"run": run, "error": error})
+
+
+# --- Invoices --------------------------------------------------------------------------------------
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    """Lines, payments and, while something is due, the counter payment form (the service
+    refuses a payment on a draft or beyond what is due)."""
+    invoice = selectors.get_invoice(invoice_id=invoice_id)
+    form = CounterPaymentForm(request.POST or None)
+    return _form_page(
+        request,
+        form=form,
+        save=lambda: services.record_payment(invoice_id=invoice.pk, actor=request.user, **form.cleaned_data),
+        success=lambda payment: (
+            _("Paiement de %(amount)s enregistré (%(method)s).")
+            % {"amount": format_money(payment.amount), "method": payment.get_method_display().lower()}
+        ),
+        done=reverse("console:invoice_detail", args=[invoice.pk]),
+        page=lambda: render(
+            request, "console/billing/invoice_detail.html", {"invoice": invoice, "form": form}
+        ),
+    )
+
+
+@staff_required
+def invoice_pdf(request: HttpRequest, invoice_id: int) -> FileResponse:
+    invoice = selectors.get_invoice(invoice_id=invoice_id)
+    if invoice.status == Invoice.Status.DRAFT:
+        raise NotFound()
+    response = FileResponse(
+        BytesIO(render_invoice_pdf(invoice=invoice, commune=request.commune)),
+        as_attachment=True,
+        filename=f"facture-{invoice.reference}.pdf",
+        content_type="application/pdf",
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --- Payments --------------------------------------------------------------------------------------
+
+
+@staff_required
+def payment_list(request: HttpRequest) -> HttpResponse:
+    form = PaymentFilterForm(request.GET or None)
+    method = form.cleaned_data["mode"] if form.is_valid() else ""
+    payments = selectors.list_payments(method=method)
+    return render(
+        request,
+        "console/billing/payment_list.html",
+        {
+            "form": form,
+            "method": method,
+            "page": Paginator(payments, 50).get_page(request.GET.get("page")),
+            "total": selectors.total_amount(payments),
+        },
+    )
