@@ -250,3 +250,19 @@ def render_invoice_pdf(*, invoice: Invoice, commune, compress: bool = True) -> b
     )
     document.build(story, onFirstPage=draw_page, onLaterPages=draw_page)
     return buffer.getvalue()
+
+
+def invoice_pdf_response(*, invoice, commune):
+    """The invoice as a private PDF download (never cached)."""
+    from io import BytesIO
+
+    from django.http import FileResponse
+
+    response = FileResponse(
+        BytesIO(render_invoice_pdf(invoice=invoice, commune=commune)),
+        as_attachment=True,
+        filename=f"facture-{invoice.reference}.pdf",
+        content_type="application/pdf",
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response

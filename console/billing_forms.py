@@ -85,3 +85,8 @@ class PaymentFilterForm(forms.Form):
         choices=[("", _("Tous les modes"))] + list(Payment.Method.choices),
         required=False,
     )
+
+
+class RefundForm(forms.Form):
+    amount = money_field(_("Montant à rembourser (€)"), help_text=_("Tout ou partie de ce qui a été payé."))
+    reason = forms.CharField(label=_("Motif"), max_length=255)

@@ -14,6 +14,12 @@ urlpatterns = [
     path("facturation/factures/<int:invoice_id>/", views.invoice_detail, name="invoice_detail"),
     path("facturation/factures/<int:invoice_id>/pdf/", views.invoice_pdf, name="invoice_pdf"),
     path("facturation/paiements/", views.payment_list, name="payment_list"),
+    path("facturation/paiements-en-ligne/", views.online_payments, name="online_payments"),
+    path(
+        "facturation/paiements-en-ligne/<int:attempt_id>/remboursement/",
+        views.online_payment_refund,
+        name="online_payment_refund",
+    ),
     # The régie (commune administrators)
     path("facturation/regie/", views.regie_settings, name="regie_settings"),
 ]

@@ -4,7 +4,6 @@ counter payment form, and the payments received (staff)."""
 
 from __future__ import annotations
 
-from io import BytesIO
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
@@ -23,13 +22,19 @@ from billing import console_selectors as selectors
 from billing import services
 from billing.console_services import update_regie_settings
 from billing.models import Invoice, InvoicingRun
-from billing.pdf import render_invoice_pdf
+from billing.pdf import invoice_pdf_response
 from foyer.errors import FoyerError, NotFound
 from foyer.formatting import format_money
 from portal.forms import apply_errors
 
 from .access import staff_required
-from .billing_forms import CounterPaymentForm, PaymentFilterForm, PrepareRunForm, RegieSettingsForm
+from .billing_forms import (
+    CounterPaymentForm,
+    PaymentFilterForm,
+    PrepareRunForm,
+    RefundForm,
+    RegieSettingsForm,
+)
 from .reservation_views import _form_page
 
 admin_only = staff_required(admin_only=True)
@@ -169,14 +174,7 @@ def invoice_pdf(request: HttpRequest, invoice_id: int) -> FileResponse:
     invoice = selectors.get_invoice(invoice_id=invoice_id)
     if invoice.status == Invoice.Status.DRAFT:
         raise NotFound()
-    response = FileResponse(
-        BytesIO(render_invoice_pdf(invoice=invoice, commune=request.commune)),
-        as_attachment=True,
-        filename=f"facture-{invoice.reference}.pdf",
-        content_type="application/pdf",
-    )
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return invoice_pdf_response(invoice=invoice, commune=request.commune)
 
 
 # --- Payments --------------------------------------------------------------------------------------
@@ -197,3 +195,50 @@ def payment_list(request: HttpRequest) -> HttpResponse:
             "total": selectors.total_amount(payments),
         },
     )
+
+
+# --- Online payments: reconciliation and refunds ------------------------------------------------
+
+
+@staff_required
+def online_payments(request: HttpRequest) -> HttpResponse:
+    """Every online payment attempt, those an agent must look at first (paid after expiry,
+    overpaid, charged back, not matching)."""
+    from django.db.models import Case, IntegerField, Value, When
+
+    from billing.models import PaymentAttempt
+
+    attempts = (
+        PaymentAttempt.objects.select_related("family")
+        .prefetch_related("invoices", "refunds")
+        .annotate(
+            needs_look=Case(When(flagged="", then=Value(1)), default=Value(0), output_field=IntegerField())
+        )
+        .order_by("needs_look", "-created_at")
+    )
+    page = Paginator(attempts, 50).get_page(request.GET.get("page"))
+    return render(
+        request, "console/billing/online_payments.html", {"page": page, "refund_form": RefundForm()}
+    )
+
+
+@staff_required(admin_only=True)
+@require_POST
+def online_payment_refund(request: HttpRequest, attempt_id: int) -> HttpResponse:
+    from billing.payments import refund_attempt
+
+    form = RefundForm(request.POST)
+    if form.is_valid():
+        try:
+            refund_attempt(attempt_id=attempt_id, actor=request.user, **form.cleaned_data)
+        except FoyerError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(
+                request,
+                _("Remboursement de %(amount)s demandé à Mollie.")
+                % {"amount": format_money(form.cleaned_data["amount"])},
+            )
+    else:
+        messages.error(request, _("Indiquez un montant et un motif."))
+    return redirect("console:online_payments")

@@ -127,3 +127,12 @@ def payment_webhook(request: HttpRequest, token: str) -> HttpResponse:
     """Mollie's notification: answered 200 at once, for unknown ids too."""
     payments.handle_webhook(token=token, provider_id=request.POST.get("id", ""))
     return HttpResponse(status=200)
+
+
+@login_required
+def invoice_pdf(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    from billing.pdf import invoice_pdf_response
+
+    scope = get_family_scope_in(request.user, request.commune)
+    invoice = get_family_invoice(family_ids=scope.family_ids, invoice_id=invoice_id)
+    return invoice_pdf_response(invoice=invoice, commune=request.commune)

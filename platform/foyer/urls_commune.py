@@ -12,6 +12,7 @@ commune_patterns = [
     path("panier/<int:item_id>/retirer/", reservation_views.cart_remove, name="cart_remove"),
     path("reservations/<int:booking_id>/annuler/", reservation_views.booking_cancel, name="booking_cancel"),
     path("factures/<int:invoice_id>/", billing_views.invoice_detail, name="invoice_detail"),
+    path("factures/<int:invoice_id>/pdf/", billing_views.invoice_pdf, name="invoice_pdf"),
     path(
         "factures/<int:invoice_id>/visibilite/", billing_views.invoice_visibility, name="invoice_visibility"
     ),

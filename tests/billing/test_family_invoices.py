@@ -139,3 +139,16 @@ def test_the_invoicing_day_drafts_last_months_invoices_once(commune_a):
         drafted = InvoicingRun.objects.get()
         assert (drafted.pk, drafted.period_start, drafted.status) == (run_id, dt.date(2027, 1, 1), "draft")
         assert drafted.invoices.get().total == Decimal("4.05")
+
+
+def test_family_downloads_its_invoice_pdf_and_nobody_else(client, commune_a):
+    family = family_in(commune_a, "parent@example.fr").family
+    invoice = _issue(commune_a, family, (4,))
+    client.force_login(family.guardians.get().account)
+    response = client.get(commune_path(commune_a, f"factures/{invoice.pk}/pdf/"))
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"] == f'attachment; filename="facture-{invoice.reference}.pdf"'
+    assert b"".join(response.streaming_content).startswith(b"%PDF")
+    other = family_in(commune_a, "other@example.fr", name="Durand", dossier="F00002").family
+    client.force_login(other.guardians.get().account)
+    assert client.get(commune_path(commune_a, f"factures/{invoice.pk}/pdf/")).status_code == 404

@@ -310,3 +310,31 @@ def test_concurrent_webhooks_and_return_page_pay_the_invoice_once(committed_db, 
         invoice.refresh_from_db()
         assert (invoice.status, invoice.paid_amount) == ("paid", Decimal("4.05"))
         assert PaymentEvent.objects.filter(provider_status="paid").count() == 6
+
+
+def test_agents_see_flagged_payments_first_and_admins_refund(client, commune_a, invoice, mollie):
+    from shared_identity.models import StaffRole
+    from tests.conftest import make_staff
+
+    _pay(client, commune_a, invoice)
+    with commune_context(commune_a):
+        attempt = PaymentAttempt.objects.get()
+        mollie.set_status(attempt.provider_id, "paid", webhook=False)
+        payments.sync_attempt(attempt_id=attempt.pk, source="webhook")
+        PaymentAttempt.objects.filter(pk=attempt.pk).update(
+            flagged="rejet de paiement (chargeback) de 12.15 €"
+        )
+    agent = make_staff(commune_a, "agent@jolieville.test")
+    client.force_login(agent)
+    page = client.get(commune_path(commune_a, "console/facturation/paiements-en-ligne/")).content.decode()
+    assert "rejet de paiement (chargeback)" in page and "Rembourser" not in page
+    url = commune_path(commune_a, f"console/facturation/paiements-en-ligne/{attempt.pk}/remboursement/")
+    assert client.post(url, {"amount": "5,00", "reason": "erreur"}).status_code == 403
+    admin = make_staff(commune_a, "chef@jolieville.test", role=StaffRole.Role.ADMIN)
+    client.force_login(admin)
+    assert client.post(url, {"amount": "5,00", "reason": "erreur"}).status_code == 302
+    with commune_context(commune_a):
+        assert attempt.refunds.get().amount == Decimal("5.00")
+    other_commune = make_staff(commune_a.__class__.objects.get(slug="demo"), "agent@demo.test")
+    client.force_login(other_commune)
+    assert client.get(commune_path(commune_a, "console/facturation/paiements-en-ligne/")).status_code == 404
