@@ -85,7 +85,7 @@ def prepare_invoicing_run(*, month: dt.date, actor=None) -> InvoicingRun:
         if run is None:
             run = InvoicingRun.objects.create(period_start=start, period_end=end, created_by=actor)
         else:
-            run.invoices.all().delete()
+            _delete_drafts(run)
         with connection.cursor() as cursor:
             cursor.execute(_PRICED_LINES, [start, end])
             rows = cursor.fetchall()
@@ -201,6 +201,44 @@ def _journal(lines_by_family, missing_quotient) -> list[dict]:
     return journal
 
 
+def _delete_drafts(run: InvoicingRun) -> None:
+    # Set-based: Django deletes row by row here (django-tenants listens to every delete).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM billing_invoiceline WHERE invoice_id IN (SELECT id FROM billing_invoice WHERE run_id = %s)",
+            [run.pk],
+        )
+        cursor.execute("DELETE FROM billing_invoice WHERE run_id = %s", [run.pk])
+
+
+def _number_invoices(invoices: list[Invoice], *, year: int, issued_at, due_date) -> None:
+    """Write the numbers, references and payers of a run in one statement (bulk_update builds
+    a CASE per row and field: 40 s for 10,000 invoices against under one here)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE billing_invoice AS i SET status = v.status, year = %s, number = v.number,
+                   reference = v.reference, issued_at = %s, due_date = %s, payer_name = v.payer_name,
+                   payer_address = v.payer_address, dossier_number = v.dossier_number
+            FROM unnest(%s::bigint[], %s::text[], %s::int[], %s::text[], %s::text[], %s::text[], %s::text[])
+                 AS v(id, status, number, reference, payer_name, payer_address, dossier_number)
+            WHERE i.id = v.id
+            """,
+            [
+                year,
+                issued_at,
+                due_date,
+                [i.pk for i in invoices],
+                [i.status for i in invoices],
+                [i.number for i in invoices],
+                [i.reference for i in invoices],
+                [i.payer_name for i in invoices],
+                [i.payer_address for i in invoices],
+                [i.dossier_number for i in invoices],
+            ],
+        )
+
+
 def format_reference(*, year: int, regie_code: str, number: int) -> str:
     """Shaped like the guide's "2016-CA-00-154": year, régie code, counter."""
     return f"{year}-{regie_code}-00-{number}"
@@ -241,21 +279,7 @@ def issue_invoicing_run(*, run_id: int, actor=None, now: dt.datetime | None = No
             invoice.due_date = due
             invoice.payer_name, invoice.payer_address = payers[invoice.family_id]
             invoice.dossier_number = dossiers.get(invoice.family_id, "")
-        Invoice.objects.bulk_update(
-            invoices,
-            [
-                "status",
-                "year",
-                "number",
-                "reference",
-                "issued_at",
-                "due_date",
-                "payer_name",
-                "payer_address",
-                "dossier_number",
-            ],
-            batch_size=2000,
-        )
+        _number_invoices(invoices, year=year, issued_at=now, due_date=due)
         counter.save(update_fields=["last_number"])
         used = InvoiceLine.objects.filter(invoice__run=run)
         BookingCredit.objects.filter(pk__in=used.filter(credit__isnull=False).values("credit_id")).update(
