@@ -37,10 +37,10 @@ def list_run_invoices(*, run: InvoicingRun) -> QuerySet[Invoice]:
 
 
 def get_invoice(*, invoice_id: int) -> Invoice:
-    """The invoice with its run, family, lines and payments (who recorded them)."""
+    """The invoice with its run, family, lines, payments (who recorded them) and avoirs."""
     return _get(
         Invoice.objects.select_related("run", "family").prefetch_related(
-            "lines", Prefetch("payments", queryset=Payment.objects.select_related("recorded_by"))
+            "lines", "credit_notes", Prefetch("payments", queryset=Payment.objects.select_related("recorded_by"))
         ),
         invoice_id,
     )

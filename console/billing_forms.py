@@ -90,3 +90,10 @@ class PaymentFilterForm(forms.Form):
 class RefundForm(forms.Form):
     amount = money_field(_("Montant à rembourser (€)"), help_text=_("Tout ou partie de ce qui a été payé."))
     reason = forms.CharField(label=_("Motif"), max_length=255)
+
+
+class CreditNoteForm(forms.Form):
+    amount = money_field(
+        _("Montant de l'avoir (€)"), help_text=_("Déduit de la prochaine facture de la famille.")
+    )
+    reason = forms.CharField(label=_("Motif"), max_length=255)

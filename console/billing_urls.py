@@ -13,6 +13,9 @@ urlpatterns = [
     # Invoices and payments (staff)
     path("facturation/factures/<int:invoice_id>/", views.invoice_detail, name="invoice_detail"),
     path("facturation/factures/<int:invoice_id>/pdf/", views.invoice_pdf, name="invoice_pdf"),
+    path(
+        "facturation/factures/<int:invoice_id>/avoir/", views.invoice_credit_note, name="invoice_credit_note"
+    ),
     path("facturation/paiements/", views.payment_list, name="payment_list"),
     path("facturation/paiements-en-ligne/", views.online_payments, name="online_payments"),
     path(

@@ -30,6 +30,7 @@ from portal.forms import apply_errors
 from .access import staff_required
 from .billing_forms import (
     CounterPaymentForm,
+    CreditNoteForm,
     PaymentFilterForm,
     PrepareRunForm,
     RefundForm,
@@ -164,7 +165,9 @@ def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
         ),
         done=reverse("console:invoice_detail", args=[invoice.pk]),
         page=lambda: render(
-            request, "console/billing/invoice_detail.html", {"invoice": invoice, "form": form}
+            request,
+            "console/billing/invoice_detail.html",
+            {"invoice": invoice, "form": form, "credit_form": CreditNoteForm()},
         ),
     )
 
@@ -242,3 +245,24 @@ def online_payment_refund(request: HttpRequest, attempt_id: int) -> HttpResponse
     else:
         messages.error(request, _("Indiquez un montant et un motif."))
     return redirect("console:online_payments")
+
+
+@staff_required(admin_only=True)
+@require_POST
+def invoice_credit_note(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    """An avoir on an issued invoice (which is never edited)."""
+    form = CreditNoteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Indiquez un montant et un motif."))
+    else:
+        try:
+            note = services.issue_credit_note(invoice_id=invoice_id, actor=request.user, **form.cleaned_data)
+        except FoyerError as error:
+            messages.error(request, " ".join([error.message, *sum(error.field_errors.values(), [])]))
+        else:
+            messages.success(
+                request,
+                _("Avoir de %(amount)s enregistré : il sera déduit de la prochaine facture.")
+                % {"amount": format_money(note.amount)},
+            )
+    return redirect("console:invoice_detail", invoice_id=invoice_id)

@@ -429,7 +429,7 @@ def test_billing_pages_cost_the_same_queries_for_many_rows(
     for path, queries in {
         RUNS: 7,
         f"{RUNS}{invoices[0].run_id}/": 9,
-        f"{RUNS}factures/{invoices[0].pk}/": 9,
+        f"{RUNS}factures/{invoices[0].pk}/": 10,  # with its avoirs
         f"{RUNS}paiements/": 9,
     }.items():
         with django_assert_max_num_queries(queries):
@@ -442,3 +442,35 @@ def test_a_key_mollie_cannot_check_is_refused_and_nothing_is_saved(client, commu
     page = client.post(commune_path(commune_a, SETTINGS), settings_data()).content.decode()
     assert "Mollie ne répond pas" in html.unescape(page)
     assert regie_row(commune_a)["mollie_key_encrypted"] == ""
+
+
+def test_admin_issues_a_credit_note_and_an_agent_cannot(client, commune_a, admin_a):
+    family = family_in(commune_a, "avoir@example.fr", name="Avoir", dossier="F09999").family
+    canteen = make_catalogue(commune_a, code="AVOIR")
+    month = (timezone.localdate().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    with commune_context(commune_a):
+        Booking.objects.create(
+            child=family.children.get(),
+            family=family,
+            prestation=canteen.prestation,
+            site=canteen.site,
+            date=month + dt.timedelta(days=3),
+            status="confirmed",
+            price=Decimal("4.05"),
+        )
+        run = services.prepare_invoicing_run(month=month)
+        services.issue_invoicing_run(run_id=run.pk)
+        invoice = Invoice.objects.get(family=family)
+    url = commune_path(commune_a, f"console/facturation/factures/{invoice.pk}/avoir/")
+    agent = make_staff(commune_a, "agent.avoir@jolieville.test")
+    client.force_login(agent)
+    assert client.post(url, {"amount": "1,00", "reason": "repas non servi"}).status_code == 403
+    client.force_login(admin_a)
+    client.post(url, {"amount": "9,00", "reason": "trop"})
+    client.post(url, {"amount": "1,00", "reason": "repas non servi"})
+    page = html.unescape(
+        client.get(commune_path(commune_a, f"console/facturation/factures/{invoice.pk}/")).content.decode()
+    )
+    assert "repas non servi" in page and "sera déduit de la prochaine facture" in page
+    with commune_context(commune_a):
+        assert list(invoice.credit_notes.values_list("amount", flat=True)) == [Decimal("1.00")]
