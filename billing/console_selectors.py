@@ -40,7 +40,9 @@ def get_invoice(*, invoice_id: int) -> Invoice:
     """The invoice with its run, family, lines, payments (who recorded them) and avoirs."""
     return _get(
         Invoice.objects.select_related("run", "family").prefetch_related(
-            "lines", "credit_notes", Prefetch("payments", queryset=Payment.objects.select_related("recorded_by"))
+            "lines",
+            "credit_notes",
+            Prefetch("payments", queryset=Payment.objects.select_related("recorded_by")),
         ),
         invoice_id,
     )

@@ -29,9 +29,7 @@ def test_production_refuses_to_start_without_a_secret_key():
 
 
 def test_production_starts_with_its_configuration():
-    result = _import_settings(
-        "foyer.settings.production", SECRET_KEY="x" * 50, FOYER_ENCRYPTION_KEY="k" * 44
-    )
+    result = _import_settings("foyer.settings.production", SECRET_KEY="x" * 50, FOYER_ENCRYPTION_KEY="k" * 44)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
 

@@ -7,225 +7,521 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('reservations', '0001_initial'),
-        ('shared_identity', '0001_initial'),
+        ("reservations", "0001_initial"),
+        ("shared_identity", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='InvoiceCounter',
+            name="InvoiceCounter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('year', models.PositiveIntegerField(unique=True)),
-                ('last_number', models.PositiveIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("year", models.PositiveIntegerField(unique=True)),
+                ("last_number", models.PositiveIntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
-            name='RegieSettings',
+            name="RegieSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('regie_code', models.CharField(default='RG', max_length=4, validators=[django.core.validators.RegexValidator('^[A-Z0-9]{1,4}$', '1 à 4 majuscules ou chiffres.')], verbose_name='code de la régie')),
-                ('due_days', models.PositiveSmallIntegerField(default=30, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(120)], verbose_name='délai de paiement (jours)')),
-                ('invoicing_day', models.PositiveSmallIntegerField(default=1, help_text='Le jour du mois où la facturation du mois précédent est préparée.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(28)], verbose_name='jour de la facturation mensuelle')),
-                ('online_payment', models.BooleanField(default=False, verbose_name='paiement en ligne')),
-                ('mollie_key_encrypted', models.TextField(blank=True)),
-                ('mollie_mode', models.CharField(blank=True, max_length=4)),
-                ('mollie_checked_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "regie_code",
+                    models.CharField(
+                        default="RG",
+                        max_length=4,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Z0-9]{1,4}$", "1 à 4 majuscules ou chiffres."
+                            )
+                        ],
+                        verbose_name="code de la régie",
+                    ),
+                ),
+                (
+                    "due_days",
+                    models.PositiveSmallIntegerField(
+                        default=30,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(120),
+                        ],
+                        verbose_name="délai de paiement (jours)",
+                    ),
+                ),
+                (
+                    "invoicing_day",
+                    models.PositiveSmallIntegerField(
+                        default=1,
+                        help_text="Le jour du mois où la facturation du mois précédent est préparée.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(28),
+                        ],
+                        verbose_name="jour de la facturation mensuelle",
+                    ),
+                ),
+                ("online_payment", models.BooleanField(default=False, verbose_name="paiement en ligne")),
+                ("mollie_key_encrypted", models.TextField(blank=True)),
+                ("mollie_mode", models.CharField(blank=True, max_length=4)),
+                ("mollie_checked_at", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Invoice',
+            name="Invoice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('draft', 'Brouillon'), ('issued', 'À payer'), ('paid', 'Payée')], default='draft', max_length=10)),
-                ('year', models.PositiveIntegerField(blank=True, null=True)),
-                ('number', models.PositiveIntegerField(blank=True, null=True)),
-                ('reference', models.CharField(blank=True, max_length=40)),
-                ('period_start', models.DateField()),
-                ('period_end', models.DateField()),
-                ('total', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('paid_amount', models.DecimalField(decimal_places=2, default=0, max_digits=12)),
-                ('issued_at', models.DateTimeField(blank=True, null=True)),
-                ('due_date', models.DateField(blank=True, null=True)),
-                ('payer_name', models.CharField(blank=True, max_length=255)),
-                ('payer_address', models.TextField(blank=True)),
-                ('dossier_number', models.CharField(blank=True, max_length=30)),
-                ('hidden_by_family', models.BooleanField(default=False)),
-                ('family', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='shared_identity.family')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("draft", "Brouillon"), ("issued", "À payer"), ("paid", "Payée")],
+                        default="draft",
+                        max_length=10,
+                    ),
+                ),
+                ("year", models.PositiveIntegerField(blank=True, null=True)),
+                ("number", models.PositiveIntegerField(blank=True, null=True)),
+                ("reference", models.CharField(blank=True, max_length=40)),
+                ("period_start", models.DateField()),
+                ("period_end", models.DateField()),
+                ("total", models.DecimalField(decimal_places=2, max_digits=12)),
+                ("paid_amount", models.DecimalField(decimal_places=2, default=0, max_digits=12)),
+                ("issued_at", models.DateTimeField(blank=True, null=True)),
+                ("due_date", models.DateField(blank=True, null=True)),
+                ("payer_name", models.CharField(blank=True, max_length=255)),
+                ("payer_address", models.TextField(blank=True)),
+                ("dossier_number", models.CharField(blank=True, max_length=30)),
+                ("hidden_by_family", models.BooleanField(default=False)),
+                (
+                    "family",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="shared_identity.family",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-period_start', 'number'],
+                "ordering": ["-period_start", "number"],
             },
         ),
         migrations.CreateModel(
-            name='CreditNote',
+            name="CreditNote",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('reason', models.CharField(max_length=255)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('applied_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('family', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='shared_identity.family')),
-                ('invoice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='credit_notes', to='billing.invoice')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=12)),
+                ("reason", models.CharField(max_length=255)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("applied_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "family",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="shared_identity.family",
+                    ),
+                ),
+                (
+                    "invoice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="credit_notes",
+                        to="billing.invoice",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='InvoiceLine',
+            name="InvoiceLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('booking', 'Réservations'), ('late', 'Hors délai'), ('unbooked', 'Présence sans réservation'), ('credit', 'Avoir')], max_length=10)),
-                ('label', models.CharField(max_length=255)),
-                ('child_name', models.CharField(blank=True, max_length=255)),
-                ('quantity', models.PositiveIntegerField()),
-                ('unit_price', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('credit', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='reservations.bookingcredit')),
-                ('credit_note', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='billing.creditnote')),
-                ('invoice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='billing.invoice')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("booking", "Réservations"),
+                            ("late", "Hors délai"),
+                            ("unbooked", "Présence sans réservation"),
+                            ("credit", "Avoir"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("label", models.CharField(max_length=255)),
+                ("child_name", models.CharField(blank=True, max_length=255)),
+                ("quantity", models.PositiveIntegerField()),
+                ("unit_price", models.DecimalField(decimal_places=2, max_digits=12)),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=12)),
+                (
+                    "credit",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="reservations.bookingcredit",
+                    ),
+                ),
+                (
+                    "credit_note",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="billing.creditnote",
+                    ),
+                ),
+                (
+                    "invoice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="billing.invoice",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['pk'],
+                "ordering": ["pk"],
             },
         ),
         migrations.CreateModel(
-            name='InvoicingRun',
+            name="InvoicingRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('period_start', models.DateField(verbose_name='début')),
-                ('period_end', models.DateField(verbose_name='fin')),
-                ('status', models.CharField(choices=[('draft', 'Brouillon'), ('issued', 'Émise')], default='draft', max_length=10)),
-                ('journal', models.JSONField(default=list)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('issued_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("period_start", models.DateField(verbose_name="début")),
+                ("period_end", models.DateField(verbose_name="fin")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("draft", "Brouillon"), ("issued", "Émise")], default="draft", max_length=10
+                    ),
+                ),
+                ("journal", models.JSONField(default=list)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("issued_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-period_start'],
+                "ordering": ["-period_start"],
             },
         ),
         migrations.AddField(
-            model_name='invoice',
-            name='run',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='invoices', to='billing.invoicingrun'),
+            model_name="invoice",
+            name="run",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="invoices",
+                to="billing.invoicingrun",
+            ),
         ),
         migrations.CreateModel(
-            name='PaymentAttempt',
+            name="PaymentAttempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('description', models.CharField(max_length=255)),
-                ('idempotency_key', models.CharField(max_length=64, unique=True)),
-                ('webhook_token', models.CharField(max_length=64, unique=True)),
-                ('provider_id', models.CharField(blank=True, max_length=64, null=True, unique=True)),
-                ('mode', models.CharField(blank=True, max_length=4)),
-                ('checkout_url', models.URLField(blank=True, max_length=500)),
-                ('status', models.CharField(choices=[('created', 'Créé'), ('open', 'En cours'), ('pending', 'En attente'), ('authorized', 'Autorisé'), ('paid', 'Payé'), ('failed', 'Échoué'), ('canceled', 'Annulé'), ('expired', 'Expiré')], default='created', max_length=12)),
-                ('amount_refunded', models.DecimalField(decimal_places=2, default=0, max_digits=12)),
-                ('amount_charged_back', models.DecimalField(decimal_places=2, default=0, max_digits=12)),
-                ('flagged', models.CharField(blank=True, help_text="Ce qu'un agent doit regarder.", max_length=255)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('settled_at', models.DateTimeField(blank=True, null=True)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('cart', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='payment_attempts', to='reservations.cart')),
-                ('family', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='shared_identity.family')),
-                ('invoices', models.ManyToManyField(blank=True, related_name='payment_attempts', to='billing.invoice')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=12)),
+                ("description", models.CharField(max_length=255)),
+                ("idempotency_key", models.CharField(max_length=64, unique=True)),
+                ("webhook_token", models.CharField(max_length=64, unique=True)),
+                ("provider_id", models.CharField(blank=True, max_length=64, null=True, unique=True)),
+                ("mode", models.CharField(blank=True, max_length=4)),
+                ("checkout_url", models.URLField(blank=True, max_length=500)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("created", "Créé"),
+                            ("open", "En cours"),
+                            ("pending", "En attente"),
+                            ("authorized", "Autorisé"),
+                            ("paid", "Payé"),
+                            ("failed", "Échoué"),
+                            ("canceled", "Annulé"),
+                            ("expired", "Expiré"),
+                        ],
+                        default="created",
+                        max_length=12,
+                    ),
+                ),
+                ("amount_refunded", models.DecimalField(decimal_places=2, default=0, max_digits=12)),
+                ("amount_charged_back", models.DecimalField(decimal_places=2, default=0, max_digits=12)),
+                (
+                    "flagged",
+                    models.CharField(blank=True, help_text="Ce qu'un agent doit regarder.", max_length=255),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("settled_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "cart",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="payment_attempts",
+                        to="reservations.cart",
+                    ),
+                ),
+                (
+                    "family",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="shared_identity.family",
+                    ),
+                ),
+                (
+                    "invoices",
+                    models.ManyToManyField(blank=True, related_name="payment_attempts", to="billing.invoice"),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Payment',
+            name="Payment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('method', models.CharField(choices=[('online', 'Paiement en ligne'), ('cash', 'Espèces'), ('check', 'Chèque'), ('cesu', 'CESU')], max_length=10)),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('received_at', models.DateTimeField()),
-                ('reference', models.CharField(blank=True, max_length=100)),
-                ('invoice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='payments', to='billing.invoice')),
-                ('recorded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('attempt', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='payments', to='billing.paymentattempt')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "method",
+                    models.CharField(
+                        choices=[
+                            ("online", "Paiement en ligne"),
+                            ("cash", "Espèces"),
+                            ("check", "Chèque"),
+                            ("cesu", "CESU"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=12)),
+                ("received_at", models.DateTimeField()),
+                ("reference", models.CharField(blank=True, max_length=100)),
+                (
+                    "invoice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="payments",
+                        to="billing.invoice",
+                    ),
+                ),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "attempt",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="payments",
+                        to="billing.paymentattempt",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at'],
+                "ordering": ["-received_at"],
             },
         ),
         migrations.CreateModel(
-            name='PaymentEvent',
+            name="PaymentEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(max_length=12)),
-                ('provider_status', models.CharField(blank=True, max_length=12)),
-                ('payload', models.JSONField(default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('attempt', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='billing.paymentattempt')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("source", models.CharField(max_length=12)),
+                ("provider_status", models.CharField(blank=True, max_length=12)),
+                ("payload", models.JSONField(default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "attempt",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="events",
+                        to="billing.paymentattempt",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'pk'],
+                "ordering": ["created_at", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='Refund',
+            name="Refund",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('reason', models.CharField(max_length=255)),
-                ('idempotency_key', models.CharField(max_length=64, unique=True)),
-                ('provider_id', models.CharField(blank=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('attempt', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='refunds', to='billing.paymentattempt')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=12)),
+                ("reason", models.CharField(max_length=255)),
+                ("idempotency_key", models.CharField(max_length=64, unique=True)),
+                ("provider_id", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "attempt",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="refunds",
+                        to="billing.paymentattempt",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='creditnote',
-            name='refund',
-            field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='credit_note', to='billing.refund'),
+            model_name="creditnote",
+            name="refund",
+            field=models.OneToOneField(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="credit_note",
+                to="billing.refund",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invoicingrun',
-            constraint=models.UniqueConstraint(fields=('period_start',), name='one_run_per_period'),
+            model_name="invoicingrun",
+            constraint=models.UniqueConstraint(fields=("period_start",), name="one_run_per_period"),
         ),
         migrations.AddConstraint(
-            model_name='invoice',
-            constraint=models.UniqueConstraint(condition=models.Q(('number__isnull', False)), fields=('year', 'number'), name='invoice_number_unique'),
+            model_name="invoice",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("number__isnull", False)),
+                fields=("year", "number"),
+                name="invoice_number_unique",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invoice',
-            constraint=models.UniqueConstraint(fields=('run', 'family'), name='one_invoice_per_family_per_run'),
+            model_name="invoice",
+            constraint=models.UniqueConstraint(
+                fields=("run", "family"), name="one_invoice_per_family_per_run"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invoice',
-            constraint=models.CheckConstraint(condition=models.Q(('status', 'draft'), ('number__isnull', False), _connector='OR'), name='issued_invoice_is_numbered'),
+            model_name="invoice",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status", "draft"), ("number__isnull", False), _connector="OR"),
+                name="issued_invoice_is_numbered",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invoice',
-            constraint=models.CheckConstraint(condition=models.Q(('paid_amount__gte', 0)), name='invoice_paid_not_negative'),
+            model_name="invoice",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("paid_amount__gte", 0)), name="invoice_paid_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='paymentattempt',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='attempt_positive'),
+            model_name="paymentattempt",
+            constraint=models.CheckConstraint(condition=models.Q(("amount__gt", 0)), name="attempt_positive"),
         ),
         migrations.AddConstraint(
-            model_name='payment',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='payment_positive'),
+            model_name="payment",
+            constraint=models.CheckConstraint(condition=models.Q(("amount__gt", 0)), name="payment_positive"),
         ),
         migrations.AddConstraint(
-            model_name='refund',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='refund_positive'),
+            model_name="refund",
+            constraint=models.CheckConstraint(condition=models.Q(("amount__gt", 0)), name="refund_positive"),
         ),
         migrations.AddConstraint(
-            model_name='creditnote',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='credit_note_positive'),
+            model_name="creditnote",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0)), name="credit_note_positive"
+            ),
         ),
     ]
