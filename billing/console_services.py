@@ -52,6 +52,7 @@ def update_regie_settings(
     *,
     regie_code: str,
     due_days: int,
+    reference_format: str = "",
     invoicing_day: int,
     online_payment: bool,
     mollie_key: str = "",
@@ -72,6 +73,7 @@ def update_regie_settings(
     with transaction.atomic(durable=True):
         regie = RegieSettings.objects.select_for_update().get(pk=1)
         regie.regie_code = regie_code.strip().upper()
+        regie.reference_format = reference_format.strip() or regie.reference_format
         regie.due_days = due_days
         regie.invoicing_day = invoicing_day
         regie.online_payment = online_payment

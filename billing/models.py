@@ -3,13 +3,43 @@ invoices numbered without gaps, payments (online and at the counter)."""
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
+DEFAULT_REFERENCE_FORMAT = "{annee}-{regie}-00-{numero}"
+_REFERENCE_TOKEN = re.compile(r"\{(annee|regie|numero(?::0[1-9])?)\}")
+
+
+def render_reference(pattern: str, *, year: int, regie_code: str, number: int) -> str:
+    """{annee}, {regie}, {numero} or {numero:06} (zero-padded) → 2027-CA-00-154."""
+
+    def token(match: re.Match) -> str:
+        name = match.group(1)
+        if name == "annee":
+            return str(year)
+        if name == "regie":
+            return regie_code
+        width = int(name.split(":0")[1]) if ":0" in name else 0
+        return str(number).zfill(width)
+
+    return _REFERENCE_TOKEN.sub(token, pattern)
+
+
+def validate_reference_format(pattern: str) -> None:
+    leftover = _REFERENCE_TOKEN.sub("", pattern)
+    if "{numero" not in pattern or "{" in leftover or "}" in leftover:
+        raise ValidationError(
+            _(
+                "Utilisez {annee}, {regie} et {numero} (ou {numero:06} pour 6 chiffres) ; {numero} est obligatoire."
+            )
+        )
 
 
 class RegieSettings(models.Model):
@@ -20,6 +50,13 @@ class RegieSettings(models.Model):
         max_length=4,
         default="RG",
         validators=[RegexValidator(r"^[A-Z0-9]{1,4}$", _("1 à 4 majuscules ou chiffres."))],
+    )
+    reference_format = models.CharField(
+        _("format des références"),
+        max_length=40,
+        default=DEFAULT_REFERENCE_FORMAT,
+        validators=[validate_reference_format],
+        help_text=_("Par exemple {annee}-{regie}-00-{numero} donne 2027-CA-00-154."),
     )
     due_days = models.PositiveSmallIntegerField(
         _("délai de paiement (jours)"), default=30, validators=[MinValueValidator(1), MaxValueValidator(120)]

@@ -18,7 +18,17 @@ from reservations.models import BookingCredit
 from shared_identity.models import Family, Guardian, Membership
 from tenants.tasks import enqueue_on_commit
 
-from .models import CreditNote, Invoice, InvoiceCounter, InvoiceLine, InvoicingRun, Payment, RegieSettings
+from .models import (
+    DEFAULT_REFERENCE_FORMAT,
+    CreditNote,
+    Invoice,
+    InvoiceCounter,
+    InvoiceLine,
+    InvoicingRun,
+    Payment,
+    RegieSettings,
+    render_reference,
+)
 
 CENT = Decimal("0.01")
 
@@ -239,9 +249,11 @@ def _number_invoices(invoices: list[Invoice], *, year: int, issued_at, due_date)
         )
 
 
-def format_reference(*, year: int, regie_code: str, number: int) -> str:
-    """Shaped like the guide's "2016-CA-00-154": year, régie code, counter."""
-    return f"{year}-{regie_code}-00-{number}"
+def format_reference(
+    *, year: int, regie_code: str, number: int, pattern: str = DEFAULT_REFERENCE_FORMAT
+) -> str:
+    """The régie's reference format; by default shaped like the guide's "2016-CA-00-154"."""
+    return render_reference(pattern, year=year, regie_code=regie_code, number=number)
 
 
 def issue_invoicing_run(*, run_id: int, actor=None, now: dt.datetime | None = None) -> InvoicingRun:
@@ -273,7 +285,10 @@ def issue_invoicing_run(*, run_id: int, actor=None, now: dt.datetime | None = No
             invoice.year = year
             invoice.number = counter.last_number
             invoice.reference = format_reference(
-                year=year, regie_code=regie.regie_code, number=counter.last_number
+                year=year,
+                regie_code=regie.regie_code,
+                number=counter.last_number,
+                pattern=regie.reference_format,
             )
             invoice.issued_at = now
             invoice.due_date = due

@@ -37,8 +37,13 @@ class RegieSettingsForm(forms.ModelForm):
 
     class Meta:
         model = RegieSettings
-        fields = ["regie_code", "due_days", "invoicing_day", "online_payment"]
+        fields = ["regie_code", "reference_format", "due_days", "invoicing_day", "online_payment"]
         help_texts = {"regie_code": _("Apparaît dans la référence des factures, par exemple 2027-CA-00-154.")}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Left empty, the format stays as it is.
+        self.fields["reference_format"].required = False
 
     def clean_regie_code(self) -> str:
         return self.cleaned_data["regie_code"].strip().upper()

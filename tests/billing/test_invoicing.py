@@ -222,3 +222,23 @@ def test_a_credit_note_corrects_an_issued_invoice_on_the_next_one(commune_a, jan
         # February: 1,00 € (QF bracket) − 1,00 € of avoir = a 0,00 € invoice, settled by itself
         settled = Invoice.objects.get(run=february, family=martin)
         assert (settled.total, settled.status, settled.number) == (Decimal("0.00"), "paid", 3)
+
+
+def test_the_regie_chooses_its_reference_format(commune_a, january):
+    from django.core.exceptions import ValidationError
+
+    from billing.models import RegieSettings, render_reference, validate_reference_format
+
+    assert (
+        render_reference("{annee}/{regie}/{numero:06}", year=2027, regie_code="CA", number=154)
+        == "2027/CA/000154"
+    )
+    for bad in ("{annee}-{regie}", "{annee}-{numéro}", "{numero}-{x}"):
+        with pytest.raises(ValidationError):
+            validate_reference_format(bad)
+    with commune_context(commune_a):
+        services.get_regie_settings()
+        RegieSettings.objects.update(regie_code="CA", reference_format="F{annee}{regie}{numero:05}")
+        run = services.prepare_invoicing_run(month=JANUARY)
+        services.issue_invoicing_run(run_id=run.pk, now=dt.datetime(2027, 2, 1, 9, tzinfo=dt.UTC))
+        assert sorted(Invoice.objects.values_list("reference", flat=True)) == ["F2027CA00001", "F2027CA00002"]
