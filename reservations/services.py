@@ -461,6 +461,10 @@ def _expire_holds(*, now: dt.datetime, slot: tuple[int, int, dt.date] | None = N
         booking.cancel_reason = _("paiement non reçu dans le délai")
         booking.save(update_fields=["status", "cancelled_at", "cancel_reason"])
         _free_place(booking)
+    if expired:
+        _tell_family_places_released(
+            [booking.pk for booking in expired], _("paiement non reçu dans le délai")
+        )
     cart_ids = {booking.cart_id for booking in expired if booking.cart_id}
     Cart.objects.filter(pk__in=cart_ids, status=Cart.Status.AWAITING_PAYMENT).exclude(
         bookings__status=Booking.Status.HELD
@@ -825,4 +829,14 @@ def cancel_held_cart(*, cart_id: int, reason: str, now: dt.datetime | None = Non
         if cart.status == Cart.Status.AWAITING_PAYMENT:
             cart.status = Cart.Status.CANCELLED
             cart.save(update_fields=["status"])
+        if held:
+            _tell_family_places_released([booking.pk for booking in held], reason)
     return len(held)
+
+
+def _tell_family_places_released(booking_ids: list[int], reason: str) -> None:
+    from .tasks import notify_places_released
+
+    enqueue_on_commit(
+        notify_places_released, schema_name=connection.schema_name, booking_ids=booking_ids, reason=reason
+    )

@@ -62,6 +62,19 @@ def notify_mass_cancellation(*, booking_ids: list[int], reason: str) -> None:
 
 
 @app.task(base=TenantTask)
+def notify_places_released(*, booking_ids: list[int], reason: str) -> None:
+    """A prepaid cart was not paid (failed, abandoned, too late): its places are free again."""
+    bookings = Booking.objects.select_related("prestation", "child").filter(pk__in=booking_ids)
+    by_family: dict[int, list[Booking]] = defaultdict(list)
+    for booking in bookings:
+        by_family[booking.family_id].append(booking)
+    emails = _guardian_emails(by_family)
+    for family_id, family_bookings in by_family.items():
+        if emails.get(family_id):
+            _send("places_released", {"bookings": family_bookings, "reason": reason}, emails[family_id])
+
+
+@app.task(base=TenantTask)
 def expire_holds() -> int:
     from .services import expire_holds as expire
 

@@ -214,7 +214,9 @@ def test_a_paid_cart_confirms_and_a_late_payment_is_flagged(client, commune_a, m
         assert Booking.objects.get().status == "cancelled"
 
 
-def test_a_failed_cart_payment_frees_the_places(client, commune_a, mollie):
+def test_a_failed_cart_payment_frees_the_places(
+    client, commune_a, mollie, django_capture_on_commit_callbacks
+):
     _online(commune_a)
     leisure = make_catalogue(commune_a, code="MERJ", billing_mode="prepaid", price="12.00", capacity=1)
     membership = family_in(commune_a, "parent@example.fr")
