@@ -47,3 +47,24 @@ def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * pct // 100))  # ceil
     return ordered[int(rank) - 1]
+
+
+def run_in_bench_database(name: str, run, args, *, keep_db: bool = False) -> int:
+    """Run ``run(args)`` with Django set up on a fresh database ``name``; drop it afterwards
+    unless ``keep_db``."""
+    use_bench_database(name)
+    try:
+        os.environ["DJANGO_SETTINGS_MODULE"] = "foyer.settings.local"
+        import django
+
+        django.setup()
+        return run(args)
+    finally:
+        from django.apps import apps
+
+        if apps.ready:
+            from django.db import connections
+
+            connections.close_all()
+        if not keep_db:
+            drop_bench_database(name)

@@ -43,7 +43,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "platform"), str(ROOT)]
-from benchdb import drop_bench_database, percentile, use_bench_database  # noqa: E402
+from benchdb import percentile, run_in_bench_database  # noqa: E402
 
 BENCH_DB = "foyer_bench_invoices"
 MONTHS = 4  # the family's issued invoices in each commune: to pay × 2, paid, hidden
@@ -279,25 +279,10 @@ def main() -> int:
     if args.repetitions < 1 or args.warmups < 0 or args.other_families < 0:
         parser.error("--repetitions must be at least 1, --warmups and --other-families at least 0")
 
-    use_bench_database(BENCH_DB)
-    try:
-        return run(args)
-    finally:
-        from django.apps import apps
-
-        if apps.ready:
-            from django.db import connections
-
-            connections.close_all()
-        if not args.keep_db:
-            drop_bench_database(BENCH_DB)
+    return run_in_bench_database(BENCH_DB, run, args, keep_db=args.keep_db)
 
 
 def run(args) -> int:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "foyer.settings.local"
-    import django
-
-    django.setup()
     from django.conf import settings
     from django.core.management import call_command
     from django.db import connection

@@ -58,7 +58,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "platform"), str(ROOT)]
-from benchdb import drop_bench_database, use_bench_database  # noqa: E402
+from benchdb import run_in_bench_database  # noqa: E402
 
 BENCH_DB = "foyer_bench_invoicing"
 SLUG = "facturation"
@@ -647,25 +647,10 @@ def main() -> int:
     if not hasattr(args, "month"):
         args.month = previous_month(dt.date.today())
 
-    use_bench_database(BENCH_DB)
-    try:
-        return run(args)
-    finally:
-        from django.apps import apps
-
-        if apps.ready:
-            from django.db import connections
-
-            connections.close_all()
-        if not args.keep_db:
-            drop_bench_database(BENCH_DB)
+    return run_in_bench_database(BENCH_DB, run, args, keep_db=args.keep_db)
 
 
 def run(args) -> int:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "foyer.settings.local"
-    import django
-
-    django.setup()
     from django.db import connection
     from django.utils import timezone
 
