@@ -315,3 +315,32 @@ def get_family_attempt(*, family_ids: list[int], attempt_id: int) -> PaymentAtte
     if attempt is None:
         raise NotFound()
     return attempt
+
+
+def refund_credit_note(*, credit_note_id: int, actor=None) -> Refund:
+    """Give an avoir back through the provider instead of deducting it from the next invoice:
+    possible when the corrected invoice was paid online."""
+    from .models import CreditNote
+
+    note = CreditNote.objects.filter(pk=credit_note_id).first()
+    if note is None:
+        raise NotFound()
+    if note.applied_at or note.refund_id:
+        raise FoyerError("credit_note_used", _("Cet avoir est déjà déduit ou remboursé."), status=409)
+    attempt = (
+        PaymentAttempt.objects.filter(invoices=note.invoice_id, status=PaymentAttempt.Status.PAID)
+        .order_by("-settled_at")
+        .first()
+    )
+    if attempt is None:
+        raise FoyerError(
+            "not_paid_online",
+            _(
+                "La facture n'a pas été payée en ligne : remboursez au guichet de la régie, ou laissez l'avoir "
+                "se déduire de la prochaine facture."
+            ),
+            status=409,
+        )
+    refund = refund_attempt(attempt_id=attempt.pk, amount=note.amount, reason=note.reason, actor=actor)
+    CreditNote.objects.filter(pk=note.pk, refund__isnull=True).update(refund=refund)
+    return refund

@@ -16,6 +16,11 @@ urlpatterns = [
     path(
         "facturation/factures/<int:invoice_id>/avoir/", views.invoice_credit_note, name="invoice_credit_note"
     ),
+    path(
+        "facturation/factures/<int:invoice_id>/avoir/<int:credit_note_id>/remboursement/",
+        views.credit_note_refund,
+        name="credit_note_refund",
+    ),
     path("facturation/paiements/", views.payment_list, name="payment_list"),
     path("facturation/paiements-en-ligne/", views.online_payments, name="online_payments"),
     path(

@@ -266,3 +266,19 @@ def invoice_credit_note(request: HttpRequest, invoice_id: int) -> HttpResponse:
                 % {"amount": format_money(note.amount)},
             )
     return redirect("console:invoice_detail", invoice_id=invoice_id)
+
+
+@staff_required(admin_only=True)
+@require_POST
+def credit_note_refund(request: HttpRequest, invoice_id: int, credit_note_id: int) -> HttpResponse:
+    from billing.payments import refund_credit_note
+
+    try:
+        refund = refund_credit_note(credit_note_id=credit_note_id, actor=request.user)
+    except FoyerError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request, _("Avoir remboursé par Mollie : %(amount)s.") % {"amount": format_money(refund.amount)}
+        )
+    return redirect("console:invoice_detail", invoice_id=invoice_id)

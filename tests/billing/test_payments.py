@@ -340,3 +340,26 @@ def test_agents_see_flagged_payments_first_and_admins_refund(client, commune_a, 
     other_commune = make_staff(commune_a.__class__.objects.get(slug="demo"), "agent@demo.test")
     client.force_login(other_commune)
     assert client.get(commune_path(commune_a, "console/facturation/paiements-en-ligne/")).status_code == 404
+
+
+def test_an_avoir_on_an_invoice_paid_online_is_refunded_instead_of_deducted(
+    client, commune_a, invoice, mollie
+):
+    _pay(client, commune_a, invoice)
+    with commune_context(commune_a):
+        attempt = PaymentAttempt.objects.get()
+        mollie.set_status(attempt.provider_id, "paid", webhook=False)
+        payments.sync_attempt(attempt_id=attempt.pk, source="webhook")
+        note = services.issue_credit_note(
+            invoice_id=invoice.pk, amount=Decimal("4.05"), reason="repas non servi"
+        )
+        refund = payments.refund_credit_note(credit_note_id=note.pk)
+        note.refresh_from_db()
+        assert (note.refund_id, refund.amount) == (refund.pk, Decimal("4.05"))
+        assert mollie.payment(attempt.provider_id)["amountRefunded"]["value"] == "4.05"
+        with pytest.raises(FoyerError, match="déjà déduit ou remboursé"):
+            payments.refund_credit_note(credit_note_id=note.pk)
+        # a refunded avoir is not deducted again from the next invoice
+        from billing.models import CreditNote
+
+        assert not CreditNote.objects.filter(applied_at__isnull=True, refund__isnull=True).exists()
