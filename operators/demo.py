@@ -30,6 +30,7 @@ COMMUNES = [
         "colour": "#1d4ed8",
         "admin": "admin@jolieville.localhost",
         "dossier": "JV-0154",
+        "regie": "A4",
         "sites": ["École Jules Ferry", "École du Parc"],
         "catalogue": {
             "Restauration scolaire": [
@@ -85,6 +86,7 @@ COMMUNES = [
         "colour": "#7c3aed",
         "admin": "admin@demo.localhost",
         "dossier": "CD-0078",
+        "regie": "CA",
         "sites": ["Centre de loisirs Les Pins"],
         "catalogue": {
             "Accueil de loisirs": [
