@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -10,9 +9,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from foyer.celery import app
-from shared_identity.models import Guardian
-from tenants.models import Commune
-from tenants.tasks import TenantTask
+from reservations.tasks import guardian_emails
+from tenants.tasks import TenantTask, send_to_every_commune
 
 from .gateway import ProviderUnavailable
 from .models import Invoice, InvoicingRun, PaymentAttempt
@@ -22,14 +20,10 @@ from .models import Invoice, InvoicingRun, PaymentAttempt
 def send_invoice_emails(*, run_id: int) -> int:
     """One e-mail per issued invoice to the family's guardians with an account."""
     invoices = list(Invoice.objects.filter(run_id=run_id, status=Invoice.Status.ISSUED))
-    emails: dict[int, list[str]] = defaultdict(list)
-    for family_id, email in Guardian.objects.filter(
-        family_id__in=[i.family_id for i in invoices], account__isnull=False
-    ).values_list("family_id", "account__email"):
-        emails[family_id].append(email)
+    emails = guardian_emails([i.family_id for i in invoices])
     sent = 0
     for invoice in invoices:
-        if not emails[invoice.family_id]:
+        if not emails.get(invoice.family_id):
             continue
         context = {"invoice": invoice, "commune": connection.tenant, "base_url": settings.FOYER_BASE_URL}
         send_mail(
@@ -77,10 +71,7 @@ def reconcile_payments(*, older_than_minutes: int = 10) -> int:
 
 @app.task
 def reconcile_payments_everywhere() -> None:
-    for schema_name in Commune.objects.filter(status=Commune.Status.ACTIVE).values_list(
-        "schema_name", flat=True
-    ):
-        reconcile_payments.apply_async(kwargs={"schema_name": schema_name})
+    send_to_every_commune(reconcile_payments)
 
 
 @app.task(base=TenantTask)
@@ -100,7 +91,4 @@ def prepare_monthly_invoicing(*, today: str | None = None) -> int | None:
 
 @app.task
 def prepare_monthly_invoicing_everywhere() -> None:
-    for schema_name in Commune.objects.filter(status=Commune.Status.ACTIVE).values_list(
-        "schema_name", flat=True
-    ):
-        prepare_monthly_invoicing.apply_async(kwargs={"schema_name": schema_name})
+    send_to_every_commune(prepare_monthly_invoicing)

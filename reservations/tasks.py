@@ -14,13 +14,12 @@ from django.utils import timezone
 
 from foyer.celery import app
 from shared_identity.models import Account, Guardian
-from tenants.models import Commune
-from tenants.tasks import TenantTask
+from tenants.tasks import TenantTask, send_to_every_commune
 
 from .models import Booking, CancellationRequest, Enrolment, Prestation
 
 
-def _guardian_emails(family_ids) -> dict[int, list[str]]:
+def guardian_emails(family_ids) -> dict[int, list[str]]:
     emails: dict[int, list[str]] = defaultdict(list)
     for family_id, email in Guardian.objects.filter(
         family_id__in=family_ids, account__isnull=False
@@ -44,7 +43,7 @@ def notify_cancellation_decision(*, request_id: int) -> None:
     request = CancellationRequest.objects.select_related("booking__prestation", "booking__child").get(
         pk=request_id
     )
-    to = _guardian_emails([request.family_id]).get(request.family_id, [])
+    to = guardian_emails([request.family_id]).get(request.family_id, [])
     if to:
         _send("cancellation_decision", {"request": request}, to)
 
@@ -55,7 +54,7 @@ def notify_mass_cancellation(*, booking_ids: list[int], reason: str) -> None:
     by_family: dict[int, list[Booking]] = defaultdict(list)
     for booking in bookings:
         by_family[booking.family_id].append(booking)
-    emails = _guardian_emails(by_family)
+    emails = guardian_emails(by_family)
     for family_id, family_bookings in by_family.items():
         if emails.get(family_id):
             _send("mass_cancellation", {"bookings": family_bookings, "reason": reason}, emails[family_id])
@@ -68,7 +67,7 @@ def notify_places_released(*, booking_ids: list[int], reason: str) -> None:
     by_family: dict[int, list[Booking]] = defaultdict(list)
     for booking in bookings:
         by_family[booking.family_id].append(booking)
-    emails = _guardian_emails(by_family)
+    emails = guardian_emails(by_family)
     for family_id, family_bookings in by_family.items():
         if emails.get(family_id):
             _send("places_released", {"bookings": family_bookings, "reason": reason}, emails[family_id])
@@ -84,10 +83,7 @@ def expire_holds() -> int:
 @app.task
 def expire_holds_everywhere() -> None:
     """Beat: release unpaid holds in every commune (one task per commune)."""
-    for schema_name in Commune.objects.filter(status=Commune.Status.ACTIVE).values_list(
-        "schema_name", flat=True
-    ):
-        expire_holds.apply_async(kwargs={"schema_name": schema_name})
+    send_to_every_commune(expire_holds)
 
 
 @app.task(base=TenantTask)
@@ -137,7 +133,4 @@ def send_booking_reminders(*, now: str | None = None) -> int:
 
 @app.task
 def send_booking_reminders_everywhere() -> None:
-    for schema_name in Commune.objects.filter(status=Commune.Status.ACTIVE).values_list(
-        "schema_name", flat=True
-    ):
-        send_booking_reminders.apply_async(kwargs={"schema_name": schema_name})
+    send_to_every_commune(send_booking_reminders)

@@ -62,3 +62,13 @@ def enqueue_on_commit(task: Task, *, schema_name: str, **kwargs) -> None:
             logger.exception("Could not enqueue %s for %s", task.name, schema_name)
 
     transaction.on_commit(send)
+
+
+def send_to_every_commune(task: Task, **kwargs) -> None:
+    """Beat's fan-out: one task per active commune, each carrying its schema."""
+    from .models import Commune
+
+    for schema_name in Commune.objects.filter(status=Commune.Status.ACTIVE).values_list(
+        "schema_name", flat=True
+    ):
+        task.apply_async(kwargs={**kwargs, "schema_name": schema_name})

@@ -298,3 +298,18 @@ def test_a_mass_cancellation_reason_too_long_is_refused(canteen_a, family_a):
     account = family_a.family.guardians.get().account
     with commune_context(canteen_a.commune), pytest.raises(FoyerError, match="trop long"):
         services.mass_cancel(site=canteen_a.site, day=MONDAY, reason="x" * 201, actor=account)
+
+
+def test_beat_releases_expired_holds_in_every_commune(commune_a):
+    from reservations.tasks import expire_holds_everywhere
+
+    leisure = make_catalogue(commune_a, code="MERJ", billing_mode="prepaid", capacity=5, price="12.00")
+    membership = family_in(commune_a, "first@example.fr")
+    enrol(leisure, membership.family.children.get())
+    held = _book(leisure, membership, MONDAY + dt.timedelta(days=2), now=at(MONDAY, 8))
+    with commune_context(commune_a):
+        Booking.objects.filter(pk=held.pk).update(hold_expires_at=at(dt.date(2026, 1, 5), 8))
+    expire_holds_everywhere.apply()
+    with commune_context(commune_a):
+        held.refresh_from_db()
+        assert held.status == "cancelled"
