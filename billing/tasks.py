@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from foyer.celery import app
-from reservations.tasks import guardian_emails
+from shared_identity.selectors import family_recipients
 from tenants.tasks import TenantTask, send_to_every_commune
 
 from .gateway import ProviderUnavailable
@@ -20,7 +20,7 @@ from .models import Invoice, InvoicingRun, PaymentAttempt
 def send_invoice_emails(*, run_id: int) -> int:
     """One e-mail per issued invoice to the family's guardians with an account."""
     invoices = list(Invoice.objects.filter(run_id=run_id, status=Invoice.Status.ISSUED))
-    emails = guardian_emails([i.family_id for i in invoices])
+    emails = family_recipients([i.family_id for i in invoices], kind="invoice")
     sent = 0
     for invoice in invoices:
         if not emails.get(invoice.family_id):

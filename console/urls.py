@@ -19,4 +19,6 @@ urlpatterns = [
     path("invitation/<str:token>/", views.accept_invitation, name="accept_invitation"),
     path("", include("console.reservation_urls")),
     path("", include("console.billing_urls")),
+    path("demandes/", include("demandes.console_urls")),
+    path("actualites/", include("actualites.console_urls")),
 ]

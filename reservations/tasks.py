@@ -13,19 +13,11 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from foyer.celery import app
-from shared_identity.models import Account, Guardian
+from shared_identity.models import Account
+from shared_identity.selectors import family_recipients
 from tenants.tasks import TenantTask, send_to_every_commune
 
 from .models import Booking, CancellationRequest, Enrolment, Prestation
-
-
-def guardian_emails(family_ids) -> dict[int, list[str]]:
-    emails: dict[int, list[str]] = defaultdict(list)
-    for family_id, email in Guardian.objects.filter(
-        family_id__in=family_ids, account__isnull=False
-    ).values_list("family_id", "account__email"):
-        emails[family_id].append(email)
-    return emails
 
 
 def _send(template: str, context: dict, to: list[str]) -> None:
@@ -43,7 +35,7 @@ def notify_cancellation_decision(*, request_id: int) -> None:
     request = CancellationRequest.objects.select_related("booking__prestation", "booking__child").get(
         pk=request_id
     )
-    to = guardian_emails([request.family_id]).get(request.family_id, [])
+    to = family_recipients([request.family_id], kind="request").get(request.family_id, [])
     if to:
         _send("cancellation_decision", {"request": request}, to)
 
@@ -54,7 +46,7 @@ def notify_mass_cancellation(*, booking_ids: list[int], reason: str) -> None:
     by_family: dict[int, list[Booking]] = defaultdict(list)
     for booking in bookings:
         by_family[booking.family_id].append(booking)
-    emails = guardian_emails(by_family)
+    emails = family_recipients(by_family)
     for family_id, family_bookings in by_family.items():
         if emails.get(family_id):
             _send("mass_cancellation", {"bookings": family_bookings, "reason": reason}, emails[family_id])
@@ -67,7 +59,7 @@ def notify_places_released(*, booking_ids: list[int], reason: str) -> None:
     by_family: dict[int, list[Booking]] = defaultdict(list)
     for booking in bookings:
         by_family[booking.family_id].append(booking)
-    emails = guardian_emails(by_family)
+    emails = family_recipients(by_family)
     for family_id, family_bookings in by_family.items():
         if emails.get(family_id):
             _send("places_released", {"bookings": family_bookings, "reason": reason}, emails[family_id])

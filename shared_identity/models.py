@@ -46,9 +46,13 @@ class Account(AbstractBaseUser, PermissionsMixin):
     phone = models.CharField(_("téléphone"), max_length=30, blank=True)
     is_active = models.BooleanField(_("actif"), default=True)
     is_platform_operator = models.BooleanField(_("opérateur de la plateforme"), default=False)
+    # E-mail preferences, one per kind of message (see selectors.NOTIFICATION_FIELDS).
     remind_booking_deadlines = models.BooleanField(
         _("me rappeler la veille de la fin des réservations"), default=False
     )
+    notify_invoices = models.BooleanField(_("m'écrire quand une facture est émise"), default=True)
+    notify_requests = models.BooleanField(_("m'écrire quand une de mes demandes avance"), default=True)
+    notify_news = models.BooleanField(_("m'écrire quand ma commune publie une actualité"), default=True)
     date_joined = models.DateTimeField(_("inscrit le"), default=timezone.now)
 
     objects = AccountManager()

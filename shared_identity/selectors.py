@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
+
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils.translation import gettext as _
 
@@ -10,6 +13,29 @@ from foyer.errors import FoyerError, NotFound
 
 from .models import Account, Child, Guardian, Invitation, Membership, StaffRole, normalize_email
 from .tokens import hash_token
+
+# The kinds of e-mail a guardian can turn off, and the account field that holds the choice.
+# Messages without a kind (activation, a place released, a mass cancellation) always go out.
+NOTIFICATION_FIELDS = {
+    "invoice": "notify_invoices",
+    "request": "notify_requests",
+    "reminder": "remind_booking_deadlines",
+    "news": "notify_news",
+}
+
+
+def family_recipients(family_ids: Iterable[int], *, kind: str | None = None) -> dict[int, list[str]]:
+    """The e-mail addresses of each family's guardians who have an account and, for a
+    message of `kind`, have not turned that kind off. One query."""
+    accounts = Guardian.objects.filter(
+        family_id__in=list(family_ids), account__isnull=False, account__is_active=True
+    )
+    if kind is not None:
+        accounts = accounts.filter(**{f"account__{NOTIFICATION_FIELDS[kind]}": True})
+    emails: dict[int, list[str]] = defaultdict(list)
+    for family_id, email in accounts.values_list("family_id", "account__email"):
+        emails[family_id].append(email)
+    return emails
 
 
 def get_staff_role(account: Account, commune) -> StaffRole | None:

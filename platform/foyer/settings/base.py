@@ -86,6 +86,8 @@ SHARED_APPS = [
 TENANT_APPS = [
     "reservations",
     "billing",
+    "demandes",
+    "actualites",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -184,9 +186,37 @@ STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / ".data" / "media")))
+
+
+def attachments_storage(media_root: Path) -> dict:
+    """Private files (request attachments, news images, data exports). No URL of theirs is
+    ever shown: views that check the viewer stream them, and every path starts with the
+    commune's schema. S3-compatible object storage when a bucket is configured."""
+    bucket = env("ATTACHMENTS_S3_BUCKET")
+    if not bucket:
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(Path(media_root) / "private")},
+        }
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": env("ATTACHMENTS_S3_ENDPOINT_URL"),
+            "region_name": env("ATTACHMENTS_S3_REGION"),
+            "access_key": env("ATTACHMENTS_S3_ACCESS_KEY_ID"),
+            "secret_key": env("ATTACHMENTS_S3_SECRET_ACCESS_KEY"),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+
+
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "attachments": attachments_storage(MEDIA_ROOT),
 }
 
 # --- E-mail ---------------------------------------------------------------------------

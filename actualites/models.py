@@ -1,0 +1,1 @@
+"""A commune's news (actualités) and who has read them. Tenant tables."""
