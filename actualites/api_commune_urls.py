@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import api
+
+urlpatterns = [
+    path("<int:item_id>/", api.ItemView.as_view(), name="api_news_item"),
+    path("<int:item_id>/lu/", api.MarkReadView.as_view(), name="api_news_mark_read"),
+]

@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import api
+
+urlpatterns = [
+    path("", api.FeedView.as_view(), name="api_news_feed"),
+    path("tout-lu/", api.MarkAllReadView.as_view(), name="api_news_mark_all_read"),
+]

@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+"""News of one commune, under /c/<slug>/actualites/ (namespace commune_actualites)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("<int:item_id>/", views.detail, name="detail"),
+    path("<int:item_id>/image/", views.image, name="image"),
+]

@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+"""Family pages for news on the platform (namespace actualites): one feed of all communes."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.feed, name="feed"),
+    path("tout-lu/", views.mark_all_read, name="mark_all_read"),
+]

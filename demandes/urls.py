@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+"""Family pages across communes (/demandes/, namespace "demandes")."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.history, name="history"),
+    path("nouvelle/", views.choose, name="new"),
+]

@@ -12,23 +12,32 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from actualites import selectors as news_selectors
 from foyer.errors import FoyerError
 from shared_identity import selectors, services
 from shared_identity.models import Invitation
 
 from .forms import ActivationForm, apply_errors
 
+DASHBOARD_NEWS = 3
+
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     account = request.user
+    memberships = list(selectors.list_memberships_of(account))
+    # The latest news of every commune and the unread count: one query (the family router).
+    news = news_selectors.family_news_feed(
+        account=account, communes=news_selectors.family_communes(memberships), page_size=DASHBOARD_NEWS
+    )
     return render(
         request,
         "portal/dashboard.html",
         {
-            "memberships": selectors.list_memberships_of(account),
+            "memberships": memberships,
             "children": selectors.list_children_of(account),
             "staff_roles": selectors.list_staff_communes(account),
+            "news": news,
         },
     )
 

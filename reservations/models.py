@@ -10,6 +10,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from .uploads import private_storage
+
 colour_validator = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("La couleur s'écrit #RRGGBB."), "invalid_colour")
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
@@ -372,7 +374,9 @@ class CancellationRequest(models.Model):
     family = models.ForeignKey("shared_identity.Family", on_delete=models.PROTECT, related_name="+")
     account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     reason = models.TextField(_("motif"))
-    attachment = models.FileField(_("justificatif"), upload_to=attachment_path, blank=True)
+    attachment = models.FileField(
+        _("justificatif"), upload_to=attachment_path, storage=private_storage, blank=True
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     credit = models.BooleanField(default=False)
     comment = models.TextField(_("commentaire"), blank=True)

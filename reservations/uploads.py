@@ -1,17 +1,33 @@
-"""Checks on files families upload (certificates): type sniffed from the content, size."""
+"""Checks on files families upload (certificates, request attachments): type sniffed from the
+content (never the name), size. And the private storage those files live in."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from django.core.files.storage import Storage, storages
 from django.utils.translation import gettext as _
 
 from foyer.errors import FoyerError
 
+PDF, JPEG, PNG = "application/pdf", "image/jpeg", "image/png"
+ALL_TYPES: tuple[str, ...] = (PDF, JPEG, PNG)
+TYPE_LABELS = {PDF: "PDF", JPEG: "JPEG", PNG: "PNG"}
+# The extension a stored file gets, from its sniffed type (the uploaded name is not trusted).
+EXTENSIONS = {PDF: ".pdf", JPEG: ".jpg", PNG: ".png"}
 MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
 SIGNATURES = {
-    b"%PDF-": "application/pdf",
-    b"\x89PNG\r\n\x1a\n": "image/png",
-    b"\xff\xd8\xff": "image/jpeg",
+    b"%PDF-": PDF,
+    b"\x89PNG\r\n\x1a\n": PNG,
+    b"\xff\xd8\xff": JPEG,
 }
+
+
+def private_storage() -> Storage:
+    """Where private files go (settings.STORAGES["attachments"]): never served from a URL of
+    its own, only streamed by views that check the viewer. Callers prefix paths with the
+    commune's schema."""
+    return storages["attachments"]
 
 
 def sniff_type(head: bytes) -> str | None:
@@ -21,21 +37,40 @@ def sniff_type(head: bytes) -> str | None:
     return None
 
 
-def validate_attachment(upload) -> str:
-    """Return the sniffed content type, or refuse the file with a clear French message."""
+def describe_types(types: Iterable[str]) -> str:
+    """("application/pdf", "image/png") → "PDF, PNG"."""
+    return ", ".join(TYPE_LABELS[t] for t in ALL_TYPES if t in set(types))
+
+
+def validate_attachment(
+    upload, *, allowed_types: Iterable[str] = ALL_TYPES, max_bytes: int = MAX_ATTACHMENT_BYTES
+) -> str:
+    """Return the sniffed content type, or refuse the file with a clear French message.
+
+    Without arguments: PDF, JPEG or PNG up to 5 Mo (cancellation requests)."""
+    allowed = tuple(t for t in ALL_TYPES if t in set(allowed_types))
     size = getattr(upload, "size", None) or 0
     if size == 0:
         raise FoyerError("empty_file", _("Le fichier est vide."))
-    if size > MAX_ATTACHMENT_BYTES:
+    if size > max_bytes:
         raise FoyerError(
             "file_too_large",
-            _("Le fichier dépasse %(max)s Mo.") % {"max": MAX_ATTACHMENT_BYTES // (1024 * 1024)},
+            _("Le fichier dépasse %(max)s Mo.") % {"max": _megabytes(max_bytes)},
         )
     upload.seek(0)
     content_type = sniff_type(upload.read(16))
     upload.seek(0)
-    if content_type is None:
-        raise FoyerError(
-            "file_type", _("Ce fichier n'est ni un PDF, ni une image JPEG ou PNG (le contenu a été vérifié).")
-        )
+    if content_type is None or content_type not in allowed:
+        if allowed == ALL_TYPES:
+            message = _("Ce fichier n'est ni un PDF, ni une image JPEG ou PNG (le contenu a été vérifié).")
+        else:
+            message = _(
+                "Ce fichier n'est pas d'un type accepté ici (%(types)s) : son contenu a été vérifié."
+            ) % {"types": describe_types(allowed)}
+        raise FoyerError("file_type", message)
     return content_type
+
+
+def _megabytes(size: int) -> str:
+    value = size / (1024 * 1024)
+    return str(int(value)) if value == int(value) else f"{value:.1f}".replace(".", ",")

@@ -186,9 +186,11 @@ STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / ".data" / "media")))
+# Kept apart from MEDIA_ROOT so that serving media publicly can never expose them.
+PRIVATE_FILES_ROOT = Path(env("PRIVATE_FILES_ROOT", str(BASE_DIR / ".data" / "private")))
 
 
-def attachments_storage(media_root: Path) -> dict:
+def attachments_storage(private_root: Path) -> dict:
     """Private files (request attachments, news images, data exports). No URL of theirs is
     ever shown: views that check the viewer stream them, and every path starts with the
     commune's schema. S3-compatible object storage when a bucket is configured."""
@@ -196,7 +198,7 @@ def attachments_storage(media_root: Path) -> dict:
     if not bucket:
         return {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(Path(media_root) / "private")},
+            "OPTIONS": {"location": str(private_root)},
         }
     return {
         "BACKEND": "storages.backends.s3.S3Storage",
@@ -216,7 +218,7 @@ def attachments_storage(media_root: Path) -> dict:
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
-    "attachments": attachments_storage(MEDIA_ROOT),
+    "attachments": attachments_storage(PRIVATE_FILES_ROOT),
 }
 
 # --- E-mail ---------------------------------------------------------------------------
@@ -251,9 +253,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reservations.tasks.send_booking_reminders_everywhere",
         "schedule": crontab(hour=9, minute=0),
     },
+    "news-emails": {"task": "actualites.tasks.send_news_emails_everywhere", "schedule": 300.0},
     "clear-expired-sessions": {
         "task": "shared_identity.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=17),
+    },
+    "complete-account-deletions": {
+        "task": "shared_identity.tasks.complete_pending_deletions",
+        "schedule": crontab(hour=4, minute=7),
+    },
+    "expire-data-exports": {
+        "task": "shared_identity.tasks.expire_data_exports",
+        "schedule": crontab(hour=4, minute=37),
     },
 }
 

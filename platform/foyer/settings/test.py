@@ -16,7 +16,8 @@ STORAGES = {
 FOYER_BASE_URL = "http://testserver"
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 MEDIA_ROOT = env("TEST_MEDIA_ROOT", "/tmp/foyer-test-media")
-STORAGES["attachments"] = attachments_storage(MEDIA_ROOT)
+PRIVATE_FILES_ROOT = env("TEST_PRIVATE_FILES_ROOT", "/tmp/foyer-test-private")
+STORAGES["attachments"] = attachments_storage(PRIVATE_FILES_ROOT)
 
 # Tasks run in-process after commit; the Celery test starts a real worker on Redis.
 CELERY_TASK_ALWAYS_EAGER = True

@@ -1,0 +1,234 @@
+"""REST API for the family's requests: the same selectors and services as the pages, session
+authentication, and the project's error format ({"code", "message", "extra"}).
+
+    GET  /api/demandes/                              the family's requests in every commune
+    GET  /c/<slug>/api/demandes/categories/          what the commune offers
+    POST /c/<slug>/api/demandes/                     file a request (multipart)
+    GET  /c/<slug>/api/demandes/<id>/                one request with its history
+    POST /c/<slug>/api/demandes/<id>/reponses/       reply or add documents (multipart)
+    POST /c/<slug>/api/demandes/<id>/annuler/        cancel it
+
+Filing (multipart/form-data): ``category`` (its code), ``child`` (id, when the form asks
+for a child), ``answers`` (a JSON object: field key → value, dates as YYYY-MM-DD) and the
+files, each under its document type code (``piece_identite``…, ``autre``), repeatable.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from foyer.errors import FoyerError
+from reservations.selectors import get_family_scope, get_family_scope_in
+
+from . import selectors, services
+from .models import AttachmentType, Request, RequestCategory
+
+
+class SubmitInput(serializers.Serializer):
+    category = serializers.SlugField(max_length=60)
+    child = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    answers = serializers.JSONField(required=False)
+    family = serializers.IntegerField(min_value=1, required=False)
+
+
+class ReplyInput(serializers.Serializer):
+    message = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+
+
+def _files(request, codes) -> list[tuple]:
+    return [(code, upload) for code in codes for upload in request.FILES.getlist(code)]
+
+
+def _category(category: RequestCategory) -> dict:
+    return {
+        "code": category.code,
+        "title": category.title,
+        "description": category.description,
+        "fields": [
+            {k: f.get(k) for k in ("key", "label", "kind", "required", "choices", "help")}
+            for f in category.fields
+        ],
+        "attachment_types": [
+            {"code": c, "label": AttachmentType(c).label} for c in category.attachment_types
+        ],
+        "file_types": category.file_types,
+        "max_file_mb": category.max_file_mb,
+        "max_files": category.max_files,
+    }
+
+
+def _attachment(attachment) -> dict:
+    return {
+        "id": attachment.pk,
+        "name": attachment.original_name,
+        "type_code": attachment.type_code,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "url": reverse("commune_demandes:attachment", args=[attachment.pk]),
+    }
+
+
+def _detail(demande: Request) -> dict:
+    return {
+        "id": demande.pk,
+        "category": demande.category.code,
+        "title": demande.title,
+        "status": demande.status,
+        "status_label": demande.get_status_display(),
+        "is_open": demande.is_open,
+        "child": demande.child_id,
+        "answers": [{k: a.get(k) for k in ("key", "label", "value", "display")} for a in demande.answers],
+        "created_at": demande.created_at,
+        "updated_at": demande.updated_at,
+        "events": [
+            {
+                "kind": event.kind,
+                "side": event.side,
+                "from_status": event.from_status,
+                "to_status": event.to_status,
+                "message": event.message,
+                "created_at": event.created_at,
+                "attachments": [_attachment(a) for a in event.attachments.all()],
+            }
+            for event in demande.events.all()
+        ],
+    }
+
+
+class FamilyRequestsView(APIView):
+    """GET /api/demandes/: every request of the family, all communes, in one query."""
+
+    def get(self, request):
+        scope = get_family_scope(request.user)
+        rows = selectors.list_family_requests(family_ids=scope.family_ids, communes=scope.communes)
+        return Response(
+            {
+                "requests": [
+                    {
+                        "commune": row.commune.slug,
+                        "id": row.id,
+                        "title": row.title,
+                        "category": row.category_code,
+                        "status": row.status,
+                        "status_label": row.status_label,
+                        "is_open": row.is_open,
+                        "child": row.child_id,
+                        "created_at": row.created_at,
+                        "updated_at": row.updated_at,
+                        "attachment_count": row.attachment_count,
+                        "messages": [
+                            {"at": m["at"], "message": m["message"], "status": m["to_status"]}
+                            for m in row.messages
+                        ],
+                    }
+                    for row in rows
+                ]
+            }
+        )
+
+
+class CategoriesView(APIView):
+    """GET /c/<slug>/api/demandes/categories/"""
+
+    def get(self, request):
+        selectors.get_commune_families(account=request.user, commune=request.commune)
+        return Response({"categories": [_category(c) for c in selectors.list_offered_categories()]})
+
+
+class SubmitView(APIView):
+    """POST /c/<slug>/api/demandes/: file a request; 201 with the request, or 400 with the
+    refused fields (nothing stored)."""
+
+    def post(self, request):
+        families = selectors.get_commune_families(account=request.user, commune=request.commune)
+        data = SubmitInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        category = selectors.get_offered_category(code=data.validated_data["category"])
+        answers = data.validated_data.get("answers") or {}
+        if isinstance(answers, str):
+            try:
+                answers = json.loads(answers)
+            except ValueError:
+                answers = None
+        if not isinstance(answers, dict):
+            raise FoyerError(
+                "invalid",
+                _("Les réponses s'envoient en objet JSON (clé du champ → valeur)."),
+                extra={"fields": {"answers": [_("Objet JSON attendu.")]}},
+            )
+        family_id = data.validated_data.get("family")
+        family = next((f for f in families if f.pk == family_id), None) if family_id else families[0]
+        children = selectors.list_children_of_families([family]) if family else []
+        child_id = data.validated_data.get("child")
+        child = next((c for c in children if c.pk == child_id), None)
+        if family is None or (child_id and child is None):
+            raise FoyerError(
+                "invalid",
+                _("La demande n'a pas été envoyée : corrigez les erreurs."),
+                extra={"fields": {"child" if family else "family": [_("Choisissez dans votre famille.")]}},
+            )
+        created = services.submit_request(
+            family=family,
+            actor=request.user,
+            category=category,
+            answers=answers,
+            attachments=_files(request, AttachmentType.values),
+            child=child,
+        )
+        scope_ids = [f.pk for f in families]
+        return Response(
+            _detail(selectors.get_family_request(family_ids=scope_ids, request_id=created.pk)),
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class DetailView(APIView):
+    """GET /c/<slug>/api/demandes/<id>/"""
+
+    def get(self, request, request_id: int):
+        scope = get_family_scope_in(request.user, request.commune)
+        return Response(
+            _detail(selectors.get_family_request(family_ids=scope.family_ids, request_id=request_id))
+        )
+
+
+class ReplyView(APIView):
+    """POST /c/<slug>/api/demandes/<id>/reponses/: ``message`` and/or files under their type code."""
+
+    def post(self, request, request_id: int):
+        scope = get_family_scope_in(request.user, request.commune)
+        data = ReplyInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        event = services.reply_to_request(
+            family_ids=scope.family_ids,
+            actor=request.user,
+            request_id=request_id,
+            message=data.validated_data.get("message", ""),
+            attachments=_files(request, AttachmentType.values),
+        )
+        return Response(
+            {
+                "kind": event.kind,
+                "message": event.message,
+                "created_at": event.created_at,
+                "attachments": [_attachment(a) for a in event.attachments.all()],
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class CancelView(APIView):
+    """POST /c/<slug>/api/demandes/<id>/annuler/"""
+
+    def post(self, request, request_id: int):
+        scope = get_family_scope_in(request.user, request.commune)
+        services.cancel_request(family_ids=scope.family_ids, actor=request.user, request_id=request_id)
+        return Response(
+            _detail(selectors.get_family_request(family_ids=scope.family_ids, request_id=request_id))
+        )

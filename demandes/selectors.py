@@ -1,0 +1,300 @@
+"""Reads on requests (demandes). For families: every request of every commune in one query
+(the family router), the categories offered in all their communes (one query), and one
+request or document of the current commune, checked against the family. For agents: the
+commune's queue, one request with its whole history, a document."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+
+from django.db import connection
+from django.db.models import Case, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Value, When
+from django.utils.translation import gettext as _
+
+from foyer.errors import NotFound
+from shared_identity.models import Account, Child, Family, Membership, StaffRole
+from tenants.models import Commune
+from tenants.schemas import quote_ident
+
+from .models import AttachmentType, Request, RequestAttachment, RequestCategory, RequestEvent
+
+# --- The family router ---------------------------------------------------------------------------
+
+# One commune's part; {s} is the quoted schema. Parameters: schema name, family ids.
+_REQUESTS_PART = """
+SELECT %s::text, r.id, r.title, c.code, r.status, r.child_id, r.created_at, r.updated_at,
+  (SELECT coalesce(json_agg(json_build_object('at', e.created_at, 'kind', e.kind,
+        'to_status', e.to_status, 'message', e.message) ORDER BY e.created_at, e.id), '[]')
+     FROM {s}.demandes_requestevent e
+     WHERE e.request_id = r.id AND e.side = 'commune' AND e.kind IN ('status', 'message')
+       AND e.message <> ''),
+  (SELECT count(*) FROM {s}.demandes_requestattachment a WHERE a.request_id = r.id)
+FROM {s}.demandes_request r JOIN {s}.demandes_requestcategory c ON c.id = r.category_id
+WHERE r.family_id = ANY(%s)
+"""
+
+
+@dataclass
+class FamilyRequest:
+    """One line of "Historique des demandes"."""
+
+    commune: Commune
+    id: int
+    title: str
+    category_code: str
+    status: str
+    child_id: int | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    messages: list[dict] = field(default_factory=list)  # the commune's messages, oldest first
+    attachment_count: int = 0
+    child: Child | None = None  # filled in by the page, from the family scope
+
+    @property
+    def status_label(self) -> str:
+        return Request.Status(self.status).label
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in Request.OPEN
+
+    @property
+    def last_message(self) -> dict | None:
+        return self.messages[-1] if self.messages else None
+
+
+def _datetime(value) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+
+
+def list_family_requests(*, family_ids: list[int], communes: list[Commune]) -> list[FamilyRequest]:
+    """Every request of the family in every commune given, newest activity first, with the
+    commune's messages: one SQL round trip whatever the number of communes."""
+    if not communes or not family_ids:
+        return []
+    sql = " UNION ALL ".join(_REQUESTS_PART.format(s=quote_ident(c.schema_name)) for c in communes)
+    params: list = []
+    for commune in communes:
+        params += [commune.schema_name, list(family_ids)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql + " ORDER BY 8 DESC, 7 DESC, 2 DESC", params)
+        rows = cursor.fetchall()
+    by_schema = {c.schema_name: c for c in communes}
+    result = []
+    for schema, pk, title, code, status, child_id, created, updated, messages, count in rows:
+        messages = messages if isinstance(messages, list) else json.loads(messages)
+        for message in messages:
+            message["at"] = _datetime(message["at"])
+            message["status_label"] = (
+                Request.Status(message["to_status"]).label if message["to_status"] else ""
+            )
+        result.append(
+            FamilyRequest(
+                by_schema[schema], pk, title, code, status, child_id, created, updated, messages, count
+            )
+        )
+    return result
+
+
+_CATEGORIES_PART = """
+SELECT %s::text, c.code, c.title, c.description
+FROM {s}.demandes_requestcategory c
+WHERE c.is_active AND NOT c.is_system
+"""
+
+
+@dataclass
+class CommuneCategories:
+    commune: Commune
+    categories: list[dict]
+
+
+def list_family_categories(*, communes: list[Commune]) -> list[CommuneCategories]:
+    """The categories each commune offers in "Faire une demande" (system ones aside), in one
+    query for all communes."""
+    if not communes:
+        return []
+    sql = " UNION ALL ".join(_CATEGORIES_PART.format(s=quote_ident(c.schema_name)) for c in communes)
+    params = [c.schema_name for c in communes]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    grouped: dict[str, list[dict]] = {c.schema_name: [] for c in communes}
+    for schema, code, title, description in rows:
+        grouped[schema].append({"code": code, "title": title, "description": description})
+    result = [
+        CommuneCategories(c, sorted(grouped[c.schema_name], key=lambda x: x["title"])) for c in communes
+    ]
+    result.sort(key=lambda item: item.commune.name)
+    return result
+
+
+# --- One commune, for a family ------------------------------------------------------------------
+
+
+def get_commune_families(*, account: Account, commune: Commune) -> list[Family]:
+    """The account's families with an active file in this commune (usually one), or not found."""
+    families = list(
+        Family.objects.filter(
+            guardians__account=account,
+            memberships__commune=commune,
+            memberships__status=Membership.Status.ACTIVE,
+        )
+        .distinct()
+        .order_by("name", "pk")
+    )
+    if not families:
+        raise NotFound()
+    return families
+
+
+def list_children_of_families(families: list[Family]) -> list[Child]:
+    return list(Child.objects.filter(family__in=families).order_by("birth_date", "first_name"))
+
+
+def list_offered_categories() -> QuerySet[RequestCategory]:
+    """What "Faire une demande" offers in the current commune."""
+    return RequestCategory.objects.filter(is_active=True, is_system=False)
+
+
+def get_offered_category(*, code: str) -> RequestCategory:
+    category = list_offered_categories().filter(code=code).first()
+    if category is None:
+        raise NotFound(_("Cette catégorie de demande n'existe pas ou n'est plus proposée."))
+    return category
+
+
+def get_family_request(*, family_ids: list[int], request_id: int) -> Request:
+    """One request of the family in the current commune, with what the family sees of its
+    history and documents."""
+    request = (
+        Request.objects.filter(pk=request_id, family_id__in=family_ids)
+        .select_related("category", "child")
+        .prefetch_related(
+            Prefetch(
+                "events",
+                queryset=RequestEvent.objects.filter(kind__in=RequestEvent.FAMILY_KINDS)
+                .select_related("actor")
+                .prefetch_related("attachments"),
+            ),
+        )
+        .first()
+    )
+    if request is None:
+        raise NotFound(_("Cette demande n'existe pas."))
+    return request
+
+
+def _in_this_commune(attachment: RequestAttachment | None) -> RequestAttachment:
+    if attachment is None or not attachment.file.name.startswith(f"{connection.schema_name}/"):
+        raise NotFound(_("Ce document n'existe pas."))
+    return attachment
+
+
+def get_family_attachment(*, family_ids: list[int], attachment_id: int) -> RequestAttachment:
+    """A document of one of the family's requests, stored under this commune's folder."""
+    return _in_this_commune(
+        RequestAttachment.objects.filter(pk=attachment_id, request__family_id__in=family_ids).first()
+    )
+
+
+# --- The commune's staff --------------------------------------------------------------------------
+
+
+def list_requests(
+    *,
+    status: str = "",
+    category_id: int | None = None,
+    assignee_id: int | None = None,
+    unassigned: bool = False,
+    search: str = "",
+) -> QuerySet[Request]:
+    """The commune's queue: open requests first (oldest waiting first), then the others."""
+    requests = Request.objects.select_related("category", "family", "child", "assignee")
+    if status:
+        requests = requests.filter(status=status)
+    if category_id:
+        requests = requests.filter(category_id=category_id)
+    if unassigned:
+        requests = requests.filter(assignee__isnull=True)
+    elif assignee_id:
+        requests = requests.filter(assignee_id=assignee_id)
+    search = search.strip()
+    if search:
+        match = (
+            Q(family__name__icontains=search)
+            | Q(title__icontains=search)
+            | Q(child__first_name__icontains=search)
+            | Q(child__last_name__icontains=search)
+            | Exists(
+                Membership.objects.filter(
+                    family_id=OuterRef("family_id"), commune=connection.tenant, dossier_number__iexact=search
+                )
+            )
+        )
+        number = search.lstrip("n°# ").strip()
+        if number.isdigit():
+            match |= Q(pk=int(number))
+        requests = requests.filter(match)
+    return requests.annotate(
+        closed=Case(
+            When(status__in=Request.OPEN, then=Value(0)), default=Value(1), output_field=IntegerField()
+        )
+    ).order_by("closed", "updated_at", "pk")
+
+
+def get_request(*, request_id: int) -> Request:
+    """One request of the commune with its whole history (who, when) and documents."""
+    request = (
+        Request.objects.filter(pk=request_id)
+        .select_related("category", "family", "child", "assignee", "created_by")
+        .prefetch_related(
+            Prefetch(
+                "events",
+                queryset=RequestEvent.objects.select_related("actor", "assignee").prefetch_related(
+                    "attachments"
+                ),
+            ),
+        )
+        .first()
+    )
+    if request is None:
+        raise NotFound(_("Cette demande n'existe pas."))
+    return request
+
+
+def get_dossier(request: Request) -> Membership | None:
+    return Membership.objects.filter(family_id=request.family_id, commune=connection.tenant).first()
+
+
+def get_staff_attachment(*, attachment_id: int) -> RequestAttachment:
+    return _in_this_commune(RequestAttachment.objects.filter(pk=attachment_id).first())
+
+
+def list_staff() -> list[Account]:
+    """Who a request can be given to: the commune's staff."""
+    return [
+        role.account
+        for role in StaffRole.objects.filter(commune=connection.tenant)
+        .select_related("account")
+        .order_by("account__last_name", "account__first_name", "account__email")
+    ]
+
+
+def list_categories() -> QuerySet[RequestCategory]:
+    return RequestCategory.objects.all()
+
+
+def get_category(*, category_id: int) -> RequestCategory:
+    category = RequestCategory.objects.filter(pk=category_id).first()
+    if category is None:
+        raise NotFound()
+    return category
+
+
+def attachment_type_choices(category: RequestCategory) -> list[tuple[str, str]]:
+    """The document types a reply may carry: the category's, then "Autre document"."""
+    codes = [c for c in category.attachment_types if c in AttachmentType.values] + [AttachmentType.AUTRE]
+    return [(code, AttachmentType(code).label) for code in codes]
