@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import views
+from . import import_views, views
 
 app_name = "console"
 
@@ -8,6 +8,24 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("familles/", views.family_list, name="family_list"),
     path("familles/nouvelle/", views.family_create, name="family_create"),
+    path("familles/import/", import_views.family_import, name="family_import"),
+    path("familles/import/<slug:token>/", import_views.family_import_preview, name="family_import_preview"),
+    path(
+        "familles/import/<slug:token>/importer/",
+        import_views.family_import_confirm,
+        name="family_import_confirm",
+    ),
+    path(
+        "familles/import/<slug:token>/resultat/",
+        import_views.family_import_result,
+        name="family_import_result",
+    ),
+    path(
+        "familles/import/<slug:token>/activation/",
+        import_views.family_import_invitations,
+        name="family_import_invitations",
+    ),
+    path("familles/activation/", import_views.family_bulk_activation, name="family_bulk_activation"),
     path("familles/<int:membership_id>/", views.family_detail, name="family_detail"),
     path(
         "familles/<int:membership_id>/activation/",

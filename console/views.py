@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -32,12 +34,29 @@ def home(request: HttpRequest) -> HttpResponse:
 @staff_required
 def family_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
+    activation = request.GET.get("activation", "")
+    if activation not in selectors.ActivationStatus.values:
+        activation = ""
+    dossiers = selectors.list_family_dossiers(commune=request.commune, search=search, activation=activation)
+    counts = dossiers.aggregate(
+        total=Count("pk"), pending=Count("pk", filter=Q(status=Membership.Status.INVITED))
+    )
+    paginator = Paginator(dossiers, 50)
+    paginator.count = counts["total"]  # counted above with the dossiers waiting: one query
+    page = paginator.get_page(request.GET.get("page"))
+    labels = dict(selectors.ActivationStatus.choices)
+    for membership in page:
+        membership.activation_label = labels[membership.activation_status]
     return render(
         request,
         "console/family_list.html",
         {
-            "dossiers": selectors.list_family_dossiers(commune=request.commune, search=search),
+            "page": page,
             "search": search,
+            "activation": activation,
+            "activation_choices": selectors.ActivationStatus.choices,
+            "pending": counts["pending"],
+            "query": urlencode({"q": search, "activation": activation}) + "&",
         },
     )
 

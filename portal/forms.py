@@ -100,3 +100,70 @@ class ActivationForm(StaffAccountForm):
     )
 
     field_order = ["first_name", "last_name", "phone", "address_line", "postcode", "city"]
+
+
+# --- The family profile and the account ("Informations profil", "Mon compte") -------------------
+
+
+class FamilyForm(forms.Form):
+    name = forms.CharField(
+        label=_("Nom de la famille"),
+        max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "family-name"}),
+    )
+    home_phone = forms.CharField(
+        label=_("Téléphone du domicile"),
+        max_length=30,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "type": "tel"}),
+    )
+
+
+class AddressChangeForm(forms.Form):
+    address_line = forms.CharField(
+        label=_("Adresse"), max_length=255, widget=forms.TextInput(attrs={"autocomplete": "street-address"})
+    )
+    postcode = forms.CharField(
+        label=_("Code postal"),
+        max_length=10,
+        widget=forms.TextInput(attrs={"autocomplete": "postal-code", "inputmode": "numeric"}),
+    )
+    city = forms.CharField(
+        label=_("Ville"), max_length=120, widget=forms.TextInput(attrs={"autocomplete": "address-level2"})
+    )
+    # Required by the service (one message for the page and the API).
+    proof = forms.FileField(
+        label=_("Justificatif de domicile"),
+        required=False,
+        help_text=_(
+            "Facture d'énergie, quittance de loyer… de moins de 3 mois : PDF, JPEG ou PNG, 5 Mo au plus."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,image/jpeg,image/png"}),
+    )
+
+
+class GuardianInvitationForm(forms.Form):
+    email = forms.EmailField(
+        label=_("Adresse e-mail de l'autre responsable"),
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
+    )
+
+
+class EmailChangeForm(forms.Form):
+    new_email = forms.EmailField(
+        label=_("Nouvelle adresse e-mail"), widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    password = forms.CharField(
+        label=_("Mot de passe actuel"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class AccountDeletionForm(forms.Form):
+    password = forms.CharField(
+        label=_("Mot de passe"), widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+    # Checked by the service (one message for the page and the API).
+    confirmed = forms.BooleanField(
+        label=_("Je comprends que mon compte sera supprimé définitivement."), required=False
+    )

@@ -51,7 +51,25 @@ class CancellationRequestForm(forms.Form):
 
 
 class AccountSettingsForm(forms.Form):
+    """The e-mails a guardian receives, one switch per kind (shared_identity NOTIFICATION_FIELDS)."""
+
+    notify_invoices = forms.BooleanField(label=_("Une nouvelle facture est émise"), required=False)
+    notify_requests = forms.BooleanField(
+        label=_("Une de mes demandes avance (demandes, demandes d'annulation)"), required=False
+    )
     remind_booking_deadlines = forms.BooleanField(
-        label=_("M'envoyer un e-mail la veille de la fin des réservations de la semaine suivante"),
+        label=_("Rappel la veille de la fin des réservations de la semaine suivante"),
         required=False,
     )
+    notify_news = forms.BooleanField(label=_("Ma commune publie une actualité"), required=False)
+
+    # Form field → kind of e-mail.
+    KINDS = {
+        "notify_invoices": "invoice",
+        "notify_requests": "request",
+        "remind_booking_deadlines": "reminder",
+        "notify_news": "news",
+    }
+
+    def preferences(self) -> dict[str, bool]:
+        return {kind: self.cleaned_data[field] for field, kind in self.KINDS.items()}

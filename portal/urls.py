@@ -15,6 +15,36 @@ urlpatterns = [
     path("factures/", billing_views.invoices, name="invoices"),
     path("factures/payer/", billing_views.invoices_pay, name="invoices_pay"),
     path("compte/", account_views.account, name="account"),
+    path("compte/profil/", account_views.profile, name="profile"),
+    path("compte/profil/identite/", account_views.profile_identity, name="profile_identity"),
+    path("compte/profil/famille/<int:family_id>/", account_views.profile_family, name="profile_family"),
+    path(
+        "compte/profil/famille/<int:family_id>/adresse/",
+        account_views.profile_address,
+        name="profile_address",
+    ),
+    path(
+        "compte/profil/famille/<int:family_id>/responsable/",
+        account_views.guardian_invite,
+        name="guardian_invite",
+    ),
+    path(
+        "compte/profil/famille/<int:family_id>/responsable/annuler/",
+        account_views.guardian_invite_cancel,
+        name="guardian_invite_cancel",
+    ),
+    path("famille/invitation/<str:token>/", account_views.guardian_invitation, name="guardian_invitation"),
+    path("compte/email/", account_views.email_change, name="email_change"),
+    path("compte/email/annuler/", account_views.email_change_cancel, name="email_change_cancel"),
+    path(
+        "compte/email/confirmer/<str:token>/", account_views.email_change_confirm, name="email_change_confirm"
+    ),
+    path("compte/donnees/", account_views.data_export_request, name="data_export_request"),
+    path("compte/donnees/<int:export_id>/", account_views.data_export_download, name="data_export_download"),
+    path("compte/suppression/", account_views.account_deletion, name="account_deletion"),
+    path(
+        "compte/suppression/annuler/", account_views.account_deletion_cancel, name="account_deletion_cancel"
+    ),
     path("compte/calendrier/<int:family_id>/", account_views.calendar_link, name="calendar_link"),
     path("calendrier/<str:token>.ics", account_views.calendar_feed, name="calendar_feed"),
     path(

@@ -86,6 +86,7 @@ class Family(models.Model):
     address_line = models.CharField(_("adresse"), max_length=255, blank=True)
     postcode = models.CharField(_("code postal"), max_length=10, blank=True)
     city = models.CharField(_("ville"), max_length=120, blank=True)
+    home_phone = models.CharField(_("téléphone du domicile"), max_length=30, blank=True)
     # The private address of the family's calendar feed; replaced to revoke it.
     ical_token = models.CharField(max_length=64, unique=True, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -204,6 +205,8 @@ class Invitation(models.Model):
     class Kind(models.TextChoices):
         FAMILY = "family", _("Activation famille")
         STAFF = "staff", _("Invitation d'un agent")
+        # A guardian invites the family's second guardian (no commune: the family is shared).
+        GUARDIAN = "guardian", _("Invitation d'un second responsable")
 
     class Delivery(models.TextChoices):
         QUEUED = "queued", _("En cours d'envoi")
@@ -211,7 +214,12 @@ class Invitation(models.Model):
         FAILED = "failed", _("Échec de l'envoi")
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    commune = models.ForeignKey("tenants.Commune", on_delete=models.CASCADE, related_name="invitations")
+    commune = models.ForeignKey(
+        "tenants.Commune", on_delete=models.CASCADE, null=True, blank=True, related_name="invitations"
+    )
+    family = models.ForeignKey(
+        Family, on_delete=models.CASCADE, null=True, blank=True, related_name="guardian_invitations"
+    )
     email = models.EmailField()
     token_hash = models.CharField(max_length=64, unique=True)
     membership = models.ForeignKey(
@@ -236,10 +244,16 @@ class Invitation(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=(
-                    models.Q(kind="family", membership__isnull=False)
-                    | models.Q(kind="staff", role__in=["admin", "agent"])
+                    models.Q(kind="family", membership__isnull=False, commune__isnull=False)
+                    | models.Q(kind="staff", role__in=["admin", "agent"], commune__isnull=False)
+                    | models.Q(kind="guardian", family__isnull=False, commune__isnull=True)
                 ),
                 name="invitation_kind_consistent",
+            ),
+            models.UniqueConstraint(
+                fields=["family"],
+                condition=models.Q(kind="guardian", used_at__isnull=True),
+                name="one_open_guardian_invitation_per_family",
             ),
         ]
 
@@ -249,9 +263,7 @@ class Invitation(models.Model):
     @staticmethod
     def lifetime(kind: str) -> timedelta:
         hours = (
-            settings.FOYER_ACTIVATION_LINK_HOURS
-            if kind == "family"
-            else settings.FOYER_STAFF_INVITATION_HOURS
+            settings.FOYER_STAFF_INVITATION_HOURS if kind == "staff" else settings.FOYER_ACTIVATION_LINK_HOURS
         )
         return timedelta(hours=hours)
 
@@ -265,3 +277,123 @@ class Invitation(models.Model):
         if self.is_expired():
             return _("Expiré")
         return self.get_delivery_display()
+
+
+# --- Login e-mail change, data rights (RGPD) ---------------------------------------------------
+
+EMAIL_CHANGE_LIFETIME = timedelta(hours=24)
+DATA_EXPORT_LIFETIME = timedelta(days=7)
+
+
+class EmailChange(models.Model):
+    """A guardian asked to sign in with another e-mail address: the change happens only when
+    the one-time link sent to the new address is opened. Only a hash of the token is kept."""
+
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    new_email = models.EmailField(_("nouvelle adresse e-mail"))
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account"], condition=models.Q(used_at__isnull=True), name="one_open_email_change"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("created_at")), name="email_change_expires_later"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} → {self.new_email}"
+
+    def is_expired(self, now=None) -> bool:
+        return (now or timezone.now()) >= self.expires_at
+
+
+class DataExport(models.Model):
+    """ "Télécharger mes données": an archive of everything about the account's families in all
+    their communes, built by a task, downloadable by that account only until it expires."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("En préparation")
+        READY = "ready", _("Prête")
+        FAILED = "failed", _("Échec")
+        EXPIRED = "expired", _("Expirée")
+
+    TRANSITIONS = {
+        Status.PENDING: {Status.READY, Status.FAILED},
+        Status.READY: {Status.EXPIRED},
+        Status.FAILED: set(),
+        Status.EXPIRED: set(),
+    }
+
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # The archive's name in storages["attachments"] (exports/<random>.zip): not a tenant path.
+    file_name = models.CharField(max_length=255, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=models.Q(status="pending"),
+                name="one_pending_export_per_account",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="ready")
+                | models.Q(file_name__gt="", ready_at__isnull=False, expires_at__isnull=False),
+                name="ready_export_has_a_file",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} ({self.status})"
+
+
+class DeletionRequest(models.Model):
+    """ "Supprimer mon compte": done at once when no invoice of the account's families is open in
+    any commune, else by the daily task once they are paid. Kept as the record of the erasure."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("En attente du paiement des factures")
+        COMPLETED = "completed", _("Effectuée")
+        CANCELLED = "cancelled", _("Annulée")
+
+    TRANSITIONS = {
+        Status.PENDING: {Status.COMPLETED, Status.CANCELLED},
+        Status.COMPLETED: set(),
+        Status.CANCELLED: set(),
+    }
+
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=models.Q(status="pending"),
+                name="one_pending_deletion_per_account",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="completed") | models.Q(completed_at__isnull=False),
+                name="completed_deletion_is_dated",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"suppression {self.account_id} ({self.status})"

@@ -1,24 +1,48 @@
-"""Writes on the shared identity: family dossiers, invitations, activation, staff."""
+"""Writes on the shared identity: family dossiers, invitations, activation, staff, the family
+profile (shared by all communes), the login e-mail and the second guardian. The data rights
+(export, deletion) are in data_rights.py."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import BigIntegerField, Max
 from django.db.models.functions import Cast, Substr
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from foyer.errors import FoyerError
 from tenants.tasks import enqueue_on_commit
 
-from .models import Account, Child, Family, Guardian, Invitation, Membership, StaffRole, normalize_email
-from .selectors import get_account_by_email, get_invitation_for_token
+from .models import (
+    EMAIL_CHANGE_LIFETIME,
+    Account,
+    Child,
+    EmailChange,
+    Family,
+    Guardian,
+    Invitation,
+    Membership,
+    StaffRole,
+    normalize_email,
+)
+from .selectors import (
+    NOTIFICATION_FIELDS,
+    get_account_by_email,
+    get_email_change_for_token,
+    get_family_for_account,
+    get_guardian_invitation_for_token,
+    get_invitation_for_token,
+)
 from .tokens import new_token
 
 
@@ -58,6 +82,17 @@ def _validate_email_into(errors: dict[str, list[str]], field: str, email: str) -
 # --- Family dossiers (commune console) ------------------------------------------------------
 
 
+def child_birth_date_problem(birth_date: dt.date | None, *, today: dt.date | None = None) -> str | None:
+    """Why a child's birth date cannot be accepted, or None (shared by the dossier form and
+    the CSV import)."""
+    if birth_date is None:
+        return _("Indiquez la date de naissance de l'enfant.")
+    today = today or timezone.localdate()
+    if not (today - dt.timedelta(days=26 * 366) <= birth_date <= today):
+        return _("La date de naissance n'est pas plausible.")
+    return None
+
+
 def create_family_dossier(
     *,
     commune,
@@ -78,15 +113,13 @@ def create_family_dossier(
     _required(errors, "guardian_first_name", guardian_first_name)
     _required(errors, "guardian_last_name", guardian_last_name)
     _validate_email_into(errors, "guardian_email", guardian_email)
-    today = timezone.localdate()
     for index, child in enumerate(children):
         field = f"children-{index}"
         if not child.first_name.strip() or not child.last_name.strip():
             errors.setdefault(field, []).append(_("Indiquez le prénom et le nom de l'enfant."))
-        if child.birth_date is None:
-            errors.setdefault(field, []).append(_("Indiquez la date de naissance de l'enfant."))
-        elif not (today.replace(year=today.year - 26) <= child.birth_date <= today):
-            errors.setdefault(field, []).append(_("La date de naissance n'est pas plausible."))
+        problem = child_birth_date_problem(child.birth_date)
+        if problem:
+            errors.setdefault(field, []).append(problem)
     if dossier_number and Membership.objects.filter(commune=commune, dossier_number=dossier_number).exists():
         errors.setdefault("dossier_number", []).append(_("Ce numéro de dossier est déjà utilisé."))
     existing = Membership.objects.filter(commune=commune, family__guardians__email=guardian_email).first()
@@ -418,10 +451,6 @@ def _create_account(
 # --- Account preferences ------------------------------------------------------------------------
 
 
-def set_booking_reminders(*, account: Account, enabled: bool) -> None:
-    Account.objects.filter(pk=account.pk).update(remind_booking_deadlines=enabled)
-
-
 def rotate_calendar_token(*, family: Family) -> str:
     """Give the family's calendar feed a new private address; the old one stops working."""
     import secrets
@@ -433,3 +462,506 @@ def rotate_calendar_token(*, family: Family) -> str:
 
 def revoke_calendar_token(*, family: Family) -> None:
     Family.objects.filter(pk=family.pk).update(ical_token=None)
+
+
+def set_notification_preferences(*, account: Account, preferences: dict[str, bool]) -> Account:
+    """Turn each kind of e-mail on or off ("invoice", "request", "reminder", "news"); kinds not
+    given keep their value."""
+    unknown = set(preferences) - set(NOTIFICATION_FIELDS)
+    if unknown:
+        raise _invalid(
+            _("Préférence inconnue."),
+            {kind: [_("Ce type d'e-mail n'existe pas.")] for kind in sorted(unknown)},
+        )
+    values = {NOTIFICATION_FIELDS[kind]: bool(enabled) for kind, enabled in preferences.items()}
+    if values:
+        Account.objects.filter(pk=account.pk).update(**values)
+        for field, value in values.items():
+            setattr(account, field, value)
+    return account
+
+
+# --- The family profile ------------------------------------------------------------------------
+
+POSTCODE_RE = re.compile(r"^\d{5}$")
+_FRENCH_PHONE_RE = re.compile(r"^(?:\+33|0033|0)([1-9]\d{8})$")
+_INTERNATIONAL_PHONE_RE = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def clean_phone(value: str) -> str | None:
+    """A phone number as people read it ("06 12 34 56 78", or "+32470123456" abroad), "" for
+    none, None when it is not a phone number."""
+    compact = re.sub(r"[\s.\-()]", "", (value or "").replace("(0)", ""))
+    if not compact:
+        return ""
+    match = _FRENCH_PHONE_RE.match(compact)
+    if match:
+        digits = "0" + match.group(1)
+        return " ".join(digits[i : i + 2] for i in range(0, 10, 2))
+    if _INTERNATIONAL_PHONE_RE.match(compact):
+        return compact
+    return None
+
+
+def _phone_into(errors: dict[str, list[str]], field: str, value: str) -> str:
+    phone = clean_phone(value)
+    if phone is None:
+        errors.setdefault(field, []).append(
+            _("Saisissez un numéro de téléphone valide (par exemple 06 12 34 56 78).")
+        )
+        return ""
+    return phone
+
+
+def _max_length_into(errors: dict[str, list[str]], field: str, value: str, limit: int) -> None:
+    if len(value) > limit:
+        errors.setdefault(field, []).append(
+            _("%(limit)s caractères au plus (vous en avez saisi %(count)s).")
+            % {"limit": limit, "count": len(value)}
+        )
+
+
+def update_my_identity(
+    *, actor: Account, first_name: str | None = None, last_name: str | None = None, phone: str | None = None
+) -> Account:
+    """The signed-in guardian's own name and mobile phone (each guardian edits only their own).
+    A field left at None keeps its value. Copied onto their guardian rows in every family."""
+    errors: dict[str, list[str]] = {}
+    values: dict[str, str] = {}
+    for field, value, limit in (("first_name", first_name, 100), ("last_name", last_name, 100)):
+        if value is not None:
+            _required(errors, field, value)
+            _max_length_into(errors, field, value.strip(), limit)
+            values[field] = value.strip()
+    if phone is not None:
+        values["phone"] = _phone_into(errors, "phone", phone)
+    if errors:
+        raise _invalid(_("Vos informations n'ont pas été enregistrées : corrigez les erreurs."), errors)
+    if not values:
+        return actor
+    with transaction.atomic(durable=True):
+        Account.objects.filter(pk=actor.pk).update(**values)
+        Guardian.objects.filter(account=actor).update(**values)
+    for field, value in values.items():
+        setattr(actor, field, value)
+    return actor
+
+
+def update_family(
+    *, actor: Account, family_id: int, name: str | None = None, home_phone: str | None = None
+) -> Family:
+    """The family's name and home phone, seen by every commune of the family. The address has
+    its own command (it needs a proof)."""
+    errors: dict[str, list[str]] = {}
+    values: dict[str, str] = {}
+    if name is not None:
+        _required(errors, "name", name)
+        _max_length_into(errors, "name", name.strip(), 150)
+        values["name"] = name.strip()
+    if home_phone is not None:
+        values["home_phone"] = _phone_into(errors, "home_phone", home_phone)
+    if errors:
+        raise _invalid(_("La famille n'a pas été modifiée : corrigez les erreurs."), errors)
+    with transaction.atomic(durable=True):
+        family = get_family_for_account(actor, family_id, lock=True)
+        for field, value in values.items():
+            setattr(family, field, value)
+        if values:
+            family.save(update_fields=list(values))
+    return family
+
+
+@dataclass(frozen=True)
+class AddressInput:
+    address_line: str
+    postcode: str
+    city: str
+
+    def lines(self) -> str:
+        return f"{self.address_line}\n{self.postcode} {self.city}"
+
+
+def validate_address(address: AddressInput, errors: dict[str, list[str]]) -> AddressInput:
+    cleaned = AddressInput(
+        address_line=" ".join(address.address_line.split()),
+        postcode=address.postcode.replace(" ", ""),
+        city=" ".join(address.city.split()),
+    )
+    _required(errors, "address_line", cleaned.address_line)
+    _max_length_into(errors, "address_line", cleaned.address_line, 255)
+    if not cleaned.postcode:
+        _required(errors, "postcode", cleaned.postcode)
+    elif not POSTCODE_RE.match(cleaned.postcode):
+        errors.setdefault("postcode", []).append(_("Le code postal comporte 5 chiffres (par exemple 38000)."))
+    _required(errors, "city", cleaned.city)
+    _max_length_into(errors, "city", cleaned.city, 120)
+    return cleaned
+
+
+ADDRESS_CATEGORY = "changement-adresse"
+PROOF_OF_ADDRESS = "justificatif_domicile"
+
+
+@dataclass
+class AddressChange:
+    family: Family
+    # (commune, request id): the "Changement d'adresse" request filed in each active commune.
+    requests: list[tuple[object, int]]
+
+    def summary(self) -> str:
+        if not self.requests:
+            return _("Votre nouvelle adresse est enregistrée.")
+        return _(
+            "Votre nouvelle adresse est enregistrée. Une demande « Changement d'adresse » avec votre "
+            "justificatif est envoyée à : %(communes)s."
+        ) % {"communes": ", ".join(commune.name for commune, _request in self.requests)}
+
+
+def change_family_address(*, actor: Account, family_id: int, address: AddressInput, proof) -> AddressChange:
+    """A new address, with a proof of address (justificatif de domicile). The family's address
+    changes at once (it is shared by all communes); each commune where the family's file is
+    active receives a "Changement d'adresse" request carrying the proof, for its records and
+    checks. Invoices already issued keep the address they were issued with.
+
+    All or nothing: the proof is checked once up front (type sniffed from the content), then
+    in every commune the category and its file rules, before anything is written. The requests
+    are filed commune by commune (demandes.services.submit_request commits each in its own
+    transaction); if one fails, those already filed are withdrawn (rows and files deleted) and
+    the address is not changed."""
+    from reservations.uploads import validate_attachment
+
+    errors: dict[str, list[str]] = {}
+    cleaned = validate_address(address, errors)
+    if not proof:
+        errors.setdefault("proof", []).append(
+            _(
+                "Joignez un justificatif de domicile (PDF, JPEG ou PNG) : il est obligatoire pour changer d'adresse."
+            )
+        )
+    else:
+        try:
+            validate_attachment(proof)
+        except FoyerError as exc:
+            errors.setdefault("proof", []).append(exc.message)
+    family = get_family_for_account(actor, family_id)
+    if not errors and (family.address_line, family.postcode, family.city) == (
+        cleaned.address_line,
+        cleaned.postcode,
+        cleaned.city,
+    ):
+        errors.setdefault("address_line", []).append(_("C'est déjà l'adresse de votre famille."))
+    if errors:
+        raise _invalid(_("L'adresse n'a pas été changée : corrigez les erreurs."), errors)
+    from .selectors import active_communes_of
+
+    communes = active_communes_of(family)
+    categories = _address_categories(communes, proof)
+    filed: list[tuple[object, object]] = []
+    try:
+        for commune in communes:
+            filed.append(
+                (
+                    commune,
+                    _file_address_request(commune, categories[commune.pk], family, actor, cleaned, proof),
+                )
+            )
+        with transaction.atomic(durable=True):
+            family = get_family_for_account(actor, family_id, lock=True)
+            family.address_line = cleaned.address_line
+            family.postcode = cleaned.postcode
+            family.city = cleaned.city
+            family.save(update_fields=["address_line", "postcode", "city"])
+    except BaseException:
+        _withdraw_requests(filed)
+        raise
+    return AddressChange(family=family, requests=[(commune, request.pk) for commune, request in filed])
+
+
+def _address_categories(communes: list, proof) -> dict:
+    """Each commune's "Changement d'adresse" category, checked before anything is stored."""
+    from demandes.models import RequestCategory
+    from reservations.uploads import validate_attachment
+    from tenants.context import commune_context
+
+    categories = {}
+    for commune in communes:
+        with commune_context(commune):
+            category = RequestCategory.objects.filter(code=ADDRESS_CATEGORY, is_active=True).first()
+        if category is None or PROOF_OF_ADDRESS not in category.attachment_types:
+            raise FoyerError(
+                "address_category_missing",
+                _(
+                    "%(commune)s ne reçoit pas les changements d'adresse en ligne : votre adresse n'a pas "
+                    "été changée. Contactez la commune."
+                )
+                % {"commune": commune.name},
+                status=409,
+            )
+        try:
+            validate_attachment(proof, allowed_types=category.file_types, max_bytes=category.max_file_bytes)
+        except FoyerError as exc:
+            raise _invalid(
+                _("L'adresse n'a pas été changée : corrigez les erreurs."),
+                {"proof": [_("%(commune)s : %(reason)s") % {"commune": commune.name, "reason": exc.message}]},
+            ) from exc
+        categories[commune.pk] = category
+    return categories
+
+
+def _file_address_request(commune, category, family: Family, actor: Account, address: AddressInput, proof):
+    from demandes.services import submit_request
+    from tenants.context import commune_context
+
+    proof.seek(0)
+    with commune_context(commune):
+        return submit_request(
+            family=family,
+            actor=actor,
+            category=category,
+            answers={
+                "address_line": address.address_line,
+                "postcode": address.postcode,
+                "city": address.city,
+            },
+            attachments=[(PROOF_OF_ADDRESS, proof)],
+        )
+
+
+def _withdraw_requests(filed: list) -> None:
+    """Undo the address requests already filed when a later step fails (compensation: the
+    request services commit each request in its own transaction)."""
+    from demandes.models import Request, RequestAttachment, RequestEvent
+    from reservations.uploads import private_storage
+    from tenants.context import commune_context
+
+    for commune, request in filed:
+        with commune_context(commune):
+            with transaction.atomic():
+                attachments = RequestAttachment.objects.filter(request_id=request.pk)
+                names = [name for name in attachments.values_list("file", flat=True) if name]
+                attachments.delete()
+                RequestEvent.objects.filter(request_id=request.pk).delete()
+                Request.objects.filter(pk=request.pk).delete()
+            for name in names:
+                private_storage().delete(name)
+
+
+# --- The login e-mail ------------------------------------------------------------------------
+
+
+def _mail_on_commit(template: str, context: dict, to: list[str]) -> None:
+    """A platform e-mail (no commune), rendered now and sent by a task after commit."""
+    from .tasks import send_email
+
+    context = {**context, "base_url": settings.FOYER_BASE_URL}
+    subject = " ".join(render_to_string(f"emails/{template}_subject.txt", context).split())
+    body = render_to_string(f"emails/{template}.txt", context)
+    transaction.on_commit(lambda: send_email.delay(subject=subject, body=body, to=to))
+
+
+def request_email_change(*, actor: Account, new_email: str, password: str) -> EmailChange:
+    """Ask to sign in with another address: a one-time link (24 h) goes to the new address;
+    nothing changes until it is opened. Asking again replaces the previous link."""
+    new_email = normalize_email(new_email)
+    errors: dict[str, list[str]] = {}
+    if not actor.check_password(password or ""):
+        errors.setdefault("password", []).append(_("Mot de passe incorrect."))
+    _validate_email_into(errors, "new_email", new_email)
+    if not errors.get("new_email"):
+        if new_email == normalize_email(actor.email):
+            errors.setdefault("new_email", []).append(_("C'est déjà l'adresse de votre compte."))
+        elif get_account_by_email(new_email) is not None:
+            errors.setdefault("new_email", []).append(
+                _("Cette adresse est déjà celle d'un autre compte Foyer : choisissez-en une autre.")
+            )
+        elif _guardian_email_clash(actor, new_email):
+            errors.setdefault("new_email", []).append(
+                _("Cette adresse est déjà celle d'un autre responsable de votre famille.")
+            )
+    if errors:
+        raise _invalid(_("L'adresse e-mail n'a pas été changée : corrigez les erreurs."), errors)
+    token, token_hash = new_token()
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        Account.objects.select_for_update().filter(pk=actor.pk).first()
+        EmailChange.objects.filter(account=actor, used_at__isnull=True).delete()
+        change = EmailChange.objects.create(
+            account=actor, new_email=new_email, token_hash=token_hash, expires_at=now + EMAIL_CHANGE_LIFETIME
+        )
+        _mail_on_commit(
+            "email_change_confirm",
+            {
+                "account": actor,
+                "change": change,
+                "link": settings.FOYER_BASE_URL
+                + reverse("portal:email_change_confirm", kwargs={"token": token}),
+            },
+            [new_email],
+        )
+    return change
+
+
+def _guardian_email_clash(account: Account, email: str) -> bool:
+    return (
+        Guardian.objects.filter(family__guardians__account=account, email__iexact=email)
+        .exclude(account=account)
+        .exists()
+    )
+
+
+def confirm_email_change(*, token: str) -> Account:
+    """The link from the new address was opened: the account signs in with it from now on, and
+    the old address is told."""
+    with transaction.atomic(durable=True):
+        change = get_email_change_for_token(token=token, lock=True)
+        account = Account.objects.select_for_update().get(pk=change.account_id)
+        if not account.is_active:
+            raise FoyerError("invalid_link", _("Ce lien n'est pas valide."), status=404)
+        if get_account_by_email(change.new_email) is not None or _guardian_email_clash(
+            account, change.new_email
+        ):
+            raise FoyerError(
+                "email_taken",
+                _(
+                    "Cette adresse est devenue celle d'un autre compte Foyer entre-temps : "
+                    "votre adresse de connexion n'a pas changé."
+                ),
+                status=409,
+            )
+        old_email = account.email
+        account.email = change.new_email
+        try:
+            with transaction.atomic():
+                account.save(update_fields=["email"])
+        except IntegrityError as exc:
+            raise FoyerError(
+                "email_taken",
+                _("Cette adresse est déjà celle d'un autre compte Foyer : votre adresse n'a pas changé."),
+                status=409,
+            ) from exc
+        Guardian.objects.filter(account=account).update(email=change.new_email)
+        change.used_at = timezone.now()
+        change.save(update_fields=["used_at"])
+        _mail_on_commit("email_changed", {"account": account, "old_email": old_email}, [old_email])
+    return account
+
+
+def cancel_email_change(*, actor: Account) -> None:
+    EmailChange.objects.filter(account=actor, used_at__isnull=True).delete()
+
+
+# --- The second guardian ----------------------------------------------------------------------
+
+MAX_GUARDIANS = 2
+
+
+def invite_guardian(*, actor: Account, family_id: int, email: str) -> Invitation:
+    """A guardian invites the family's other guardian: a one-time link (72 h) to create an
+    account (or sign in with theirs) and become a guardian of this family, in all its communes.
+    Inviting again replaces the previous link."""
+    email = normalize_email(email)
+    errors: dict[str, list[str]] = {}
+    _validate_email_into(errors, "email", email)
+    if errors:
+        raise _invalid(_("L'invitation n'a pas été envoyée : corrigez les erreurs."), errors)
+    with transaction.atomic(durable=True):
+        family = get_family_for_account(actor, family_id, lock=True)
+        guardians = list(family.guardians.select_related("account"))
+        same = next((g for g in guardians if normalize_email(g.email) == email), None)
+        if same is not None and same.account_id is not None:
+            raise _invalid(
+                _("L'invitation n'a pas été envoyée : corrigez les erreurs."),
+                {"email": [_("Cette personne est déjà responsable de la famille, avec son compte.")]},
+            )
+        if same is None and len(guardians) >= MAX_GUARDIANS:
+            raise FoyerError(
+                "too_many_guardians",
+                _("Votre famille a déjà deux responsables : une famille en compte deux au plus."),
+                status=409,
+            )
+        token, token_hash = new_token()
+        invitation = Invitation.objects.filter(
+            kind=Invitation.Kind.GUARDIAN, family=family, used_at__isnull=True
+        ).first() or Invitation(kind=Invitation.Kind.GUARDIAN, family=family)
+        invitation.email = email
+        invitation.token_hash = token_hash
+        invitation.created_by = actor
+        invitation.expires_at = timezone.now() + Invitation.lifetime(Invitation.Kind.GUARDIAN)
+        invitation.delivery = Invitation.Delivery.QUEUED
+        invitation.save()
+        from .tasks import send_guardian_invitation_email
+
+        invitation_id = invitation.pk
+        transaction.on_commit(
+            lambda: send_guardian_invitation_email.delay(invitation_id=invitation_id, token=token)
+        )
+    return invitation
+
+
+def cancel_guardian_invitation(*, actor: Account, family_id: int) -> None:
+    family = get_family_for_account(actor, family_id)
+    Invitation.objects.filter(kind=Invitation.Kind.GUARDIAN, family=family, used_at__isnull=True).delete()
+
+
+def accept_guardian_invitation_with_new_account(
+    *, token: str, profile: ProfileInput, password: str, password_confirmation: str
+) -> Account:
+    """The invited person has no account yet: they create one and join the family."""
+    with transaction.atomic(durable=True):
+        invitation = get_guardian_invitation_for_token(token=token, lock=True)
+        account = _create_account(
+            email=invitation.email,
+            profile=profile,
+            password=password,
+            password_confirmation=password_confirmation,
+            exists_message=_(
+                "Un compte existe déjà pour cette adresse : connectez-vous pour accepter l'invitation."
+            ),
+        )
+        _join_family(invitation=invitation, account=account)
+    return account
+
+
+def accept_guardian_invitation_for_account(*, token: str, account: Account) -> Guardian:
+    """The invited person signed in with their existing account (same address as the invitation)."""
+    with transaction.atomic(durable=True):
+        invitation = get_guardian_invitation_for_token(token=token, lock=True)
+        if normalize_email(account.email) != invitation.email:
+            raise FoyerError(
+                "wrong_account",
+                _(
+                    "Cette invitation a été envoyée à une autre adresse e-mail que celle de votre compte. "
+                    "Déconnectez-vous, puis ouvrez à nouveau le lien."
+                ),
+                status=403,
+            )
+        return _join_family(invitation=invitation, account=account)
+
+
+def _join_family(*, invitation: Invitation, account: Account) -> Guardian:
+    family = Family.objects.select_for_update().get(pk=invitation.family_id)
+    guardians = list(family.guardians.all())
+    if any(g.account_id == account.pk for g in guardians):
+        raise FoyerError(
+            "already_guardian",
+            _("Vous êtes déjà responsable de cette famille : elle est dans votre espace."),
+            status=409,
+        )
+    same = next((g for g in guardians if normalize_email(g.email) == invitation.email), None)
+    if same is None and len(guardians) >= MAX_GUARDIANS:
+        raise FoyerError(
+            "too_many_guardians",
+            _("Cette famille a déjà deux responsables : l'invitation ne peut plus être acceptée."),
+            status=409,
+        )
+    if same is None:
+        same = Guardian(family=family, email=invitation.email)
+    same.account = account
+    same.first_name = account.first_name
+    same.last_name = account.last_name
+    same.phone = account.phone
+    same.save()
+    invitation.used_at = timezone.now()
+    invitation.used_by = account
+    invitation.save(update_fields=["used_at", "used_by"])
+    return same

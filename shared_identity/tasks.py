@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import logging
 import smtplib
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -17,6 +19,19 @@ from .models import Invitation
 from .services import mark_invitation_delivery
 
 TRANSIENT_MAIL_ERRORS = (smtplib.SMTPException, ConnectionError, TimeoutError, OSError)
+logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def _in_public_schema():
+    """Platform tasks run in the public schema, and give the caller's schema back (eager runs)."""
+    previous = connection.tenant
+    connection.set_schema_to_public()
+    try:
+        yield
+    finally:
+        if previous is not None and previous.schema_name != "public":
+            connection.set_tenant(previous)
 
 
 @app.task(base=TenantTask, bind=True, max_retries=5)
@@ -56,6 +71,17 @@ def send_invitation_email(self, *, invitation_id: int, token: str) -> None:
     mark_invitation_delivery(invitation_id=invitation_id, delivered=True)
 
 
+@app.task(base=TenantTask)
+def send_family_invitations(*, membership_ids: list[int], actor_id: int | None) -> int:
+    """Activation links for a batch of dossiers (the console's bulk action), one by one through
+    send_family_invitation, in the commune's schema."""
+    from .family_import import send_family_invitations_now
+
+    return send_family_invitations_now(
+        commune=connection.tenant, membership_ids=membership_ids, actor_id=actor_id
+    )
+
+
 @app.task
 def send_email(*, subject: str, body: str, to: list[str], html: str | None = None) -> None:
     """A platform e-mail that needs no commune (password reset)."""
@@ -68,3 +94,69 @@ def send_email(*, subject: str, body: str, to: list[str], html: str | None = Non
 @app.task
 def clear_expired_sessions() -> None:
     call_command("clearsessions")
+
+
+@app.task(bind=True, max_retries=5)
+def send_guardian_invitation_email(self, *, invitation_id: int, token: str) -> None:
+    """E-mail the second guardian's invitation (platform-wide: the family is in every commune)."""
+    invitation = (
+        Invitation.objects.select_related("family", "created_by")
+        .filter(pk=invitation_id, kind=Invitation.Kind.GUARDIAN)
+        .first()
+    )
+    if invitation is None or invitation.used_at:
+        return
+    context = {
+        "invitation": invitation,
+        "family": invitation.family,
+        "inviter": invitation.created_by,
+        "communes": [m.commune for m in invitation.family.memberships.select_related("commune")],
+        "link": settings.FOYER_BASE_URL + reverse("portal:guardian_invitation", kwargs={"token": token}),
+        "base_url": settings.FOYER_BASE_URL,
+    }
+    message = EmailMultiAlternatives(
+        subject=" ".join(render_to_string("emails/guardian_invitation_subject.txt", context).split()),
+        body=render_to_string("emails/guardian_invitation.txt", context),
+        to=[invitation.email],
+    )
+    try:
+        message.send()
+    except TRANSIENT_MAIL_ERRORS as exc:
+        if self.request.retries >= self.max_retries:
+            mark_invitation_delivery(invitation_id=invitation_id, delivered=False)
+            raise
+        raise self.retry(exc=exc, countdown=30 * 2**self.request.retries) from exc
+    mark_invitation_delivery(invitation_id=invitation_id, delivered=True)
+
+
+@app.task
+def build_data_export_task(*, export_id: int) -> None:
+    """ "Télécharger mes données". Not a TenantTask: it reads every commune of the family,
+    entering each one explicitly (tenants.context.commune_context)."""
+    from .data_rights import build_data_export, mark_data_export_failed
+
+    with _in_public_schema():
+        try:
+            build_data_export(export_id=export_id)
+        except Exception:
+            logger.exception("Data export %s failed", export_id)
+            connection.set_schema_to_public()
+            mark_data_export_failed(export_id=export_id)
+
+
+@app.task
+def complete_pending_deletions() -> int:
+    """Daily (beat): anonymise the accounts whose deletion waited for invoices now paid."""
+    from .data_rights import complete_pending_deletions as complete
+
+    with _in_public_schema():
+        return complete()
+
+
+@app.task
+def expire_data_exports() -> int:
+    """Daily (beat): delete the data archives past their 7 days."""
+    from .data_rights import expire_data_exports as expire
+
+    with _in_public_schema():
+        return expire()
