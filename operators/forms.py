@@ -14,4 +14,35 @@ class ProvisionCommuneForm(forms.Form):
 
 
 class SuspendForm(forms.Form):
-    reason = forms.CharField(label=_("Motif affiché aux familles"), widget=forms.Textarea(attrs={"rows": 3}))
+    reason = forms.CharField(
+        label=_("Motif affiché aux familles"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": _("Indiquez le motif de la suspension : il est affiché aux familles.")},
+    )
+
+
+class CommuneSearchForm(forms.Form):
+    q = forms.CharField(
+        label=_("Rechercher"),
+        required=False,
+        max_length=120,
+        help_text=_("Nom, identifiant, code INSEE ou domaine."),
+    )
+    statut = forms.ChoiceField(
+        label=_("Statut"), required=False, choices=[("", _("Tous"))] + list(Commune.Status.choices)
+    )
+
+
+class DomainForm(forms.Form):
+    # Validated by tenants.services.clean_hostname (one place for the rules and the messages).
+    domain = forms.CharField(
+        label=_("Nouveau domaine principal"),
+        required=False,
+        help_text=_(
+            "Par exemple famille.jolieville.fr. Un visiteur de ce domaine est redirigé vers l'adresse "
+            "de la commune sur Foyer ; faites pointer le domaine (DNS) vers la plateforme."
+        ),
+    )
+    keep_previous = forms.BooleanField(
+        label=_("Garder les domaines actuels comme redirections secondaires"), required=False
+    )

@@ -78,6 +78,16 @@ class Commune(TenantMixin):
         _("couleur"), max_length=7, default="#1d4ed8", validators=[colour_validator]
     )
     contact_email = models.EmailField(_("e-mail de contact"), blank=True)
+    legal_mentions = models.TextField(
+        _("mentions légales"),
+        blank=True,
+        help_text=_("Responsable de la publication, hébergeur, délégué à la protection des données…"),
+    )
+    # Set by "Ouvrir aux familles" at the end of onboarding; until then only staff get in.
+    opened_at = models.DateTimeField(_("ouverte aux familles le"), null=True, blank=True)
+    require_staff_2fa = models.BooleanField(
+        _("exiger la double authentification pour toute l'équipe"), default=False
+    )
     booking_hold_minutes = models.PositiveSmallIntegerField(
         _("durée de blocage d'un panier à payer (minutes)"),
         default=30,
@@ -109,6 +119,11 @@ class Commune(TenantMixin):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    @property
+    def is_open(self) -> bool:
+        """Open to families (onboarding finished)."""
+        return self.opened_at is not None
 
     @property
     def path_prefix(self) -> str:

@@ -4,8 +4,7 @@ import re
 from django.core import mail
 
 from shared_identity.models import Account, Family, Membership, StaffRole
-from tenants.models import Commune
-from tests.conftest import PASSWORD, commune_path, make_account, make_family, make_staff
+from tests.conftest import PASSWORD, commune_path, make_family, make_staff
 
 
 def test_agent_of_a_gets_404_on_commune_bs_dossier(client, commune_a, commune_b, agent_a):
@@ -171,59 +170,6 @@ def test_staff_invitation_creates_an_account_with_the_role(
     account = Account.objects.get(email="nouvel.agent@jolieville.test")
     assert StaffRole.objects.get(account=account).commune == commune_a
     assert client.get(commune_path(commune_a, "console/")).status_code == 200
-
-
-def test_operator_console_is_for_operators_only(client, commune_a, agent_a):
-    assert client.get("/operateur/").status_code == 302
-    client.force_login(agent_a)
-    assert client.get("/operateur/").status_code == 404
-    assert client.post("/operateur/communes/nouvelle/", {"name": "X"}).status_code == 404
-
-
-def test_operator_provisions_a_commune_through_the_console(client, db, django_capture_on_commit_callbacks):
-    operator = make_account("ops@foyer.test", is_platform_operator=True)
-    client.force_login(operator)
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(
-            "/operateur/communes/nouvelle/",
-            {
-                "name": "Saint-Village",
-                "slug": "saint-village",
-                "kind": "commune",
-                "insee_code": "",
-                "admin_email": "maire@saint-village.fr",
-                "domain": "",
-            },
-        )
-    assert response.status_code == 302
-    assert Commune.objects.filter(slug="saint-village").exists()
-    assert "Saint-Village" in client.get("/operateur/").content.decode()
-
-
-def test_operator_console_shows_errors_and_creates_nothing(client, commune_a):
-    client.force_login(make_account("ops@foyer.test", is_platform_operator=True))
-    response = client.post(
-        "/operateur/communes/nouvelle/",
-        {
-            "name": "Doublon",
-            "slug": "jolieville",
-            "kind": "commune",
-            "admin_email": "a@b.fr",
-        },
-    )
-    assert response.status_code == 200
-    assert "déjà pris" in html.unescape(response.content.decode())
-    assert Commune.objects.count() == 2
-
-
-def test_operator_suspends_and_reactivates(client, commune_a):
-    client.force_login(make_account("ops@foyer.test", is_platform_operator=True))
-    client.post(f"/operateur/communes/{commune_a.pk}/suspendre/", {"reason": "Travaux"})
-    commune_a.refresh_from_db()
-    assert (commune_a.status, commune_a.suspension_reason) == ("suspended", "Travaux")
-    client.post(f"/operateur/communes/{commune_a.pk}/reactiver/")
-    commune_a.refresh_from_db()
-    assert commune_a.is_active
 
 
 def test_password_reset_by_email(client, commune_a, django_capture_on_commit_callbacks):
