@@ -24,11 +24,18 @@ from .forms import BookingSettingsForm, ChildFormSet, FamilyDossierForm, StaffIn
 
 @staff_required
 def home(request: HttpRequest) -> HttpResponse:
-    counts = Membership.objects.filter(commune=request.commune).aggregate(
-        invited=Count("pk", filter=Q(status=Membership.Status.INVITED)),
-        active=Count("pk", filter=Q(status=Membership.Status.ACTIVE)),
+    """The dashboard: what there is to do, each count a link to the filtered page."""
+    from .dashboard import dashboard_cards, get_dashboard_counts
+
+    dashboard = get_dashboard_counts(commune=request.commune, account=request.user)
+    return render(
+        request,
+        "console/home.html",
+        {
+            "counts": {"active": dashboard.members_active, "invited": dashboard.members_invited},
+            "cards": dashboard_cards(dashboard),
+        },
     )
-    return render(request, "console/home.html", {"counts": counts})
 
 
 @staff_required
@@ -113,12 +120,36 @@ def family_send_activation(request: HttpRequest, membership_id: int) -> HttpResp
 @staff_required
 @require_http_methods(["GET", "POST"])
 def staff(request: HttpRequest) -> HttpResponse:
+    from portal.forms import StaffTwoFactorRequirementForm
+    from shared_identity.two_factor import two_factor_account_ids
+    from tenants.services import set_staff_2fa_requirement
+
     is_admin = request.staff_role.role == StaffRole.Role.ADMIN
-    form = StaffInvitationForm(request.POST or None)
+    # Two forms on the page: the invitation, and the two-factor rule ("form" says which).
+    posted = request.POST.get("form", "invitation") if request.method == "POST" else None
+    form = StaffInvitationForm(request.POST if posted == "invitation" else None)
+    security_form = StaffTwoFactorRequirementForm(
+        request.POST if posted == "two_factor" else None,
+        initial={"require_staff_2fa": request.commune.require_staff_2fa},
+    )
     if request.method == "POST":
         if not is_admin:
             return render(request, "403.html", status=403)
-        if form.is_valid():
+        if posted == "two_factor" and security_form.is_valid():
+            required = security_form.cleaned_data["require_staff_2fa"]
+            try:
+                set_staff_2fa_requirement(commune=request.commune, required=required, actor=request.user)
+            except FoyerError as error:
+                apply_errors(security_form, error)
+            else:
+                messages.success(
+                    request,
+                    _("La double authentification est désormais exigée pour toute l'équipe.")
+                    if required
+                    else _("La double authentification n'est plus exigée pour l'équipe."),
+                )
+                return redirect("console:staff")
+        elif posted == "invitation" and form.is_valid():
             try:
                 services.invite_staff(commune=request.commune, actor=request.user, **form.cleaned_data)
             except FoyerError as error:
@@ -128,15 +159,20 @@ def staff(request: HttpRequest) -> HttpResponse:
                     request, _("L'invitation part vers %(email)s.") % {"email": form.cleaned_data["email"]}
                 )
                 return redirect("console:staff")
+    roles = list(
+        StaffRole.objects.filter(commune=request.commune).select_related("account").order_by("account__email")
+    )
+    with_two_factor = two_factor_account_ids(role.account_id for role in roles)
+    for role in roles:
+        role.has_two_factor = role.account_id in with_two_factor
     return render(
         request,
         "console/staff.html",
         {
             "form": form,
+            "security_form": security_form,
             "is_admin": is_admin,
-            "roles": StaffRole.objects.filter(commune=request.commune)
-            .select_related("account")
-            .order_by("account__email"),
+            "roles": roles,
             "invitations": Invitation.objects.filter(
                 commune=request.commune, kind=Invitation.Kind.STAFF, used_at__isnull=True
             ),
@@ -185,6 +221,9 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
             messages.success(
                 request, _("Bienvenue dans la console de %(commune)s.") % {"commune": commune.name}
             )
+            # A new administrator of a commune still preparing its space starts its onboarding.
+            if invitation.role == StaffRole.Role.ADMIN and not commune.is_open:
+                return redirect("console:onboarding")
             return redirect("console:home")
     return render(
         request,

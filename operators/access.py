@@ -3,6 +3,8 @@ import functools
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
 
+from portal.two_factor_views import second_factor_redirect
+
 
 def operator_required(view):
     """Platform operators only; for everybody else the operator console does not exist."""
@@ -13,6 +15,11 @@ def operator_required(view):
             return redirect_to_login(request.get_full_path())
         if not request.user.is_platform_operator:
             raise Http404
+        # An operator with an authenticator app gives its code in this session first.
+        gate = second_factor_redirect(request)
+        if gate is not None:
+            return gate
         return view(request, *args, **kwargs)
 
+    wrapper.operator_access = True
     return wrapper

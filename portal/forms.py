@@ -167,3 +167,59 @@ class AccountDeletionForm(forms.Form):
     confirmed = forms.BooleanField(
         label=_("Je comprends que mon compte sera supprimé définitivement."), required=False
     )
+
+
+# --- Two-factor authentication (portal.two_factor_views) ------------------------------------
+
+
+class TwoFactorCodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Code de vérification"),
+        max_length=20,
+        help_text=_("Le code à 6 chiffres affiché par votre application, ou un code de secours."),
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "autocapitalize": "none",
+                "spellcheck": "false",
+                "autofocus": True,
+            }
+        ),
+    )
+
+
+class TwoFactorSetupForm(forms.Form):
+    code = forms.CharField(
+        label=_("Code à 6 chiffres affiché par l'application"),
+        max_length=20,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9 ]*"}
+        ),
+    )
+
+
+class TwoFactorDisableForm(forms.Form):
+    password = forms.CharField(
+        label=_("Mot de passe"), widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+    code = forms.CharField(
+        label=_("Code de vérification"),
+        max_length=20,
+        help_text=_("Le code à 6 chiffres affiché par votre application, ou un code de secours."),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false"}
+        ),
+    )
+
+
+class StaffTwoFactorRequirementForm(forms.Form):
+    """Console, "Équipe" page (commune administrators)."""
+
+    require_staff_2fa = forms.BooleanField(
+        label=_("Exiger la double authentification pour toute l'équipe"),
+        required=False,
+        help_text=_(
+            "Chaque membre de l'équipe devra saisir le code de son application à la connexion ; "
+            "ceux qui ne l'ont pas encore activée seront invités à le faire avant d'entrer dans la console."
+        ),
+    )

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from . import account_views, billing_views, forms, reservation_views, views
+from . import account_views, billing_views, forms, reservation_views, two_factor_views, views
 
 app_name = "portal"
 
@@ -49,12 +49,33 @@ urlpatterns = [
     path("calendrier/<str:token>.ics", account_views.calendar_feed, name="calendar_feed"),
     path(
         "connexion/",
-        auth_views.LoginView.as_view(
+        two_factor_views.LoginView.as_view(
             template_name="portal/login.html",
             authentication_form=forms.LoginForm,
             redirect_authenticated_user=True,
         ),
         name="login",
+    ),
+    path("connexion/verification/", two_factor_views.two_factor_verify, name="two_factor_verify"),
+    path(
+        "compte/securite/double-authentification/",
+        two_factor_views.two_factor_setup,
+        name="two_factor_setup",
+    ),
+    path(
+        "compte/securite/double-authentification/codes/",
+        two_factor_views.two_factor_backup_codes,
+        name="two_factor_backup_codes",
+    ),
+    path(
+        "compte/securite/double-authentification/codes/nouveaux/",
+        two_factor_views.two_factor_regenerate,
+        name="two_factor_regenerate",
+    ),
+    path(
+        "compte/securite/double-authentification/desactiver/",
+        two_factor_views.two_factor_disable,
+        name="two_factor_disable",
     ),
     path("deconnexion/", auth_views.LogoutView.as_view(), name="logout"),
     path(
