@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import import_views, views
+from . import import_views, onboarding_views, views
 
 app_name = "console"
 
@@ -34,9 +34,13 @@ urlpatterns = [
     ),
     path("equipe/", views.staff, name="staff"),
     path("reglages/", views.booking_settings, name="booking_settings"),
+    path("mise-en-service/", onboarding_views.onboarding, name="onboarding"),
+    path("mise-en-service/ouvrir/", onboarding_views.onboarding_open, name="onboarding_open"),
+    path("identite/", onboarding_views.identity, name="identity"),
     path("invitation/<str:token>/", views.accept_invitation, name="accept_invitation"),
     path("", include("console.reservation_urls")),
     path("", include("console.billing_urls")),
     path("demandes/", include("demandes.console_urls")),
     path("actualites/", include("actualites.console_urls")),
+    path("journal/", include("audit.console_urls")),
 ]

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils.translation import gettext as _
 
+import audit
 from foyer.errors import FoyerError, NotFound
 from shared_identity.models import Account, Family
 
@@ -176,6 +177,7 @@ def save_site(*, site_id: int | None = None, data: SiteInput, actor: Account) ->
         errors.raise_if_any(_("Le site n'a pas été enregistré : corrigez les erreurs."))
         site.save()
         site.services.set(services)
+        audit.related_saved(site)
     return site
 
 
@@ -230,6 +232,7 @@ def save_prestation(*, prestation_id: int | None = None, data: PrestationInput, 
             PriceBracket(prestation=prestation, qf_min=b.qf_min, qf_max=b.qf_max, price=b.price)
             for b in data.brackets
         )
+        audit.related_saved(prestation)
     return prestation
 
 

@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+import audit
 from foyer.errors import FoyerError, NotFound
 from shared_identity.models import Account, Child, Family
 from tenants.context import commune_context
@@ -772,6 +773,7 @@ def mass_cancel(
         )
     now = timezone.now()
     with transaction.atomic(durable=True):
+        audit.mute(Booking, BookingCredit)  # one entry for the operation, below
         bookings = (
             Booking.objects.select_for_update()
             .select_related("prestation")
@@ -784,6 +786,7 @@ def mass_cancel(
             _cancel(booking, actor=actor, reason=reason, now=now, credit=True)
         if prestation is None:
             Closure.objects.get_or_create(date=day, site=site, defaults={"reason": reason})
+        audit.mass_cancellation(site=site, day=day, prestation=prestation, reason=reason, bookings=bookings)
         family_ids = sorted({booking.family_id for booking in bookings})
         if family_ids:
             from .tasks import notify_mass_cancellation

@@ -106,14 +106,15 @@ def clone_template(schema_name: str) -> None:
     Runs inside the caller's transaction: PostgreSQL DDL is transactional, so a failure
     later in provisioning leaves no schema behind. It sends a fixed handful of statements,
     whatever the number of tables, and refuses a template holding objects it does not copy
-    (views, functions, triggers, free-standing sequences) rather than clone it partly.
+    (views, functions, free-standing sequences) rather than clone it partly. Triggers are
+    copied; their functions live in the public schema (the audit log's append-only guard).
     """
     if connection.schema_name != "public":
         raise RuntimeError("Clone communes from the public schema.")
     src, dst = quote_ident(TEMPLATE_SCHEMA), quote_ident(schema_name)
     with connection.cursor() as cursor:
         cursor.execute(_TEMPLATE_OBJECTS, [TEMPLATE_SCHEMA])
-        tables, constraints, indexes, identities, unsupported = cursor.fetchone()
+        tables, constraints, indexes, identities, triggers, unsupported = cursor.fetchone()
         if unsupported:
             raise RuntimeError(f"The template schema holds objects the clone does not copy: {unsupported}")
         source_prefix = f"{TEMPLATE_SCHEMA}."
@@ -149,6 +150,9 @@ def clone_template(schema_name: str) -> None:
             + definition.replace(f"REFERENCES {source_prefix}", f"REFERENCES {dst}.")
             for table, name, definition in cursor.fetchall()
         ]
+        foreign_keys += [
+            definition.replace(f" ON {source_prefix}", f" ON {dst}.", 1) for definition in triggers or []
+        ]
         if foreign_keys:
             cursor.execute(";\n".join(foreign_keys))
 
@@ -169,6 +173,8 @@ SELECT
       AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid AND con.contype IN ('p', 'u', 'x'))),
   (SELECT array_agg(ARRAY[c.relname, a.attname::text]) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid, ns
     WHERE c.relnamespace = ns.oid AND c.relkind = 'r' AND a.attidentity <> '' AND NOT a.attisdropped),
+  (SELECT array_agg(pg_get_triggerdef(tg.oid) ORDER BY tg.tgname) FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid, ns
+    WHERE c.relnamespace = ns.oid AND NOT tg.tgisinternal),
   (SELECT string_agg(DISTINCT kind, ', ') FROM (
       SELECT 'view ' || c.relname AS kind FROM pg_class c, ns WHERE c.relnamespace = ns.oid AND c.relkind IN ('v', 'm', 'f', 'p')
       UNION ALL
@@ -176,9 +182,6 @@ SELECT
         AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'i')
       UNION ALL
       SELECT 'function ' || p.proname FROM pg_proc p, ns WHERE p.pronamespace = ns.oid
-      UNION ALL
-      SELECT 'trigger ' || tg.tgname FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid, ns
-        WHERE c.relnamespace = ns.oid AND NOT tg.tgisinternal
   ) AS objects)
 """
 

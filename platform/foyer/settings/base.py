@@ -79,6 +79,10 @@ SHARED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # Two-factor authentication (TOTP and backup codes) of accounts: public schema only.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "portal",
     "console",
     "operators",
@@ -88,6 +92,8 @@ TENANT_APPS = [
     "billing",
     "demandes",
     "actualites",
+    # The audit log of the commune's staff changes.
+    "audit",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -109,6 +115,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "tenants.middleware.CommuneAccessMiddleware",
@@ -172,6 +179,8 @@ LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:dashboard"
 LOGOUT_REDIRECT_URL = "portal:login"
 PASSWORD_RESET_TIMEOUT = 24 * 3600
+# Two-factor authentication (shared_identity.two_factor): the name shown in authenticator apps.
+OTP_TOTP_ISSUER = "Foyer"
 
 # --- Locale ---------------------------------------------------------------------------
 LANGUAGE_CODE = "fr"
