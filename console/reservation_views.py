@@ -245,14 +245,19 @@ def family_page(
     enrolment_form: EnrolmentForm | None = None,
     quotient_form: QuotientForm | None = None,
 ) -> HttpResponse:
-    """The family dossier page with its reservation sections (console/family_detail.html)."""
+    """The family dossier page: every section (console.dossier), with the enrolment and
+    quotient familial forms (console/family_detail.html)."""
+    from .dossier import get_family_dossier_page
+
     family = membership.family
+    dossier = get_family_dossier_page(membership=membership)
     return render(
         request,
         "console/family_detail.html",
         {
             "membership": membership,
-            "reservations": selectors.get_family_reservations(family=family),
+            "dossier": dossier,
+            "reservations": dossier.reservations,
             "enrolment_form": enrolment_form or EnrolmentForm(family=family),
             "quotient_form": quotient_form or QuotientForm(),
         },

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -127,16 +128,39 @@ def with_activation_status(memberships: QuerySet[Membership], *, now=None) -> Qu
     )
 
 
+def _phone_pattern(search: str) -> str | None:
+    """A regex that finds a phone number however it was typed ("06 01 02 03 04",
+    "06.01.02.03.04", "+33 6 01 02 03 04"), or None when ``search`` is not a number."""
+    if not re.fullmatch(r"\+?[\d\s.\-/()]+", search):
+        return None
+    digits = re.sub(r"\D", "", search)
+    if len(digits) < 4:
+        return None
+    if search.startswith("+33"):
+        digits = "0" + digits[2:]
+    gap = r"[^0-9]*"
+    head, rest = (r"(0|\+33)", digits[1:]) if digits.startswith("0") else (digits[0], digits[1:])
+    return head + "".join(gap + digit for digit in rest)
+
+
 def list_family_dossiers(*, commune, search: str = "", activation: str = "") -> QuerySet[Membership]:
     """The commune's dossiers by family name, each with its activation status (see
-    with_activation_status), optionally only those with ``activation``."""
+    with_activation_status), optionally only those with ``activation``. The search looks in
+    the family's name, dossier number, guardians' e-mails and phone numbers and children's
+    names."""
     memberships = Membership.objects.filter(commune=commune).select_related("family")
     if search:
-        memberships = memberships.filter(
+        match = (
             Q(family__name__icontains=search)
             | Q(dossier_number__icontains=search)
             | Q(family__guardians__email__icontains=search)
-        ).distinct()
+            | Q(family__children__first_name__icontains=search)
+            | Q(family__children__last_name__icontains=search)
+        )
+        phone = _phone_pattern(search)
+        if phone:
+            match |= Q(family__guardians__phone__iregex=phone) | Q(family__home_phone__iregex=phone)
+        memberships = memberships.filter(match).distinct()
     memberships = with_activation_status(memberships)
     if activation:
         memberships = memberships.filter(activation_status=activation)
