@@ -83,6 +83,7 @@ def seed(clients: int, capacity: int) -> dict:
     call_command("migrate_schemas", shared=True, interactive=False, verbosity=0, stdout=io.StringIO())
     schemas.ensure_template_schema()
     commune = provision_commune(name="Commune de la Rafale", slug=SLUG, admin_email="admin@rafale.test")
+    type(commune).objects.filter(pk=commune.pk).update(opened_at=timezone.now())  # open to families
     day = booking_day(timezone.localdate())
 
     # One Argon2 hash for every account: hashing is the login's cost, not the setup's.

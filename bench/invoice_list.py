@@ -307,6 +307,7 @@ def run(args) -> int:
             slug=f"factures-{index + 1:02d}",
             admin_email="admin@factures.test",
         )
+        type(commune).objects.filter(pk=commune.pk).update(opened_at=timezone.now())  # open to families
         references.append(fill_commune(commune, index=index + 1, family=family, others=others, today=today))
         communes.append(commune)
     with connection.cursor() as cursor:

@@ -346,6 +346,7 @@ def run(args) -> int:
         commune = provision_commune(
             name=f"Commune {index + 1:02d}", slug=f"semaine-{index + 1:02d}", admin_email="admin@semaine.test"
         )
+        type(commune).objects.filter(pk=commune.pk).update(opened_at=timezone.now())  # open to families
         fill_commune(commune, family=family, children=children, account=account, week=week)
         communes.append(commune)
     setup_seconds = time.perf_counter() - setup_started

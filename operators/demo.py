@@ -7,6 +7,8 @@ import datetime as dt
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from reservations.deadlines import DeadlineRule
@@ -17,6 +19,12 @@ from tenants.models import Commune
 from tenants.services import provision_commune
 
 DEMO_PASSWORD = "foyer-demo-2026"
+LEGAL_MENTIONS = (
+    "Éditeur : %(name)s (commune de démonstration).\n"
+    "Responsable de la publication : le maire.\n"
+    "Délégué à la protection des données : %(contact)s.\n"
+    "Vous pouvez accéder à vos données, les rectifier ou en demander l'effacement depuis « Mon compte »."
+)
 SCHOOL_DAYS = [0, 1, 3, 4]
 OPERATOR_EMAIL = "operateur@foyer.localhost"
 PARENT_EMAIL = "parent@foyer.localhost"
@@ -146,7 +154,14 @@ def seed_demo() -> dict:
         commune = Commune.objects.filter(slug=spec["slug"]).first() or provision_commune(
             name=spec["name"], slug=spec["slug"], kind=spec["kind"], admin_email=spec["admin"]
         )
-        Commune.objects.filter(pk=commune.pk).update(brand_colour=spec["colour"], contact_email=spec["admin"])
+        Commune.objects.filter(pk=commune.pk).update(
+            brand_colour=spec["colour"],
+            contact_email=spec["admin"],
+            legal_mentions=LEGAL_MENTIONS % {"name": spec["name"], "contact": spec["admin"]},
+            # The demo communes are open to families (a new commune opens at the end of its
+            # onboarding); the first seeding's date is kept.
+            opened_at=Coalesce("opened_at", Value(timezone.now())),
+        )
         admin = _account(spec["admin"], "Admin", spec["name"])
         StaffRole.objects.get_or_create(
             account=admin, commune=commune, defaults={"role": StaffRole.Role.ADMIN}

@@ -46,6 +46,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+import audit
 from foyer.errors import FoyerError, NotFound
 from tenants.tasks import enqueue_on_commit
 
@@ -55,6 +56,7 @@ from .services import (
     POSTCODE_RE,
     child_birth_date_problem,
     clean_phone,
+    ensure_open_to_families,
     send_family_invitation,
 )
 
@@ -930,6 +932,7 @@ def import_family_dossiers(*, commune, actor: Account, data: bytes, valid_only: 
                 )
             created = _create_dossiers(commune=commune, plans=preview.by_action(Action.CREATE))
             _update_dossiers(plans=preview.by_action(Action.UPDATE))
+            audit.family_import(preview=preview, created=created)
     except IntegrityError as exc:
         raise FoyerError(
             "import_conflict",
@@ -1153,12 +1156,16 @@ def request_family_invitations(
     """Send (or send again) the activation link of each of these dossiers of the commune that
     is not activated yet. Tasks after commit, INVITATION_BATCH dossiers each; every link goes
     through send_family_invitation, so each dossier's delivery is tracked as for one."""
+    ensure_open_to_families(commune)
     rows = list(
         Membership.objects.filter(commune=commune, pk__in=list(membership_ids)).values_list("pk", "status")
     )
     pending = sorted(pk for pk, status in rows if status == Membership.Status.INVITED)
     if not rows:
         raise FoyerError("nothing_selected", _("Cochez au moins un dossier de la liste."))
+    audit.activation_links_requested(
+        commune=commune, membership_ids=pending, already_active=len(rows) - len(pending)
+    )
     from .tasks import send_family_invitations
 
     for start in range(0, len(pending), INVITATION_BATCH):

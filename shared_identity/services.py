@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+import audit
 from foyer.errors import FoyerError
 from tenants.tasks import enqueue_on_commit
 
@@ -140,7 +141,7 @@ def create_family_dossier(
             email=guardian_email,
             phone=guardian_phone.strip(),
         )
-        Child.objects.bulk_create(
+        kids = Child.objects.bulk_create(
             Child(
                 family=family,
                 first_name=c.first_name.strip(),
@@ -149,6 +150,7 @@ def create_family_dossier(
             )
             for c in children
         )
+        audit.created_in_bulk(kids)
         if not dossier_number:
             dossier_number = _next_dossier_number(commune)
         try:
@@ -176,12 +178,29 @@ def _next_dossier_number(commune) -> str:
 # --- Invitations --------------------------------------------------------------------------------
 
 
+def ensure_open_to_families(commune) -> None:
+    """Refuse to send a family an activation link while the commune is still preparing its
+    space (onboarding): the link would lead to a closed door."""
+    if not commune.is_open:
+        raise FoyerError(
+            "commune_not_open",
+            _(
+                "%(name)s n'est pas encore ouverte aux familles : terminez la mise en service "
+                "(« Ouvrir aux familles ») avant d'envoyer les liens d'activation."
+            )
+            % {"name": commune.name},
+            status=409,
+        )
+
+
 def send_family_invitation(*, membership: Membership, actor: Account | None) -> Invitation:
-    """Activate a family's file: e-mail a one-time link (72 h). Sending again replaces the link."""
+    """Activate a family's file: e-mail a one-time link (72 h). Sending again replaces the link.
+    Refused while the commune is not open to families."""
     with transaction.atomic(durable=True):
         membership = (
             Membership.objects.select_for_update().select_related("commune", "family").get(pk=membership.pk)
         )
+        ensure_open_to_families(membership.commune)
         if membership.status != Membership.Status.INVITED:
             raise FoyerError(
                 "already_active", _("Ce dossier est déjà activé : la famille peut se connecter.")
@@ -412,6 +431,7 @@ def accept_staff_invitation(
         StaffRole.objects.update_or_create(
             account=account, commune=commune, defaults={"role": invitation.role}
         )
+        audit.staff_joined(commune=commune, account=account, role=invitation.role)
         invitation.used_at = timezone.now()
         invitation.used_by = account
         invitation.save(update_fields=["used_at", "used_by"])

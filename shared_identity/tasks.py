@@ -22,6 +22,18 @@ TRANSIENT_MAIL_ERRORS = (smtplib.SMTPException, ConnectionError, TimeoutError, O
 logger = logging.getLogger(__name__)
 
 
+def _send_tracked(*, task, message: EmailMultiAlternatives, invitation_id: int) -> None:
+    """Send an invitation e-mail, retrying transient SMTP errors, and record its delivery."""
+    try:
+        message.send()
+    except TRANSIENT_MAIL_ERRORS as exc:
+        if task.request.retries >= task.max_retries:
+            mark_invitation_delivery(invitation_id=invitation_id, delivered=False)
+            raise
+        raise task.retry(exc=exc, countdown=30 * 2**task.request.retries) from exc
+    mark_invitation_delivery(invitation_id=invitation_id, delivered=True)
+
+
 @contextmanager
 def _in_public_schema():
     """Platform tasks run in the public schema, and give the caller's schema back (eager runs)."""
@@ -61,14 +73,7 @@ def send_invitation_email(self, *, invitation_id: int, token: str) -> None:
         reply_to=[commune.contact_email] if commune.contact_email else None,
     )
     message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
-    try:
-        message.send()
-    except TRANSIENT_MAIL_ERRORS as exc:
-        if self.request.retries >= self.max_retries:
-            mark_invitation_delivery(invitation_id=invitation_id, delivered=False)
-            raise
-        raise self.retry(exc=exc, countdown=30 * 2**self.request.retries) from exc
-    mark_invitation_delivery(invitation_id=invitation_id, delivered=True)
+    _send_tracked(task=self, message=message, invitation_id=invitation_id)
 
 
 @app.task(base=TenantTask)
@@ -119,14 +124,7 @@ def send_guardian_invitation_email(self, *, invitation_id: int, token: str) -> N
         body=render_to_string("emails/guardian_invitation.txt", context),
         to=[invitation.email],
     )
-    try:
-        message.send()
-    except TRANSIENT_MAIL_ERRORS as exc:
-        if self.request.retries >= self.max_retries:
-            mark_invitation_delivery(invitation_id=invitation_id, delivered=False)
-            raise
-        raise self.retry(exc=exc, countdown=30 * 2**self.request.retries) from exc
-    mark_invitation_delivery(invitation_id=invitation_id, delivered=True)
+    _send_tracked(task=self, message=message, invitation_id=invitation_id)
 
 
 @app.task

@@ -9,6 +9,7 @@ import datetime as dt
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from shared_identity.models import Account, Child, Family, Guardian, Membership, StaffRole
 from tenants import schemas
@@ -31,6 +32,10 @@ def django_db_setup(django_test_environment, django_db_blocker):
         for slug, name in SESSION_COMMUNES.items():
             if not Commune.objects.filter(slug=slug).exists():
                 provision_commune(name=name, slug=slug, admin_email=f"admin@{slug}.test")
+        # The session communes are open to families (onboarding is tested on its own).
+        Commune.objects.filter(slug__in=SESSION_COMMUNES, opened_at__isnull=True).update(
+            opened_at=timezone.now()
+        )
         wipe_identity()
     yield
     with django_db_blocker.unblock(), connection.cursor() as cursor:
@@ -127,6 +132,14 @@ def agent_a(commune_a) -> Account:
 @pytest.fixture
 def agent_b(commune_b) -> Account:
     return make_staff(commune_b, "agent@demo.test")
+
+
+def open_to_families(commune: Commune) -> Commune:
+    """Open a freshly provisioned commune to families without going through its onboarding
+    (tests that are about something else)."""
+    Commune.objects.filter(pk=commune.pk).update(opened_at=timezone.now())
+    commune.refresh_from_db()
+    return commune
 
 
 def commune_path(commune: Commune, rest: str = "") -> str:

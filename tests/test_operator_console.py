@@ -202,11 +202,11 @@ def test_list_shows_status_families_last_run_payment_account_and_migrations(ops_
     page = _page(ops_client.get("/operateur/"))
     # then each row says it all
     assert _row(page, "Commune de JolieVille") == (
-        "Commune de JolieVille Commune · jolieville Active 2 (+1 invitée) septembre 2026 émise le 02/10/2026 "
+        "Commune de JolieVille Commune · jolieville Active Ouverte 2 (+1 invitée) septembre 2026 émise le 02/10/2026 "
         "Mollie live À jour aucun"
     )
     assert _row(page, "Collectivité Démo") == (
-        "Collectivité Démo Commune · demo Suspendue Travaux 1 octobre 2026 brouillon "
+        "Collectivité Démo Commune · demo Suspendue Travaux Ouverte 1 octobre 2026 brouillon "
         "Mollie test (paiement en ligne désactivé) À jour aucun"
     )
     assert "2 collectivités" in page
@@ -218,9 +218,11 @@ def test_list_without_regie_nor_run_and_with_a_schema_behind(ops_client, commune
     # and a commune whose schema is missing altogether
     Commune.objects.create(name="Fantôme", slug="fantome", schema_name="c_fantome")
     page = _page(ops_client.get("/operateur/"))
-    assert _row(page, "Commune de JolieVille").endswith("Active 0 Aucune Aucun compte À jour aucun")
-    assert _row(page, "Collectivité Démo").endswith("Active 0 Aucune Illisible Migrations en retard aucun")
-    assert _row(page, "Fantôme").endswith("Active 0 Aucune Illisible Schéma absent aucun")
+    assert _row(page, "Commune de JolieVille").endswith("Active Ouverte 0 Aucune Aucun compte À jour aucun")
+    assert _row(page, "Collectivité Démo").endswith(
+        "Active Ouverte 0 Aucune Illisible Migrations en retard aucun"
+    )
+    assert _row(page, "Fantôme").endswith("Active En préparation 0 Aucune Illisible Schéma absent aucun")
 
 
 def test_list_query_count_is_pinned_and_does_not_grow_with_the_communes(ops_client, commune_a, commune_b):
@@ -238,12 +240,12 @@ def test_list_query_count_is_pinned_and_does_not_grow_with_the_communes(ops_clie
     with CaptureQueriesContext(connection) as five:
         page = _page(ops_client.get("/operateur/"))
     assert "5 collectivités" in page
-    # then the same 8 queries (SET search_path aside): session, account, count, page, families,
-    # migration state (2), and the commune schemas in one UNION ALL over the five
+    # then the same 9 queries (SET search_path aside): session, account, two-factor device, count,
+    # page, families, migration state (2), and the commune schemas in one UNION ALL over the five
     for captured in (two, five):
         queries = _without_set_search_path(captured)
-        assert len(queries) == 8, "\n".join(queries)
-        assert len(captured) <= 9
+        assert len(queries) == 9, "\n".join(queries)
+        assert len(captured) <= 10
     unions = [sql for sql in _without_set_search_path(five) if "billing_regiesettings r " in sql]
     assert len(unions) == 1 and unions[0].count(" UNION ALL ") == 4
 
@@ -663,10 +665,11 @@ def test_health_page_query_count_is_pinned_and_does_not_grow(ops_client, commune
         provision_commune(name=f"Ajout {index}", slug=f"ajout-{index}", admin_email="a@b.fr")
     with CaptureQueriesContext(connection) as four:
         ops_client.get("/operateur/sante/")
-    # session, account, SELECT 1, schema names, migration state (2), template exists, failures (2)
+    # session, account, two-factor device, SELECT 1, schema names, migration state (2), template
+    # exists, failures (2)
     for captured in (two, four):
         queries = _without_set_search_path(captured)
-        assert len(queries) == 9, "\n".join(queries)
+        assert len(queries) == 10, "\n".join(queries)
     cache.delete(BEAT_HEARTBEAT_KEY)
 
 
@@ -704,4 +707,4 @@ def test_a_task_failing_in_a_real_worker_is_recorded(committed_db, private_queue
 def test_a_membership_count_ignores_suspended_dossiers(ops_client, commune_a):
     membership = make_family(commune_a, email="p@example.fr")
     Membership.objects.filter(pk=membership.pk).update(status=Membership.Status.SUSPENDED)
-    assert " Active 0 " in _row(_page(ops_client.get("/operateur/")), "Commune de JolieVille")
+    assert " Active Ouverte 0 " in _row(_page(ops_client.get("/operateur/")), "Commune de JolieVille")

@@ -4,10 +4,13 @@ from django.urls import include, path
 
 from portal import billing_views, reservation_views
 from portal import views as portal_views
+from tenants import views as tenant_views
 
 commune_patterns = [
     path("", portal_views.commune_home, name="home"),
     path("activation/<str:token>/", portal_views.activation, name="activation"),
+    path("logo/", tenant_views.logo, name="logo"),
+    path("mentions-legales/", tenant_views.legal_mentions, name="legal_mentions"),
     path("panier/ajouter/", reservation_views.cart_add, name="cart_add"),
     path("panier/<int:item_id>/retirer/", reservation_views.cart_remove, name="cart_remove"),
     path("reservations/<int:booking_id>/annuler/", reservation_views.booking_cancel, name="booking_cancel"),

@@ -15,7 +15,7 @@ from shared_identity.models import Guardian
 from tenants.context import commune_context
 from tenants.services import provision_commune
 from tests.actualites.conftest import PNG, account_of, member_of_both, news
-from tests.conftest import commune_path, make_account, make_family
+from tests.conftest import commune_path, make_account, make_family, open_to_families
 
 
 def _page(response) -> str:
@@ -152,7 +152,9 @@ def test_the_feed_queries_do_not_grow_with_the_number_of_communes(client, commun
     one = _queries(client, "/actualites/")
     # when it joins two more (a third commune is provisioned for this test)
     membership.family.memberships.create(commune=commune_b, dossier_number="B-1", status="active")
-    third = provision_commune(name="Troisième Ville", slug="troisieme", admin_email="admin@troisieme.test")
+    third = open_to_families(
+        provision_commune(name="Troisième Ville", slug="troisieme", admin_email="admin@troisieme.test")
+    )
     membership.family.memberships.create(commune=third, dossier_number="C-1", status="active")
     news(commune_b, "B")
     news(third, "C")

@@ -10,7 +10,7 @@ from demandes import services
 from demandes.selectors import list_family_requests
 from tenants.context import commune_context
 from tenants.services import provision_commune
-from tests.conftest import make_family
+from tests.conftest import make_family, open_to_families
 from tests.demandes.conftest import category, file_pickup, guardian_of, install_default_categories
 
 
@@ -92,7 +92,9 @@ def test_the_history_page_costs_the_same_queries_for_one_two_or_three_communes(
     with CaptureQueriesContext(connection) as two:
         assert client.get("/demandes/").status_code == 200
     counts.append(len(_queries(two)))
-    third = provision_commune(name="Ville-Neuve", slug="ville-neuve", admin_email="maire@ville-neuve.fr")
+    third = open_to_families(
+        provision_commune(name="Ville-Neuve", slug="ville-neuve", admin_email="maire@ville-neuve.fr")
+    )
     membership.family.memberships.create(commune=third, dossier_number="C-1", status="active")
     _ask(third, membership, "C")
     with CaptureQueriesContext(connection) as three:

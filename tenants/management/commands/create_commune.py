@@ -36,3 +36,7 @@ class Command(BaseCommand):
                 f"Commune « {commune.name} » créée (schéma {commune.schema_name}) : {commune.absolute_url}"
             )
         )
+        self.stdout.write(
+            "Elle est en préparation : son administrateur a reçu une invitation et l'ouvrira aux "
+            "familles depuis la console (Mise en service)."
+        )
