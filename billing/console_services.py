@@ -93,5 +93,6 @@ def update_regie_settings(
             regie.mollie_key_encrypted = encrypt_secret(mollie_key)
             regie.mollie_mode = mollie_key.split("_", 1)[0]
             regie.mollie_checked_at = now or timezone.now()
+        regie.saved_at = now or timezone.now()
         regie.save()
     return regie

@@ -71,6 +71,8 @@ class RegieSettings(models.Model):
     mollie_key_encrypted = models.TextField(blank=True)
     mollie_mode = models.CharField(max_length=4, blank=True)
     mollie_checked_at = models.DateTimeField(null=True, blank=True)
+    # When an admin last saved these settings (onboarding asks for it once).
+    saved_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"régie {self.regie_code}"

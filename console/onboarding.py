@@ -19,8 +19,9 @@ The steps, and when each one is done ("fait"):
    opens at least one day in the next OPENING_HORIZON_WEEKS weeks once weekdays, public
    holidays, closures and holidays are taken into account (long enough to span the summer
    holidays).
-4. **Régie et paiement en ligne** (required): the régie code is not the placeholder every
-   new commune starts with ("RG"), and online payment is either off while no active
+4. **Régie et paiement en ligne** (required): an admin has saved the régie settings once
+   (``RegieSettings.saved_at``: its code, payment delay and invoicing day are the
+   commune's, not the defaults), and online payment is either off while no active
    prestation is prepaid, or on with a Mollie key saved (a prepaid prestation needs it). A
    test key is accepted, with a note that payments are not real until the live key is saved.
 5. **Catégories de demandes** (required): at least one active category is offered to
@@ -68,8 +69,6 @@ from tenants.context import commune_context
 from tenants.middleware import commune_urlconf
 from tenants.models import Commune
 
-# The régie code every commune starts with (billing.models.RegieSettings.regie_code's default).
-PLACEHOLDER_REGIE_CODE = RegieSettings._meta.get_field("regie_code").default
 # Each prestation must open at least one day within this many weeks from today.
 OPENING_HORIZON_WEEKS = 12
 
@@ -187,7 +186,7 @@ class _Facts:
     visible_categories: int
     staff: int
     staff_invited: int
-    regie_code: str | None
+    regie_saved: bool
     online_payment: bool
     has_mollie_key: bool
     mollie_mode: str
@@ -212,7 +211,7 @@ def _facts(commune: Commune) -> _Facts:
                     expires_at__gt=timezone.now(),
                 )
             ),
-            regie_code=Subquery(regie.values("regie_code")[:1]),
+            regie_saved=Exists(regie.filter(saved_at__isnull=False)),
             online_payment=Subquery(regie.values("online_payment")[:1]),
             has_mollie_key=Exists(regie.exclude(mollie_key_encrypted="")),
             mollie_mode=Subquery(regie.values("mollie_mode")[:1]),
@@ -223,7 +222,7 @@ def _facts(commune: Commune) -> _Facts:
             "visible_categories",
             "staff_count",
             "staff_invited",
-            "regie_code",
+            "regie_saved",
             "online_payment",
             "has_mollie_key",
             "mollie_mode",
@@ -236,7 +235,7 @@ def _facts(commune: Commune) -> _Facts:
         visible_categories=row["visible_categories"] or 0,
         staff=row["staff_count"] or 0,
         staff_invited=row["staff_invited"] or 0,
-        regie_code=row["regie_code"],
+        regie_saved=bool(row["regie_saved"]),
         online_payment=bool(row["online_payment"]),
         has_mollie_key=bool(row["has_mollie_key"]),
         mollie_mode=row["mollie_mode"] or "",
@@ -493,13 +492,12 @@ def _opens_before(prestation: _Prestation, calendar: CommuneCalendar, today: dt.
 
 def _regie_step(facts: _Facts, prestations: list[_Prestation], urls: _Urls) -> Step:
     missing, notes = [], []
-    if facts.regie_code is None or facts.regie_code == PLACEHOLDER_REGIE_CODE:
+    if not facts.regie_saved:
         missing.append(
             _(
-                "Le code de la régie n'est pas saisi (« %(code)s » est la valeur de départ) : "
-                "il figure dans la référence de chaque facture."
+                "Les réglages de la régie ne sont pas enregistrés : vérifiez son code (il figure "
+                "dans la référence de chaque facture), le délai de paiement et le jour de facturation."
             )
-            % {"code": PLACEHOLDER_REGIE_CODE}
         )
     prepaid = [p.label for p in prestations if p.billing_mode == Prestation.BillingMode.PREPAID]
     if prepaid and not facts.has_mollie_key:

@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from PIL import Image
 
+from billing.console_services import update_regie_settings
 from billing.crypto import encrypt_secret
 from billing.fake_mollie import TEST_KEY
 from billing.models import RegieSettings
@@ -78,7 +79,9 @@ def _identity(commune: Commune) -> Commune:
 
 def _regie(commune: Commune, **fields) -> None:
     with commune_context(commune):
-        RegieSettings.objects.update_or_create(pk=1, defaults={"regie_code": "JV", **fields})
+        RegieSettings.objects.update_or_create(
+            pk=1, defaults={"regie_code": "JV", "saved_at": timezone.now(), **fields}
+        )
 
 
 def _category(commune: Commune, **fields) -> None:
@@ -127,8 +130,8 @@ def test_an_empty_commune_is_told_what_each_step_misses(commune_a, admin_a):
     assert _summary(steps["regie"]) == (
         "a_faire",
         [
-            "Le code de la régie n'est pas saisi (« RG » est la valeur de départ) : il figure dans la "
-            "référence de chaque facture."
+            "Les réglages de la régie ne sont pas enregistrés : vérifiez son code (il figure dans la "
+            "référence de chaque facture), le délai de paiement et le jour de facturation."
         ],
     )
     assert steps["regie"].url == "/c/jolieville/console/facturation/regie/"
@@ -323,6 +326,21 @@ def test_the_regie_step_is_done_without_online_payment_for_month_end_prestations
     assert step.notes == ("Paiement en ligne désactivé : les familles paient leurs factures au guichet.",)
 
 
+def test_saving_the_regie_page_once_completes_its_step(commune_a, admin_a):
+    # given a month-end catalogue and a régie nobody has saved yet
+    make_catalogue(commune_a)
+    with commune_context(commune_a):
+        RegieSettings.objects.update_or_create(pk=1, defaults={"regie_code": "RG", "saved_at": None})
+    assert _steps(commune_a)["regie"].state == "a_faire"
+    # when the admin saves the régie settings, even keeping the starting code
+    with commune_context(commune_a):
+        update_regie_settings(
+            regie_code="RG", due_days=30, invoicing_day=1, online_payment=False, actor=admin_a
+        )
+    # then the step is done
+    assert _steps(commune_a)["regie"].state == "fait"
+
+
 def test_only_active_family_categories_count(commune_a, admin_a):
     # given a system category and an inactive one
     _category(commune_a, code="changement-adresse", is_system=True)
@@ -461,8 +479,8 @@ def test_the_service_refuses_to_open_with_the_missing_steps(commune_a, admin_a):
         (
             "regie",
             [
-                "Le code de la régie n'est pas saisi (« RG » est la valeur de départ) : il figure dans la "
-                "référence de chaque facture."
+                "Les réglages de la régie ne sont pas enregistrés : vérifiez son code (il figure dans la "
+                "référence de chaque facture), le délai de paiement et le jour de facturation."
             ],
         ),
         ("categories", ["Aucune catégorie de demande n'est proposée aux familles."]),
