@@ -6,11 +6,16 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.db.models import Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from actualites.models import NewsItem
+from actualites.services import NewsInput, create_news_item
+from demandes.models import Request, RequestCategory
+from demandes.services import change_request_status, submit_request
 from reservations.deadlines import DeadlineRule
 from reservations.models import Booking, Enrolment, Prestation, PrestationSite, PriceBracket, Service, Site
 from shared_identity.models import Account, Child, Family, Guardian, Invitation, Membership, StaffRole
@@ -181,7 +186,10 @@ def seed_demo() -> dict:
         with commune_context(commune):
             _catalogue(spec, family)
             _billing(family, regie_code=spec["regie"])
+            _news(spec, admin)
         communes.append(commune)
+    with commune_context(communes[0]):
+        _request(family, parent, admin=Account.objects.get(email=COMMUNES[0]["admin"]))
     return {"operator": operator, "parent": parent, "communes": communes}
 
 
@@ -319,3 +327,64 @@ def _billing(family: Family, *, regie_code: str) -> None:
         day += dt.timedelta(days=1)
     run = prepare_invoicing_run(month=start)
     issue_invoicing_run(run_id=run.pk)
+
+
+def _news(spec: dict, admin: Account) -> None:
+    if NewsItem.objects.exists():
+        return
+    now = timezone.now()
+    create_news_item(
+        actor=admin,
+        data=NewsInput(
+            title="Menus de la cantine : les repas de la semaine sont en ligne",
+            body=(
+                "Retrouvez les menus de la semaine affichés dans chaque école.\n"
+                "Pensez à réserver les repas avant la date limite indiquée sur chaque jour."
+            ),
+            publish_at=now - dt.timedelta(days=2),
+        ),
+    )
+    create_news_item(
+        actor=admin,
+        data=NewsInput(
+            title=f"{spec['name']} : fermeture exceptionnelle du périscolaire vendredi",
+            body="Le périscolaire du soir sera fermé vendredi pour la formation des animateurs.",
+            publish_at=now - dt.timedelta(hours=3),
+            pinned=True,
+        ),
+    )
+
+
+# The smallest valid PDF: a pièce d'identité stand-in for the demo request.
+DEMO_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
+
+def _request(family: Family, parent: Account, *, admin: Account) -> None:
+    """One "Autorisation de récupération d'un enfant" that the commune has taken in hand."""
+    if Request.objects.filter(family=family).exists():
+        return
+    category = RequestCategory.objects.filter(code="autorisation-recuperation", is_active=True).first()
+    if category is None:
+        return
+    request = submit_request(
+        family=family,
+        actor=parent,
+        category=category,
+        child=family.children.order_by("birth_date").first(),
+        answers={
+            "personne_autorisee": "Jeanne Claironi",
+            "lien": "Grand-mère",
+            "telephone": "06 98 76 54 32",
+            "date_debut": timezone.localdate().strftime("%d/%m/%Y"),
+        },
+        attachments=[("piece_identite", SimpleUploadedFile("piece-identite.pdf", DEMO_PDF))],
+    )
+    change_request_status(
+        request_id=request.pk,
+        actor=admin,
+        status=Request.Status.IN_PROGRESS,
+        message="Merci, nous vérifions la pièce d'identité et revenons vers vous sous deux jours.",
+    )

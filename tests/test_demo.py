@@ -1,13 +1,20 @@
 """The demo data a newcomer gets with `make demo`."""
 
+from actualites.models import NewsItem
 from billing.models import Invoice
+from demandes.models import Request
 from operators.demo import PARENT_EMAIL, seed_demo
 from reservations.models import Enrolment, Prestation
 from shared_identity.selectors import list_memberships_of
 from tenants.context import commune_context
+from tenants.models import Commune
+from tests.demandes.conftest import install_default_categories
 
 
 def test_seed_demo_gives_a_family_in_two_communes_with_something_to_book_and_to_pay(db):
+    # given the default request categories every commune starts with
+    for commune in Commune.objects.all():
+        install_default_categories(commune)
     # when (twice: it is idempotent)
     seed_demo()
     data = seed_demo()
@@ -22,3 +29,9 @@ def test_seed_demo_gives_a_family_in_two_communes_with_something_to_book_and_to_
             assert Enrolment.objects.count() >= 2
             invoice = Invoice.objects.get()
             assert invoice.status == "issued" and invoice.reference.split("-")[1] in {"A4", "CA"}
+            assert NewsItem.objects.filter(pinned=True).count() == 1 and NewsItem.objects.count() == 2
+            requests = list(Request.objects.all())
+            if commune.slug == "jolieville":
+                assert [(r.status, r.attachments.count()) for r in requests] == [("in_progress", 1)]
+            else:
+                assert requests == []
