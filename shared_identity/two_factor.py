@@ -213,6 +213,22 @@ def disable_two_factor(*, account: Account, password: str, token: str) -> None:
         StaticDevice.objects.filter(user=account).delete()
 
 
+def reset_two_factor(*, account: Account) -> bool:
+    """A platform operator's recovery for someone who lost both their phone and their backup
+    codes, once their identity has been checked outside Foyer: the devices are removed and
+    every session of the account is closed, so the next sign-in sets a new device up (a
+    commune that requires it asks at once). Returns whether anything was removed."""
+    from django.contrib.sessions.models import Session
+
+    with transaction.atomic(durable=True):
+        removed = TOTPDevice.objects.filter(user=account).delete()[0]
+        removed += StaticDevice.objects.filter(user=account).delete()[0]
+        for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+            if str(session.get_decoded().get("_auth_user_id")) == str(account.pk):
+                session.delete()
+    return bool(removed)
+
+
 # --- Helpers ------------------------------------------------------------------------------------
 
 

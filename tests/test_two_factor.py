@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import io
 import re
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 from django_otp.oath import totp
@@ -428,3 +431,26 @@ def test_the_service_refuses_an_admin_of_another_commune(commune_a, admin_b):
         set_staff_2fa_requirement(commune=commune_a, required=True, actor=admin_b)
     assert refused.value.status == 403
     assert Commune.objects.get(pk=commune_a.pk).require_staff_2fa is False
+
+
+def test_an_operator_resets_a_lost_device_and_closes_the_sessions(client, agent_a, admin_a):
+    # given an agent signed in with a device, and an admin with their own device
+    device, _ = enable(agent_a)
+    enable(admin_a)
+    sign_in(client, agent_a, device)
+    out = io.StringIO()
+    # when an operator runs the recovery command for the agent
+    call_command("reset_two_factor", agent_a.email.upper(), stdout=out)
+    # then the agent's devices and sessions are gone, the admin's device is not
+    assert "Double authentification retirée pour agent@jolieville.test" in out.getvalue()
+    assert not TOTPDevice.objects.filter(user=agent_a).exists()
+    assert not StaticDevice.objects.filter(user=agent_a).exists()
+    assert TOTPDevice.objects.filter(user=admin_a).count() == 1
+    assert client.get("/compte/")["Location"].startswith("/connexion/")
+    # and the next login asks no code
+    assert client.post("/connexion/", {"username": agent_a.email, "password": PASSWORD})["Location"] == "/"
+
+
+def test_resetting_an_unknown_account_fails_clearly(db):
+    with pytest.raises(CommandError, match="Aucun compte ne porte l'adresse personne@example.fr"):
+        call_command("reset_two_factor", "personne@example.fr")
