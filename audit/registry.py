@@ -258,6 +258,7 @@ FIELD_LABELS: dict[str, object] = {
     "mollie_key_encrypted": _("clé API Mollie"),
     "mollie_mode": _("mode Mollie"),
     "mollie_checked_at": _("clé vérifiée le"),
+    "saved_at": _("réglages enregistrés le"),
     "token_hash": _("lien"),
     "ical_token": _("lien du calendrier"),
     "expires_at": _("expire le"),

@@ -272,6 +272,7 @@ def test_the_regie_key_is_recorded_as_changed_but_never_stored(client, commune_a
         "mollie_key_encrypted",
         "mollie_mode",
         "mollie_checked_at",
+        "saved_at",
     }
     assert second.changes["mollie_key_encrypted"] == ["••••", "••••"]
     with commune_context(commune_a):

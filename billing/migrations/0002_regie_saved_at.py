@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0001_initial'),
+        ("billing", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='regiesettings',
-            name='saved_at',
+            model_name="regiesettings",
+            name="saved_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]
