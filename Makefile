@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean messages
 
 $(STAMP): pyproject.toml tests/e2e/package-lock.json
 	$(PYTHON) -c 'import sys; sys.exit("Foyer needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -32,3 +32,11 @@ bench: setup
 
 clean:
 	rm -rf .data .pytest_cache .ruff_cache
+
+# The French catalogue (locale/fr): every msgstr repeats its msgid, for French plurals.
+messages: setup
+	rm -f locale/fr/LC_MESSAGES/django.po  # fresh: msgmerge's fuzzy matches would be wrong
+	$(BIN)/python manage.py makemessages -l fr --no-location --ignore=.venv --ignore=node_modules --ignore=tests --ignore=bench --ignore=staticfiles --ignore=.data
+	msgen locale/fr/LC_MESSAGES/django.po -o locale/fr/LC_MESSAGES/django.po
+	$(BIN)/python locale/fix_header.py locale/fr/LC_MESSAGES/django.po
+	$(BIN)/python manage.py compilemessages -l fr --ignore=.venv

@@ -326,9 +326,9 @@ def test_the_month_to_prepare_disappears_once_its_run_exists(client, commune_a, 
 def test_an_empty_commune_shows_zeros(client, commune_a, agent_a):
     client.force_login(agent_a)
     text = page_text(client.get(commune_path(commune_a, "console/")))
-    assert "0 familles actives" in text and "0 demandes déposées, à prendre en charge" in text
-    assert "0 factures émises non payées 0,00 € à encaisser" in text
-    assert "0 paiements en ligne à regarder." in text
+    assert "0 famille active" in text and "0 demande déposée, à prendre en charge" in text
+    assert "0 facture émise non payée 0,00 € à encaisser" in text
+    assert "0 paiement en ligne à regarder." in text
 
 
 def test_the_dashboard_is_for_the_communes_staff_only(client, commune_a, commune_b, agent_b):

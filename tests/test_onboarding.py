@@ -422,7 +422,7 @@ def test_the_checklist_page_shows_each_step_to_the_admin(client, commune_a, admi
     # then
     page = response.content.decode()
     assert response.status_code == 200
-    assert "0 étapes faites sur 7" in page
+    assert "0 étape faite sur 7" in page
     assert "Les mentions légales ne sont pas renseignées." in page
     assert 'href="/c/jolieville/console/identite/"' in page
     assert "Ouvrir aux familles</button>" in page

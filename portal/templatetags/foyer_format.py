@@ -1,4 +1,7 @@
+import re
+
 from django import template
+from django.template.defaultfilters import date
 
 from foyer.formatting import format_money
 
@@ -15,3 +18,14 @@ def money(value) -> str:
 def due_label(invoice, today) -> str:
     """{{ invoice|due_label:today }} → "12 jours avant échéance" / "échue"."""
     return invoice.due_label(today)
+
+
+@register.filter(expects_localtime=True)
+def date_fr(value, arg: str) -> str:
+    """Django's ``date`` filter, with the French ordinal of the first day of a month:
+    {{ day|date_fr:"l j F" }} → "lundi 1er février", "mardi 2 février"."""
+    if value in (None, ""):
+        return ""
+    if getattr(value, "day", None) == 1:
+        arg = re.sub(r"(?<!\\)j", r"j\\e\\r", arg)
+    return date(value, arg)

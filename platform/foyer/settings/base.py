@@ -137,6 +137,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "tenants.context_processors.commune",
             ],
+            # French formats in every template without {% load %}: money, date_fr ("1er").
+            "builtins": ["portal.templatetags.foyer_format"],
         },
     },
 ]
