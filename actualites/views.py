@@ -15,12 +15,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from console.access import verified_staff_role
+
 from . import images, selectors, services
 
 
 def _page_number(request: HttpRequest) -> int:
     value = request.GET.get("page", "")
-    return int(value) if value.isdigit() and 0 < int(value) < 10_000 else 1
+    return int(value) if value.isdecimal() and 0 < int(value) < 10_000 else 1
 
 
 @login_required
@@ -62,7 +64,10 @@ def mark_all_read(request: HttpRequest) -> HttpResponse:
 @login_required
 def detail(request: HttpRequest, item_id: int) -> HttpResponse:
     access = selectors.get_news_item_for_viewer(
-        account=request.user, commune=request.commune, item_id=item_id
+        account=request.user,
+        commune=request.commune,
+        item_id=item_id,
+        allow_staff=verified_staff_role(request) is not None,
     )
     if access.as_family:
         services.mark_news_read(account=request.user, item=access.item)
@@ -79,7 +84,10 @@ def image(request: HttpRequest, item_id: int) -> FileResponse:
     if not request.user.is_authenticated:
         raise Http404
     item = selectors.get_news_item_for_viewer(
-        account=request.user, commune=request.commune, item_id=item_id
+        account=request.user,
+        commune=request.commune,
+        item_id=item_id,
+        allow_staff=verified_staff_role(request) is not None,
     ).item
     if not item.image:
         raise Http404

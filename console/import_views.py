@@ -180,7 +180,7 @@ def family_bulk_activation(request: HttpRequest) -> HttpResponse:
             messages.error(request, _("Aucun dossier de cette liste n'attend son activation."))
             return redirect(back)
     else:
-        ids = [int(value) for value in request.POST.getlist("membership") if value.isdigit()]
+        ids = [int(value) for value in request.POST.getlist("membership") if value.isdecimal()]
     try:
         outcome = imports.request_family_invitations(
             commune=request.commune, actor=request.user, membership_ids=ids

@@ -179,7 +179,7 @@ class QueueFilterForm(forms.Form):
         return {
             "status": self.cleaned_data["statut"],
             "category_id": self.cleaned_data["categorie"],
-            "assignee_id": me.pk if who == "moi" else (int(who) if who.isdigit() else None),
+            "assignee_id": me.pk if who == "moi" else (int(who) if who.isdecimal() else None),
             "unassigned": who == "personne",
             "search": self.cleaned_data["q"],
         }

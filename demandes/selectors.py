@@ -235,7 +235,7 @@ def list_requests(
             )
         )
         number = search.lstrip("n°# ").strip()
-        if number.isdigit():
+        if number.isdecimal():
             match |= Q(pk=int(number))
         requests = requests.filter(match)
     return requests.annotate(

@@ -82,7 +82,7 @@ def invoices_pay(request: HttpRequest) -> HttpResponse:
 @require_POST
 def invoices_checkout(request: HttpRequest) -> HttpResponse:
     scope = get_family_scope_in(request.user, request.commune)
-    ids = [int(v) for v in request.POST.getlist("invoices") if v.isdigit()]
+    ids = [int(v) for v in request.POST.getlist("invoices") if v.isdecimal()]
     try:
         attempt = payments.start_invoice_checkout(
             family_ids=scope.family_ids, account=request.user, invoice_ids=ids

@@ -55,7 +55,7 @@ def week(request: HttpRequest) -> HttpResponse:
     slugs = {commune.slug for commune in scope.communes}
     commune_slug = request.GET.get("commune", "")
     commune_slug = commune_slug if commune_slug in slugs else ""
-    child_ids = [int(v) for v in request.GET.getlist("enfant") if v.isdigit()]
+    child_ids = [int(v) for v in request.GET.getlist("enfant") if v.isdecimal()]
     filters = {"service": request.GET.get("service", ""), "site": request.GET.get("site", "")}
     week_data = build_week(scope=scope, day=day, commune_slug=commune_slug, child_ids=child_ids, **filters)
     query = request.GET.copy()

@@ -63,7 +63,8 @@ def get_family_scope(account: Account) -> FamilyScope:
             {membership.family_id for membership in memberships} | {c.family_id for c in children}
         ),
         children=children,
-        communes=[m.commune for m in memberships if m.commune.is_active],
+        # One entry per commune, even when two of the account's families belong to it.
+        communes=list({m.commune_id: m.commune for m in memberships if m.commune.is_active}.values()),
     )
 
 

@@ -974,6 +974,13 @@ def _join_family(*, invitation: Invitation, account: Account) -> Guardian:
             _("Cette famille a déjà deux responsables : l'invitation ne peut plus être acceptée."),
             status=409,
         )
+    if same is not None and same.account_id is not None:
+        # The address got its own login since the invitation: never take a guardian over.
+        raise FoyerError(
+            "guardian_taken",
+            _("Ce responsable a déjà son propre compte : l'invitation ne peut plus être acceptée."),
+            status=409,
+        )
     if same is None:
         same = Guardian(family=family, email=invitation.email)
     same.account = account

@@ -687,3 +687,26 @@ def test_profile_page_queries_do_not_grow_with_the_communes(client, commune_a, c
         assert "Collectivité Démo (n° B-1)" in page(client.get("/compte/profil/"))
     assert len(two.captured_queries) == len(one.captured_queries)
     assert not [q for q in two.captured_queries if "c_jolieville" in q["sql"] or "c_demo" in q["sql"]]
+
+
+def test_an_invitation_never_takes_over_a_guardian_who_got_a_login_meanwhile(
+    client, commune_a, django_capture_on_commit_callbacks
+):
+    # given a guardian row without a login, invited to join with their own
+    family = make_family(commune_a, email="parent@example.fr").family
+    row = Guardian.objects.create(
+        family=family, first_name="Alex", last_name="Durand", email="alex@example.fr"
+    )
+    client.force_login(family.guardians.get(email="parent@example.fr").account)
+    _invite(client, family, django_capture_on_commit_callbacks)
+    link = link_in(mail.outbox[-1])
+    # and that row gets another login before the link is used
+    other = make_account("alex.durand@example.fr")
+    Guardian.objects.filter(pk=row.pk).update(account=other)
+    # when the invited address accepts
+    client.force_login(make_account("alex@example.fr"))
+    response = client.post(link)
+    # then it is refused and the row keeps its login
+    assert response.status_code == 409
+    assert "Ce responsable a déjà son propre compte" in page(response)
+    assert Guardian.objects.get(pk=row.pk).account == other

@@ -17,8 +17,10 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from actualites.models import NewsItem
 from shared_identity import two_factor
 from shared_identity.models import StaffRole
+from tenants.context import commune_context
 from tenants.models import Commune
 from tests.conftest import PASSWORD, commune_path, make_account, make_family, make_staff
 
@@ -454,3 +456,19 @@ def test_an_operator_resets_a_lost_device_and_closes_the_sessions(client, agent_
 def test_resetting_an_unknown_account_fails_clearly(db):
     with pytest.raises(CommandError, match="Aucun compte ne porte l'adresse personne@example.fr"):
         call_command("reset_two_factor", "personne@example.fr")
+
+
+def test_staff_held_back_by_the_two_factor_rule_cannot_preview_a_draft(client, commune_a, agent_a):
+    # given a draft news item, and a commune that requires two-factor authentication
+    with commune_context(commune_a):
+        draft = NewsItem.objects.create(
+            title="Brouillon interne", body="Pas encore publié.", created_by=agent_a
+        )
+    Commune.objects.filter(pk=commune_a.pk).update(require_staff_2fa=True)
+    client.force_login(agent_a)
+    # then an agent without an app sees neither the draft nor its image
+    assert client.get(commune_path(commune_a, f"actualites/{draft.pk}/")).status_code == 404
+    assert client.get(commune_path(commune_a, f"actualites/{draft.pk}/image/")).status_code == 404
+    # and once the rule is lifted, the preview is back
+    Commune.objects.filter(pk=commune_a.pk).update(require_staff_2fa=False)
+    assert "Brouillon interne" in page(client.get(commune_path(commune_a, f"actualites/{draft.pk}/")))
