@@ -16,7 +16,7 @@ from foyer.errors import NotFound
 from shared_identity.models import Account, Membership
 from shared_identity.selectors import get_staff_role, list_memberships_of
 from tenants.models import Commune
-from tenants.schemas import quote_ident
+from tenants.schemas import union_over_schemas
 
 from .models import NewsItem
 
@@ -118,13 +118,10 @@ def family_news_feed(
     page = max(1, page)
     if not communes:
         return Feed(items=[], total=0, unread=0, page=page, page_size=page_size, generated_at=now)
-    parts, params = [], []
-    for commune in communes:
-        parts.append(_PART.format(s=quote_ident(commune.schema_name)))
-        params += [commune.schema_name, account.pk, now, now]
+    parts, params = union_over_schemas(_PART, [c.schema_name for c in communes], account.pk, now, now)
     params += [page_size, (page - 1) * page_size]
     with connection.cursor() as cursor:
-        cursor.execute(_FEED.format(parts=" UNION ALL ".join(parts)), params)
+        cursor.execute(_FEED.format(parts=parts), params)
         rows = cursor.fetchall()
     by_schema = {commune.schema_name: commune for commune in communes}
     items = [FeedItem(by_schema[row[0]], *row[1:9]) for row in rows]

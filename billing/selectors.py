@@ -15,7 +15,7 @@ from django.utils.translation import ngettext
 from foyer.errors import NotFound
 from reservations.selectors import FamilyScope
 from tenants.models import Commune
-from tenants.schemas import quote_ident
+from tenants.schemas import union_over_schemas
 
 from .models import Invoice
 
@@ -64,10 +64,7 @@ def list_family_invoices(*, scope: FamilyScope) -> list[FamilyInvoice]:
     """Every issued invoice of the family in every commune, in one query."""
     if not scope.communes:
         return []
-    sql = " UNION ALL ".join(_PART.format(s=quote_ident(c.schema_name)) for c in scope.communes)
-    params: list = []
-    for commune in scope.communes:
-        params += [commune.schema_name, scope.family_ids]
+    sql, params = union_over_schemas(_PART, [c.schema_name for c in scope.communes], scope.family_ids)
     with connection.cursor() as cursor:
         cursor.execute(sql + " ORDER BY 8, 2", params)
         rows = cursor.fetchall()

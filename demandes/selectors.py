@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from foyer.errors import NotFound
 from shared_identity.models import Account, Child, Family, Membership, StaffRole
 from tenants.models import Commune
-from tenants.schemas import quote_ident
+from tenants.schemas import union_over_schemas
 
 from .models import AttachmentType, Request, RequestAttachment, RequestCategory, RequestEvent
 
@@ -74,10 +74,7 @@ def list_family_requests(*, family_ids: list[int], communes: list[Commune]) -> l
     commune's messages: one SQL round trip whatever the number of communes."""
     if not communes or not family_ids:
         return []
-    sql = " UNION ALL ".join(_REQUESTS_PART.format(s=quote_ident(c.schema_name)) for c in communes)
-    params: list = []
-    for commune in communes:
-        params += [commune.schema_name, list(family_ids)]
+    sql, params = union_over_schemas(_REQUESTS_PART, [c.schema_name for c in communes], list(family_ids))
     with connection.cursor() as cursor:
         cursor.execute(sql + " ORDER BY 8 DESC, 7 DESC, 2 DESC", params)
         rows = cursor.fetchall()
@@ -116,8 +113,7 @@ def list_family_categories(*, communes: list[Commune]) -> list[CommuneCategories
     query for all communes."""
     if not communes:
         return []
-    sql = " UNION ALL ".join(_CATEGORIES_PART.format(s=quote_ident(c.schema_name)) for c in communes)
-    params = [c.schema_name for c in communes]
+    sql, params = union_over_schemas(_CATEGORIES_PART, [c.schema_name for c in communes])
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()

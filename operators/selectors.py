@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from foyer.errors import NotFound
 from shared_identity.models import Membership
 from tenants.models import Commune, Domain
-from tenants.schemas import quote_ident, schemas_behind
+from tenants.schemas import schemas_behind, union_over_schemas
 
 PAGE_SIZE = 50
 
@@ -206,9 +206,9 @@ def _read_commune_schemas(overviews: list[CommuneOverview]) -> list[tuple[dict |
     if not overviews:
         return []
     names = [overview.commune.schema_name for overview in overviews]
-    sql = " UNION ALL ".join(_PART.format(s=quote_ident(name)) for name in names)
+    sql, params = union_over_schemas(_PART, names)
     with connection.cursor() as cursor:
-        cursor.execute(sql, names)
+        cursor.execute(sql, params)
         rows = {schema: (_json(regie), _json(run)) for schema, regie, run in cursor.fetchall()}
     return [rows.get(name, (None, None)) for name in names]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.db import connection
 
 from tenants.models import Commune
-from tenants.schemas import quote_ident
+from tenants.schemas import union_over_schemas
 
 # One commune's part; {s} is the quoted schema. Parameters, in order: schema name, child ids
 # (x1), week end, week start, family ids (bookings), start, end, start, end (closures),
@@ -80,11 +80,10 @@ def read_family_reservations(
     """Everything the week view needs, for every commune of the family, in one query."""
     if not communes or not child_ids:
         return []
-    parts, params = [], []
-    for commune in communes:
-        parts.append(_PART.format(s=quote_ident(commune.schema_name)))
-        params += [
-            commune.schema_name,
+    sql, params = union_over_schemas(
+        _PART,
+        [c.schema_name for c in communes],
+        *(
             child_ids,
             end,
             start,
@@ -99,10 +98,11 @@ def read_family_reservations(
             start,
             end,
             family_ids,
-        ]
+        ),
+    )
     by_schema = {commune.schema_name: commune for commune in communes}
     with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(parts), params)
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     result = []
     for schema_name, payload in rows:

@@ -18,7 +18,7 @@ from foyer.formatting import format_money
 from shared_identity.models import Account, Child
 from shared_identity.selectors import list_memberships_of
 from tenants.models import Commune
-from tenants.schemas import quote_ident
+from tenants.schemas import union_over_schemas
 
 from .deadlines import DeadlineRule, format_deadline
 from .opening import CommuneCalendar, closed_reason, price_for, week_start
@@ -377,10 +377,7 @@ def list_family_carts(*, scope: FamilyScope, now: dt.datetime | None = None) -> 
     now = now or timezone.now()
     if not scope.communes:
         return []
-    sql = " UNION ALL ".join(_CART_PART.format(s=quote_ident(c.schema_name)) for c in scope.communes)
-    params = []
-    for commune in scope.communes:
-        params += [commune.schema_name, scope.family_ids]
+    sql, params = union_over_schemas(_CART_PART, [c.schema_name for c in scope.communes], scope.family_ids)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()

@@ -21,6 +21,14 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def union_over_schemas(part: str, schema_names: Iterable[str], *params) -> tuple[str, list]:
+    """The family router's building block: ``part`` once per schema (``{s}`` is its quoted
+    name), joined with UNION ALL. Each part's parameters are its schema name, then ``params``."""
+    names = list(schema_names)
+    sql = " UNION ALL ".join(part.format(s=quote_ident(name)) for name in names)
+    return sql, [value for name in names for value in (name, *params)]
+
+
 @functools.cache
 def expected_migrations() -> frozenset[tuple[str, str]]:
     """Every (app, name) migration on disk. django-tenants records all of them in each schema."""
