@@ -9,7 +9,7 @@ from django.core.files.storage import Storage, storages
 from django.utils.translation import gettext as _
 
 from foyer.errors import FoyerError
-from reservations.uploads import sniff_type
+from foyer.uploads import sniff_type
 
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}

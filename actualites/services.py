@@ -9,17 +9,15 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from foyer.errors import FoyerError, NotFound
+from shared_identity import notifications
 from shared_identity.models import Account, Membership
-from shared_identity.selectors import family_recipients
 from tenants.middleware import commune_urlconf
 from tenants.models import Commune
 from tenants.schemas import quote_ident
@@ -276,18 +274,15 @@ def _member_family_ids(commune: Commune) -> list[int]:
     )
 
 
-def _news_messages(item: NewsItem, commune: Commune) -> tuple[str, str]:
+def _news_context(item: NewsItem, commune: Commune) -> dict:
     path = reverse("commune_actualites:detail", args=[item.pk], urlconf=commune_urlconf(commune.slug))
-    context = {
+    return {
         "commune": commune,
         "item": item,
         "excerpt": _excerpt(item.body, EMAIL_EXCERPT_CHARS),
         "url": settings.FOYER_BASE_URL + path,
         "preferences_url": settings.FOYER_BASE_URL + reverse("portal:account"),
     }
-    subject = " ".join(render_to_string("emails/news_published_subject.txt", context).split())
-    body = render_to_string("emails/news_published.txt", context)
-    return subject, body
 
 
 def send_news_emails(*, item_id: int | None = None, now: dt.datetime | None = None) -> int:
@@ -310,9 +305,8 @@ def send_news_emails(*, item_id: int | None = None, now: dt.datetime | None = No
         if not claimed:
             continue
         if recipients is None:
-            recipients = family_recipients(_member_family_ids(commune), kind="news")
-        subject, body = _news_messages(item, commune)
-        messages = [EmailMessage(subject=subject, body=body, to=to) for to in recipients.values() if to]
-        if messages:
-            sent += get_connection().send_messages(messages) or 0
+            recipients = notifications.recipients(_member_family_ids(commune), kind="news")
+        sent += notifications.broadcast(
+            "news_published", _news_context(item, commune), recipients=recipients.values()
+        )
     return sent

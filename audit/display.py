@@ -198,7 +198,7 @@ def _field_text(field: models.Field, value) -> str | None:
         except InvalidOperation:
             return value
     if field.name == "weekdays" and isinstance(value, list):
-        from reservations.deadlines import WEEKDAY_NAMES
+        from foyer.formatting import WEEKDAY_NAMES
 
         return ", ".join(str(WEEKDAY_NAMES[day]) for day in value if isinstance(day, int) and 0 <= day < 7)
     return None

@@ -2,14 +2,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.conf import settings
-from django.core.mail import send_mail
-from django.db import connection
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from foyer.celery import app
-from shared_identity.selectors import family_recipients
+from shared_identity import notifications
 from tenants.tasks import TenantTask, send_to_every_commune
 
 from .gateway import ProviderUnavailable
@@ -19,21 +15,13 @@ from .models import Invoice, InvoicingRun, PaymentAttempt
 @app.task(base=TenantTask)
 def send_invoice_emails(*, run_id: int) -> int:
     """One e-mail per issued invoice to the family's guardians with an account."""
-    invoices = list(Invoice.objects.filter(run_id=run_id, status=Invoice.Status.ISSUED))
-    emails = family_recipients([i.family_id for i in invoices], kind="invoice")
-    sent = 0
-    for invoice in invoices:
-        if not emails.get(invoice.family_id):
-            continue
-        context = {"invoice": invoice, "commune": connection.tenant, "base_url": settings.FOYER_BASE_URL}
-        send_mail(
-            subject=render_to_string("emails/invoice_issued_subject.txt", context).strip(),
-            message=render_to_string("emails/invoice_issued.txt", context),
-            from_email=None,
-            recipient_list=emails[invoice.family_id],
-        )
-        sent += 1
-    return sent
+    invoices = {i.family_id: i for i in Invoice.objects.filter(run_id=run_id, status=Invoice.Status.ISSUED)}
+    return notifications.notify_families(
+        family_ids=invoices,
+        kind="invoice",
+        template="invoice_issued",
+        context=lambda family_id: {"invoice": invoices[family_id]},
+    )
 
 
 @app.task(base=TenantTask, autoretry_for=(ProviderUnavailable,), retry_backoff=30, max_retries=8)

@@ -11,6 +11,7 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from foyer.formatting import WEEKDAY_NAMES
 from reservations.catalogue_services import (
     BracketInput,
     OfferInput,
@@ -20,7 +21,7 @@ from reservations.catalogue_services import (
 )
 from reservations.console_selectors import ATTENDANCE_MARKS, describe_rule
 from reservations.deadlines import FIELDS_BY_KIND as RULE_FIELDS
-from reservations.deadlines import WEEKDAY_NAMES, RuleKind
+from reservations.deadlines import RuleKind
 from reservations.models import CancellationRequest, Prestation, Service, Site
 from reservations.services import credit_allowed
 from shared_identity.models import Family

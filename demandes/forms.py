@@ -6,7 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from reservations.uploads import ALL_TYPES, EXTENSIONS, TYPE_LABELS
+from foyer.uploads import ALL_TYPES, EXTENSIONS, TYPE_LABELS
 
 from .models import AttachmentType, FieldKind, Request, RequestCategory
 from .services import CategoryInput, FieldInput

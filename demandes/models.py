@@ -11,7 +11,7 @@ from django.db import connection, models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from reservations.uploads import ALL_TYPES, EXTENSIONS, TYPE_LABELS, private_storage
+from foyer.uploads import ALL_TYPES, EXTENSIONS, TYPE_LABELS, private_storage
 
 
 class AttachmentType(models.TextChoices):
@@ -105,7 +105,7 @@ class RequestCategory(models.Model):
 
     @property
     def file_type_labels(self) -> str:
-        from reservations.uploads import describe_types
+        from foyer.uploads import describe_types
 
         return describe_types(self.file_types)
 

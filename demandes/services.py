@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from foyer.errors import FoyerError, NotFound
-from reservations.uploads import ALL_TYPES, private_storage, validate_attachment
+from foyer.uploads import ALL_TYPES, private_storage, validate_attachment
 from shared_identity.models import Account, Child, Family, Guardian, Membership, StaffRole
 from tenants.tasks import enqueue_on_commit
 

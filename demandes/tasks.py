@@ -5,8 +5,7 @@ from __future__ import annotations
 from django.urls import reverse
 
 from foyer.celery import app
-from reservations.tasks import _send
-from shared_identity.selectors import family_recipients
+from shared_identity import notifications
 from tenants.middleware import commune_urlconf
 from tenants.tasks import TenantTask
 
@@ -23,20 +22,18 @@ def notify_request_event(*, event_id: int) -> None:
     if event is None or event.side != RequestEvent.Side.COMMUNE:
         return
     request = event.request
-    to = family_recipients([request.family_id], kind="request").get(request.family_id, [])
-    if not to:
-        return
     decision = event.kind == RequestEvent.Kind.STATUS and event.to_status in Request.DECIDED
     path = reverse(
         "commune_demandes:detail", args=[request.pk], urlconf=commune_urlconf(connection.tenant.slug)
     )
-    _send(
-        "request_decision" if decision else "request_message",
-        {
+    notifications.notify_families(
+        family_ids=[request.family_id],
+        kind="request",
+        template="request_decision" if decision else "request_message",
+        context={
             "request": request,
             "event": event,
             "status_label": Request.Status(event.to_status).label if event.to_status else "",
             "path": path,
         },
-        to,
     )

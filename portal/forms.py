@@ -1,9 +1,9 @@
 from django import forms
 from django.contrib.auth import forms as auth_forms
-from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
 from foyer.errors import FoyerError
+from shared_identity import notifications
 
 
 def apply_errors(form: forms.Form, error: FoyerError) -> None:
@@ -41,13 +41,7 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
         html_email_template_name=None,
     ):
         # Sent by a Celery task after commit, like every e-mail of Foyer.
-        from django.db import transaction
-
-        from shared_identity.tasks import send_email
-
-        subject = "".join(render_to_string(subject_template_name, context).splitlines())
-        body = render_to_string(email_template_name, context)
-        transaction.on_commit(lambda: send_email.delay(subject=subject, body=body, to=[to_email]))
+        notifications.send_after_commit("password_reset", context, to=[to_email])
 
 
 class ProfileForm(forms.Form):

@@ -16,10 +16,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from foyer.errors import NotFound
-from foyer.formatting import format_money
+from foyer.formatting import WEEKDAY_NAMES, format_money
 from shared_identity.models import Child, Family
 
-from .deadlines import WEEKDAY_NAMES, DeadlineRule
+from .deadlines import DeadlineRule
 from .models import (
     Booking,
     CancellationRequest,

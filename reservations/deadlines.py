@@ -31,31 +31,8 @@ from zoneinfo import ZoneInfo
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from foyer.formatting import MONTH_NAMES, WEEKDAY_NAMES
 from reservations.holidays import is_working_day
-
-WEEKDAY_NAMES = (
-    gettext_lazy("lundi"),
-    gettext_lazy("mardi"),
-    gettext_lazy("mercredi"),
-    gettext_lazy("jeudi"),
-    gettext_lazy("vendredi"),
-    gettext_lazy("samedi"),
-    gettext_lazy("dimanche"),
-)
-MONTH_NAMES = (
-    gettext_lazy("janvier"),
-    gettext_lazy("février"),
-    gettext_lazy("mars"),
-    gettext_lazy("avril"),
-    gettext_lazy("mai"),
-    gettext_lazy("juin"),
-    gettext_lazy("juillet"),
-    gettext_lazy("août"),
-    gettext_lazy("septembre"),
-    gettext_lazy("octobre"),
-    gettext_lazy("novembre"),
-    gettext_lazy("décembre"),
-)
 
 END_OF_DAY = time(23, 59)
 _CUTOFF_MINUTE = timedelta(minutes=1)

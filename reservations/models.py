@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from .uploads import private_storage
+from foyer.uploads import private_storage
 
 colour_validator = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("La couleur s'écrit #RRGGBB."), "invalid_colour")
 MONEY = {"max_digits": 12, "decimal_places": 2}

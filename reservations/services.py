@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 import audit
 from foyer.errors import FoyerError, NotFound
+from foyer.uploads import validate_attachment
 from shared_identity.models import Account, Child, Family
 from tenants.context import commune_context
 from tenants.tasks import enqueue_on_commit
@@ -38,7 +39,6 @@ from .models import (
     Slot,
 )
 from .opening import CommuneCalendar, closed_reason, price_for
-from .uploads import validate_attachment
 
 
 def rule_from(data: dict | None) -> DeadlineRule:

@@ -6,28 +6,15 @@ import datetime as dt
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import connection
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from foyer.celery import app
+from shared_identity import notifications
 from shared_identity.models import Account
-from shared_identity.selectors import family_recipients
 from tenants.tasks import TenantTask, send_to_every_commune
 
 from .models import Booking, CancellationRequest, Enrolment, Prestation
-
-
-def _send(template: str, context: dict, to: list[str]) -> None:
-    context = {**context, "commune": connection.tenant, "base_url": settings.FOYER_BASE_URL}
-    send_mail(
-        subject=render_to_string(f"emails/{template}_subject.txt", context).strip(),
-        message=render_to_string(f"emails/{template}.txt", context),
-        from_email=None,
-        recipient_list=to,
-    )
 
 
 @app.task(base=TenantTask)
@@ -35,9 +22,12 @@ def notify_cancellation_decision(*, request_id: int) -> None:
     request = CancellationRequest.objects.select_related("booking__prestation", "booking__child").get(
         pk=request_id
     )
-    to = family_recipients([request.family_id], kind="request").get(request.family_id, [])
-    if to:
-        _send("cancellation_decision", {"request": request}, to)
+    notifications.notify_families(
+        family_ids=[request.family_id],
+        kind="request",
+        template="cancellation_decision",
+        context={"request": request},
+    )
 
 
 @app.task(base=TenantTask)
@@ -46,10 +36,12 @@ def notify_mass_cancellation(*, booking_ids: list[int], reason: str) -> None:
     by_family: dict[int, list[Booking]] = defaultdict(list)
     for booking in bookings:
         by_family[booking.family_id].append(booking)
-    emails = family_recipients(by_family)
-    for family_id, family_bookings in by_family.items():
-        if emails.get(family_id):
-            _send("mass_cancellation", {"bookings": family_bookings, "reason": reason}, emails[family_id])
+    notifications.notify_families(
+        family_ids=by_family,
+        kind=None,
+        template="mass_cancellation",
+        context=lambda family_id: {"bookings": by_family[family_id], "reason": reason},
+    )
 
 
 @app.task(base=TenantTask)
@@ -59,10 +51,12 @@ def notify_places_released(*, booking_ids: list[int], reason: str) -> None:
     by_family: dict[int, list[Booking]] = defaultdict(list)
     for booking in bookings:
         by_family[booking.family_id].append(booking)
-    emails = family_recipients(by_family)
-    for family_id, family_bookings in by_family.items():
-        if emails.get(family_id):
-            _send("places_released", {"bookings": family_bookings, "reason": reason}, emails[family_id])
+    notifications.notify_families(
+        family_ids=by_family,
+        kind=None,
+        template="places_released",
+        context=lambda family_id: {"bookings": by_family[family_id], "reason": reason},
+    )
 
 
 @app.task(base=TenantTask)
@@ -118,7 +112,7 @@ def send_booking_reminders(*, now: str | None = None) -> int:
     sent = 0
     for email, family_id in accounts:
         items = [item for service_id in services_by_family[family_id] for item in closing[service_id]]
-        _send("booking_reminder", {"items": items, "week_start": next_monday}, [email])
+        notifications.send("booking_reminder", {"items": items, "week_start": next_monday}, to=[email])
         sent += 1
     return sent
 

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from foyer.errors import FoyerError
 
+from . import notifications
 from .models import (
     DATA_EXPORT_LIFETIME,
     Account,
@@ -38,7 +39,6 @@ from .models import (
     StaffRole,
 )
 from .selectors import OpenInvoice, get_pending_deletion, list_open_invoices_of
-from .services import _mail_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def build_data_export(*, export_id: int, now: dt.datetime | None = None) -> Data
             export.ready_at = now
             export.expires_at = now + DATA_EXPORT_LIFETIME
             export.save(update_fields=["status", "file_name", "size", "ready_at", "expires_at"])
-            _mail_on_commit(
+            notifications.send_after_commit(
                 "data_export_ready",
                 {
                     "account": export.account,
@@ -111,7 +111,7 @@ def build_data_export(*, export_id: int, now: dt.datetime | None = None) -> Data
                     "link": settings.FOYER_BASE_URL
                     + reverse("portal:data_export_download", args=[export.pk]),
                 },
-                [export.account.email],
+                to=[export.account.email],
             )
     except BaseException:
         storage.delete(name)
@@ -184,8 +184,8 @@ def request_account_deletion(
         deletion.last_checked_at = now
         deletion.save(update_fields=["last_checked_at"])
         if open_invoices:
-            _mail_on_commit(
-                "account_deletion_pending", {"account": actor, "invoices": open_invoices}, [actor.email]
+            notifications.send_after_commit(
+                "account_deletion_pending", {"account": actor, "invoices": open_invoices}, to=[actor.email]
             )
         else:
             _complete(deletion, now=now)
@@ -233,7 +233,7 @@ def _complete(deletion: DeletionRequest, *, now: dt.datetime) -> None:
     _transition(deletion, DeletionRequest.Status.COMPLETED)
     deletion.completed_at = now
     deletion.save(update_fields=["status", "completed_at", "last_checked_at"])
-    _mail_on_commit("account_deleted", {}, [old_email])
+    notifications.send_after_commit("account_deleted", {}, to=[old_email])
 
 
 def _anonymise(account: Account, *, now: dt.datetime) -> None:

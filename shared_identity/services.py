@@ -15,7 +15,6 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import BigIntegerField, Max
 from django.db.models.functions import Cast, Substr
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,6 +23,7 @@ import audit
 from foyer.errors import FoyerError
 from tenants.tasks import enqueue_on_commit
 
+from . import notifications
 from .models import (
     EMAIL_CHANGE_LIFETIME,
     Account,
@@ -648,7 +648,7 @@ def change_family_address(*, actor: Account, family_id: int, address: AddressInp
     are filed commune by commune (demandes.services.submit_request commits each in its own
     transaction); if one fails, those already filed are withdrawn (rows and files deleted) and
     the address is not changed."""
-    from reservations.uploads import validate_attachment
+    from foyer.uploads import validate_attachment
 
     errors: dict[str, list[str]] = {}
     cleaned = validate_address(address, errors)
@@ -700,7 +700,7 @@ def change_family_address(*, actor: Account, family_id: int, address: AddressInp
 def _address_categories(communes: list, proof) -> dict:
     """Each commune's "Changement d'adresse" category, checked before anything is stored."""
     from demandes.models import RequestCategory
-    from reservations.uploads import validate_attachment
+    from foyer.uploads import validate_attachment
     from tenants.context import commune_context
 
     categories = {}
@@ -751,7 +751,7 @@ def _withdraw_requests(filed: list) -> None:
     """Undo the address requests already filed when a later step fails (compensation: the
     request services commit each request in its own transaction)."""
     from demandes.models import Request, RequestAttachment, RequestEvent
-    from reservations.uploads import private_storage
+    from foyer.uploads import private_storage
     from tenants.context import commune_context
 
     for commune, request in filed:
@@ -767,16 +767,6 @@ def _withdraw_requests(filed: list) -> None:
 
 
 # --- The login e-mail ------------------------------------------------------------------------
-
-
-def _mail_on_commit(template: str, context: dict, to: list[str]) -> None:
-    """A platform e-mail (no commune), rendered now and sent by a task after commit."""
-    from .tasks import send_email
-
-    context = {**context, "base_url": settings.FOYER_BASE_URL}
-    subject = " ".join(render_to_string(f"emails/{template}_subject.txt", context).split())
-    body = render_to_string(f"emails/{template}.txt", context)
-    transaction.on_commit(lambda: send_email.delay(subject=subject, body=body, to=to))
 
 
 def request_email_change(*, actor: Account, new_email: str, password: str) -> EmailChange:
@@ -808,7 +798,7 @@ def request_email_change(*, actor: Account, new_email: str, password: str) -> Em
         change = EmailChange.objects.create(
             account=actor, new_email=new_email, token_hash=token_hash, expires_at=now + EMAIL_CHANGE_LIFETIME
         )
-        _mail_on_commit(
+        notifications.send_after_commit(
             "email_change_confirm",
             {
                 "account": actor,
@@ -816,7 +806,7 @@ def request_email_change(*, actor: Account, new_email: str, password: str) -> Em
                 "link": settings.FOYER_BASE_URL
                 + reverse("portal:email_change_confirm", kwargs={"token": token}),
             },
-            [new_email],
+            to=[new_email],
         )
     return change
 
@@ -862,7 +852,9 @@ def confirm_email_change(*, token: str) -> Account:
         Guardian.objects.filter(account=account).update(email=change.new_email)
         change.used_at = timezone.now()
         change.save(update_fields=["used_at"])
-        _mail_on_commit("email_changed", {"account": account, "old_email": old_email}, [old_email])
+        notifications.send_after_commit(
+            "email_changed", {"account": account, "old_email": old_email}, to=[old_email]
+        )
     return account
 
 

@@ -8,13 +8,13 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.management import call_command
 from django.db import connection
-from django.template.loader import render_to_string
 from django.urls import reverse
 
 from foyer.celery import app
 from tenants.middleware import commune_urlconf
 from tenants.tasks import TenantTask
 
+from . import notifications
 from .models import Invitation
 from .services import mark_invitation_delivery
 
@@ -59,20 +59,12 @@ def send_invitation_email(self, *, invitation_id: int, token: str) -> None:
     link = settings.FOYER_BASE_URL + reverse(
         name, kwargs={"token": token}, urlconf=commune_urlconf(commune.slug)
     )
-    context = {
-        "commune": commune,
-        "invitation": invitation,
-        "link": link,
-        "base_url": settings.FOYER_BASE_URL,
-    }
-    template = f"emails/invitation_{invitation.kind}"
-    message = EmailMultiAlternatives(
-        subject=render_to_string(f"{template}_subject.txt", context).strip(),
-        body=render_to_string(f"{template}.txt", context),
+    message = notifications.compose(
+        f"invitation_{invitation.kind}",
+        {"commune": commune, "invitation": invitation, "link": link},
         to=[invitation.email],
         reply_to=[commune.contact_email] if commune.contact_email else None,
     )
-    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
     _send_tracked(task=self, message=message, invitation_id=invitation_id)
 
 
@@ -89,7 +81,7 @@ def send_family_invitations(*, membership_ids: list[int], actor_id: int | None) 
 
 @app.task
 def send_email(*, subject: str, body: str, to: list[str], html: str | None = None) -> None:
-    """A platform e-mail that needs no commune (password reset)."""
+    """An e-mail rendered before its transaction committed (notifications.send_after_commit)."""
     message = EmailMultiAlternatives(subject=subject, body=body, to=to)
     if html:
         message.attach_alternative(html, "text/html")
@@ -111,17 +103,15 @@ def send_guardian_invitation_email(self, *, invitation_id: int, token: str) -> N
     )
     if invitation is None or invitation.used_at:
         return
-    context = {
-        "invitation": invitation,
-        "family": invitation.family,
-        "inviter": invitation.created_by,
-        "communes": [m.commune for m in invitation.family.memberships.select_related("commune")],
-        "link": settings.FOYER_BASE_URL + reverse("portal:guardian_invitation", kwargs={"token": token}),
-        "base_url": settings.FOYER_BASE_URL,
-    }
-    message = EmailMultiAlternatives(
-        subject=" ".join(render_to_string("emails/guardian_invitation_subject.txt", context).split()),
-        body=render_to_string("emails/guardian_invitation.txt", context),
+    message = notifications.compose(
+        "guardian_invitation",
+        {
+            "invitation": invitation,
+            "family": invitation.family,
+            "inviter": invitation.created_by,
+            "communes": [m.commune for m in invitation.family.memberships.select_related("commune")],
+            "link": settings.FOYER_BASE_URL + reverse("portal:guardian_invitation", kwargs={"token": token}),
+        },
         to=[invitation.email],
     )
     _send_tracked(task=self, message=message, invitation_id=invitation_id)

@@ -279,7 +279,7 @@ def _checked_logo(upload) -> tuple[str, str]:
     """(extension, problem): the logo's extension from its content, or the refusal message."""
     from PIL import Image, UnidentifiedImageError
 
-    from reservations.uploads import JPEG, PNG, sniff_type
+    from foyer.uploads import JPEG, PNG, sniff_type
 
     size = getattr(upload, "size", 0) or 0
     if size == 0:

@@ -3,7 +3,7 @@
 import demandes.models
 import django.core.validators
 import django.db.models.deletion
-import reservations.uploads
+import foyer.uploads
 from django.conf import settings
 from django.db import migrations, models
 
@@ -283,7 +283,7 @@ class Migration(migrations.Migration):
                     "file",
                     models.FileField(
                         max_length=255,
-                        storage=reservations.uploads.private_storage,
+                        storage=foyer.uploads.private_storage,
                         upload_to=demandes.models.attachment_upload_to,
                     ),
                 ),

@@ -5,9 +5,34 @@ from __future__ import annotations
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.utils.translation import gettext_lazy
+
 CENT = Decimal("0.01")
 NBSP = "\u00a0"
 NARROW_NBSP = "\u202f"
+WEEKDAY_NAMES = (
+    gettext_lazy("lundi"),
+    gettext_lazy("mardi"),
+    gettext_lazy("mercredi"),
+    gettext_lazy("jeudi"),
+    gettext_lazy("vendredi"),
+    gettext_lazy("samedi"),
+    gettext_lazy("dimanche"),
+)
+MONTH_NAMES = (
+    gettext_lazy("janvier"),
+    gettext_lazy("février"),
+    gettext_lazy("mars"),
+    gettext_lazy("avril"),
+    gettext_lazy("mai"),
+    gettext_lazy("juin"),
+    gettext_lazy("juillet"),
+    gettext_lazy("août"),
+    gettext_lazy("septembre"),
+    gettext_lazy("octobre"),
+    gettext_lazy("novembre"),
+    gettext_lazy("décembre"),
+)
 
 
 def format_money(amount: Decimal | int | str) -> str:
@@ -24,7 +49,5 @@ def format_money(amount: Decimal | int | str) -> str:
 
 
 def format_day(day: dt.date) -> str:
-    from reservations.deadlines import MONTH_NAMES, WEEKDAY_NAMES
-
     first = "1er" if day.day == 1 else str(day.day)
     return f"{WEEKDAY_NAMES[day.weekday()]} {first} {MONTH_NAMES[day.month - 1]}"

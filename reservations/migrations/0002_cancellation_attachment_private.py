@@ -1,7 +1,7 @@
 # Cancellation certificates move to the private attachments storage (never a public URL).
 
 import reservations.models
-import reservations.uploads
+import foyer.uploads
 from django.db import migrations, models
 
 
@@ -10,7 +10,7 @@ def move_to_private_storage(apps, schema_editor):
     the attachments storage under the same (schema-prefixed) name, then remove the original."""
     from django.core.files.storage import default_storage
 
-    from reservations.uploads import private_storage
+    from foyer.uploads import private_storage
 
     private = private_storage()
     CancellationRequest = apps.get_model("reservations", "CancellationRequest")
@@ -37,7 +37,7 @@ class Migration(migrations.Migration):
             name="attachment",
             field=models.FileField(
                 blank=True,
-                storage=reservations.uploads.private_storage,
+                storage=foyer.uploads.private_storage,
                 upload_to=reservations.models.attachment_path,
                 verbose_name="justificatif",
             ),

@@ -8,8 +8,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage, storages
 
 from demandes.models import RequestAttachment
+from foyer.uploads import private_storage
 from reservations.models import CancellationRequest
-from reservations.uploads import private_storage
 from tenants.context import commune_context
 from tests.conftest import commune_path, make_family, make_staff
 from tests.demandes.conftest import PDF, file_pickup, guardian_of
@@ -144,7 +144,7 @@ def test_the_migration_moves_existing_certificates_out_of_the_public_storage(
     public = FileSystemStorage(location=str(tmp_path / "media"))
     private = FileSystemStorage(location=str(tmp_path / "media" / "private"))
     monkeypatch.setattr("django.core.files.storage.default_storage", public)
-    monkeypatch.setattr("reservations.uploads.storages", {"attachments": private})
+    monkeypatch.setattr("foyer.uploads.storages", {"attachments": private})
     from tests.reservations.conftest import MONDAY, enrol, make_catalogue
 
     canteen = make_catalogue(commune_a)

@@ -1,0 +1,120 @@
+"""Every e-mail Foyer sends leaves through this module.
+
+Apps ask it to notify; none renders or sends an e-mail itself. It owns:
+
+* the templates: ``templates/emails/<name>_subject.txt`` and ``<name>.txt``, and
+  ``<name>.html`` when it exists (sent as the HTML alternative);
+* what every template may use: ``base_url`` (``FOYER_BASE_URL``, never the request's host)
+  and ``commune`` when a commune's schema is selected;
+* the families' e-mail preferences: ``notify_families(kind=…)`` writes only to the guardians
+  who kept that kind on (``shared_identity.selectors.family_recipients``);
+* when it leaves: ``send`` sends now (from a Celery task); ``send_after_commit`` renders now
+  and hands the message to a task once the caller's transaction has committed.
+
+It lives in the identity app because the people it writes to, their addresses and their
+preferences are identity's; every layer above may call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import connection, transaction
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template, render_to_string
+
+from tenants.models import Commune
+
+from .selectors import family_recipients
+
+KINDS = ("invoice", "request", "reminder", "news")
+
+
+def compose(
+    template: str, context: dict, *, to: list[str], reply_to: list[str] | None = None
+) -> EmailMultiAlternatives:
+    """The message built from ``emails/<template>…``, ready to send."""
+    context = {"base_url": settings.FOYER_BASE_URL, **context}
+    tenant = getattr(connection, "tenant", None)
+    if isinstance(tenant, Commune):
+        context.setdefault("commune", tenant)
+    subject = " ".join(render_to_string(f"emails/{template}_subject.txt", context).split())
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string(f"emails/{template}.txt", context),
+        to=to,
+        reply_to=reply_to or None,
+    )
+    try:
+        html = get_template(f"emails/{template}.html")
+    except TemplateDoesNotExist:
+        pass
+    else:
+        message.attach_alternative(html.render(context), "text/html")
+    return message
+
+
+def send(template: str, context: dict, *, to: list[str], reply_to: list[str] | None = None) -> None:
+    """Send one e-mail now (callers are Celery tasks, or code already after its commit)."""
+    if to:
+        compose(template, context, to=to, reply_to=reply_to).send()
+
+
+def broadcast(template: str, context: dict, *, recipients: Iterable[list[str]]) -> int:
+    """The same e-mail, rendered once, to each list of addresses (one message per list: a
+    family's guardians), over one SMTP connection. Returns the number of messages sent."""
+    lists = [to for to in recipients if to]
+    if not lists:
+        return 0
+    model = compose(template, context, to=[])
+    messages = []
+    for to in lists:
+        message = EmailMultiAlternatives(subject=model.subject, body=model.body, to=to)
+        message.alternatives = list(model.alternatives)
+        messages.append(message)
+    return get_connection().send_messages(messages) or 0
+
+
+def send_after_commit(template: str, context: dict, *, to: list[str]) -> None:
+    """Render now (the context may not outlive the request) and send from a task once the
+    current transaction commits; nothing leaves if it rolls back."""
+    if not to:
+        return
+    message = compose(template, context, to=to)
+    html = next((content for content, mimetype in message.alternatives if mimetype == "text/html"), None)
+    subject, body = message.subject, message.body
+
+    def enqueue() -> None:
+        from .tasks import send_email
+
+        send_email.delay(subject=subject, body=body, to=to, html=html)
+
+    transaction.on_commit(enqueue)
+
+
+def recipients(family_ids: Iterable[int], *, kind: str | None = None) -> dict[int, list[str]]:
+    """Each family's guardian addresses that accept e-mails of ``kind`` (all guardians with an
+    account when ``kind`` is None: service messages nobody can turn off)."""
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"Unknown notification kind: {kind!r}")
+    return family_recipients(family_ids, kind=kind)
+
+
+def notify_families(
+    *,
+    family_ids: Iterable[int],
+    kind: str | None,
+    template: str,
+    context: Callable[[int], dict] | dict,
+) -> int:
+    """One e-mail per family to its guardians who want this kind of message; ``context`` is
+    the same for every family, or a function of the family id. Returns the e-mails sent."""
+    emails = recipients(family_ids, kind=kind)
+    sent = 0
+    for family_id, to in emails.items():
+        if to:
+            send(template, context(family_id) if callable(context) else context, to=to)
+            sent += 1
+    return sent
