@@ -12,7 +12,8 @@ Why a hybrid of automatic capture and explicit entries:
   does is ever recorded: families never act inside a scope, and neither do Celery tasks (even
   one run eagerly inside the request). Families' identity rows (public schema) changed from the
   console are recorded in the log of the commune whose console it was.
-* **Explicit entries** (audit.record, audit.operations) where signals see nothing or too much:
+* **Explicit entries** (audit.record, audit.record_many; audit.operations for the platform's
+  own) where signals see nothing or too much:
   set-based writes (QuerySet.update, raw SQL, bulk_create — the invoicing run, the CSV import,
   a setting saved with update()), operations on many rows recorded as one entry (a mass
   cancellation mutes its bookings' rows with audit.mute), and a platform operator's actions on
@@ -46,33 +47,27 @@ from __future__ import annotations
 
 from .capture import created_in_bulk, related_saved
 from .operations import (
-    activation_links_requested,
     commune_status_changed,
+    day_label,
     domain_changed,
     domain_removed,
-    family_import,
-    invoicing_issued,
-    invoicing_prepared,
-    mass_cancellation,
+    in_staff_scope,
     record_update,
-    staff_joined,
+    ref,
 )
 from .recorder import mute, record, record_many
 
 __all__ = [
-    "activation_links_requested",
     "commune_status_changed",
     "created_in_bulk",
+    "day_label",
     "domain_changed",
     "domain_removed",
-    "family_import",
-    "invoicing_issued",
-    "invoicing_prepared",
-    "mass_cancellation",
+    "in_staff_scope",
     "mute",
     "record",
     "record_many",
     "record_update",
+    "ref",
     "related_saved",
-    "staff_joined",
 ]

@@ -86,8 +86,7 @@ def _offers(prestation) -> list[str]:
 
 
 def _brackets(prestation) -> list[str]:
-    from foyer.formatting import format_money
-    from reservations.console_selectors import bracket_label
+    from foyer.formatting import bracket_label, format_money
 
     return [
         f"{bracket_label(b.qf_min, b.qf_max)} : {format_money(b.price)}"

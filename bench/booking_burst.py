@@ -74,11 +74,11 @@ def seed(clients: int, capacity: int) -> dict:
     from django.core.management import call_command
     from django.utils import timezone
 
+    from operators.services import provision_commune
     from reservations.models import Enrolment, Prestation, PrestationSite, Service, Site
     from shared_identity.models import Account, Child, Family, Guardian, Membership
     from tenants import schemas
     from tenants.context import commune_context
-    from tenants.services import provision_commune
 
     call_command("migrate_schemas", shared=True, interactive=False, verbosity=0, stdout=io.StringIO())
     schemas.ensure_template_schema()

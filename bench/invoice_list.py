@@ -288,9 +288,9 @@ def run(args) -> int:
     from django.db import connection
     from django.utils import timezone
 
+    from operators.services import provision_commune
     from shared_identity.models import Membership
     from tenants import schemas
-    from tenants.services import provision_commune
 
     if "testserver" not in settings.ALLOWED_HOSTS:
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # django.test.Client's host

@@ -310,9 +310,9 @@ def setup(args) -> dict:
     from django.core.management import call_command
     from django.db import connection
 
+    from operators.services import provision_commune
     from tenants import schemas
     from tenants.context import commune_context
-    from tenants.services import provision_commune
 
     started = time.perf_counter()
     call_command("migrate_schemas", shared=True, interactive=False, verbosity=0, stdout=io.StringIO())

@@ -51,9 +51,9 @@ def main() -> None:
     from django.db import connection
     from django.test.utils import override_settings
 
+    from operators.services import provision_commune
     from tenants import schemas
     from tenants.models import Commune
-    from tenants.services import provision_commune
 
     quiet = io.StringIO()
     call_command("migrate_schemas", shared=True, interactive=False, verbosity=0, stdout=quiet)

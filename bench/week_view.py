@@ -332,9 +332,9 @@ def run(args) -> int:
     from django.db import connection
     from django.utils import timezone
 
+    from operators.services import provision_commune
     from shared_identity.models import Membership
     from tenants import schemas
-    from tenants.services import provision_commune
 
     week = getattr(args, "week", None) or default_week(timezone.localdate())
     setup_started = time.perf_counter()

@@ -12,13 +12,13 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-import audit
 from foyer.errors import FoyerError, NotFound
 from foyer.formatting import format_money
 from reservations.models import BookingCredit
 from shared_identity.models import Family, Guardian, Membership
 from tenants.tasks import enqueue_on_commit
 
+from . import audit_entries
 from .models import (
     DEFAULT_REFERENCE_FORMAT,
     CreditNote,
@@ -135,7 +135,7 @@ def prepare_invoicing_run(*, month: dt.date, actor=None) -> InvoicingRun:
         )
         run.journal = _journal(lines_by_family, missing_quotient)
         run.save(update_fields=["journal"])
-        audit.invoicing_prepared(run=run, invoices=invoices)
+        audit_entries.record_invoicing_prepared(run=run, invoices=invoices)
     return run
 
 
@@ -308,7 +308,7 @@ def issue_invoicing_run(*, run_id: int, actor=None, now: dt.datetime | None = No
         run.status = InvoicingRun.Status.ISSUED
         run.issued_at = now
         run.save(update_fields=["status", "issued_at"])
-        audit.invoicing_issued(run=run, invoices=invoices)
+        audit_entries.record_invoicing_issued(run=run, invoices=invoices)
         from .tasks import send_invoice_emails
 
         enqueue_on_commit(send_invoice_emails, schema_name=connection.schema_name, run_id=run.pk)

@@ -18,11 +18,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
+from family import imports
+from family.imports import Action, ImportRefused
 from foyer.errors import FoyerError
 from portal.forms import apply_errors
-from shared_identity import family_import as imports
 from shared_identity import selectors
-from shared_identity.family_import import Action, ImportRefused
 from shared_identity.models import Membership
 
 from .access import staff_required

@@ -31,7 +31,7 @@ The steps, and when each one is done ("fait"):
    commune's console. A small commune's secretary may well work alone, so this never blocks
    the opening.
 7. **Ouvrir aux familles**: done when the commune is open (``Commune.opened_at``). It can
-   only be done when every required step above is (tenants.services.open_commune).
+   only be done when every required step above is (console.services.open_commune).
 """
 
 from __future__ import annotations
@@ -348,7 +348,7 @@ def _quoted(labels: list[str]) -> str:
 
 
 def _identity_step(commune: Commune, urls: _Urls) -> Step:
-    from tenants.services import brand_colour_problem
+    from tenants.validation import brand_colour_problem
 
     missing, notes = [], []
     if not commune.contact_email:

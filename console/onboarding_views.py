@@ -13,10 +13,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from foyer.errors import FoyerError
 from portal.forms import apply_errors
-from tenants.services import LOGO_MAX_BYTES, open_commune, update_commune_identity
 
 from .access import staff_required
 from .onboarding import get_onboarding_checklist
+from .services import LOGO_MAX_BYTES, open_commune, update_commune_identity
 
 admin_only = staff_required(admin_only=True)
 

@@ -42,5 +42,5 @@ urlpatterns = [
     path("", include("console.billing_urls")),
     path("demandes/", include("demandes.console_urls")),
     path("actualites/", include("actualites.console_urls")),
-    path("journal/", include("audit.console_urls")),
+    path("journal/", include("console.audit_urls")),
 ]

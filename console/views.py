@@ -120,9 +120,9 @@ def family_send_activation(request: HttpRequest, membership_id: int) -> HttpResp
 @staff_required
 @require_http_methods(["GET", "POST"])
 def staff(request: HttpRequest) -> HttpResponse:
+    from console.services import set_staff_2fa_requirement
     from portal.forms import StaffTwoFactorRequirementForm
     from shared_identity.two_factor import two_factor_account_ids
-    from tenants.services import set_staff_2fa_requirement
 
     is_admin = request.staff_role.role == StaffRole.Role.ADMIN
     # Two forms on the page: the invitation, and the two-factor rule ("form" says which).
@@ -241,7 +241,7 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
 @staff_required(admin_only=True)
 @require_http_methods(["GET", "POST"])
 def booking_settings(request: HttpRequest) -> HttpResponse:
-    from tenants.services import update_booking_settings
+    from console.services import update_booking_settings
 
     form = BookingSettingsForm(
         request.POST or None, initial={"booking_hold_minutes": request.commune.booking_hold_minutes}

@@ -16,12 +16,12 @@ from actualites.models import NewsItem
 from actualites.services import NewsInput, create_news_item
 from demandes.models import Request, RequestCategory
 from demandes.services import change_request_status, submit_request
+from operators.services import provision_commune
 from reservations.deadlines import DeadlineRule
 from reservations.models import Booking, Enrolment, Prestation, PrestationSite, PriceBracket, Service, Site
 from shared_identity.models import Account, Child, Family, Guardian, Invitation, Membership, StaffRole
 from tenants.context import commune_context
 from tenants.models import Commune
-from tenants.services import provision_commune
 
 DEMO_PASSWORD = "foyer-demo-2026"
 LEGAL_MENTIONS = (

@@ -34,7 +34,7 @@ class CommuneSearchForm(forms.Form):
 
 
 class DomainForm(forms.Form):
-    # Validated by tenants.services.clean_hostname (one place for the rules and the messages).
+    # Validated by tenants.validation.clean_hostname (one place for the rules and the messages).
     domain = forms.CharField(
         label=_("Nouveau domaine principal"),
         required=False,

@@ -11,9 +11,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from foyer.errors import FoyerError
 from portal.forms import apply_errors
-from tenants import services
 
-from . import selectors
+from . import selectors, services
 from .access import operator_required
 from .forms import CommuneSearchForm, DomainForm, ProvisionCommuneForm, SuspendForm
 from .health import get_platform_health

@@ -20,9 +20,9 @@ from django.utils.translation import gettext as _
 
 import audit
 from foyer.errors import FoyerError, NotFound
+from foyer.formatting import bracket_label
 from shared_identity.models import Account, Family
 
-from .console_selectors import bracket_label
 from .deadlines import DeadlineRule, InvalidDeadlineRule
 from .models import (
     Closure,

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from foyer.errors import NotFound
-from foyer.formatting import WEEKDAY_NAMES, format_money
+from foyer.formatting import WEEKDAY_NAMES, bracket_label, format_money
 from shared_identity.models import Child, Family
 
 from .deadlines import DeadlineRule
@@ -126,12 +126,6 @@ def _summary(prestation: Prestation) -> PrestationSummary:
             for offer in prestation.offers.all()
         ],
     )
-
-
-def bracket_label(qf_min: int, qf_max: int | None) -> str:
-    if qf_max is None:
-        return _("QF %(min)d et plus") % {"min": qf_min}
-    return _("QF %(min)d à %(max)d") % {"min": qf_min, "max": qf_max}
 
 
 def describe_rule(data: dict) -> str:

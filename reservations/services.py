@@ -21,6 +21,7 @@ from shared_identity.models import Account, Child, Family
 from tenants.context import commune_context
 from tenants.tasks import enqueue_on_commit
 
+from . import audit_entries
 from .deadlines import DeadlineRule, format_deadline
 from .models import (
     Booking,
@@ -786,7 +787,9 @@ def mass_cancel(
             _cancel(booking, actor=actor, reason=reason, now=now, credit=True)
         if prestation is None:
             Closure.objects.get_or_create(date=day, site=site, defaults={"reason": reason})
-        audit.mass_cancellation(site=site, day=day, prestation=prestation, reason=reason, bookings=bookings)
+        audit_entries.record_mass_cancellation(
+            site=site, day=day, prestation=prestation, reason=reason, bookings=bookings
+        )
         family_ids = sorted({booking.family_id for booking in bookings})
         if family_ids:
             from .tasks import notify_mass_cancellation

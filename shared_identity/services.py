@@ -431,11 +431,27 @@ def accept_staff_invitation(
         StaffRole.objects.update_or_create(
             account=account, commune=commune, defaults={"role": invitation.role}
         )
-        audit.staff_joined(commune=commune, account=account, role=invitation.role)
+        _record_staff_joined(commune=commune, account=account, role=invitation.role)
         invitation.used_at = timezone.now()
         invitation.used_by = account
         invitation.save(update_fields=["used_at", "used_by"])
     return account
+
+
+def _record_staff_joined(*, commune, account, role: str) -> None:
+    """shared_identity.services.accept_staff_invitation: the new member acts before they have
+    a role, so no scope is open; the entry is theirs."""
+    label = f"{account.email} — {StaffRole.Role(role).label}"
+    audit.record(
+        action="staff_role.create",
+        object_type="staff_role",
+        object_label=label,
+        summary=_("Invitation acceptée : %(who)s rejoint l'équipe") % {"who": label},
+        changes={"after": {"account": account.email, "role": role}},
+        commune=commune,
+        actor=account,
+        role=role,
+    )
 
 
 def _create_account(

@@ -68,17 +68,6 @@ def send_invitation_email(self, *, invitation_id: int, token: str) -> None:
     _send_tracked(task=self, message=message, invitation_id=invitation_id)
 
 
-@app.task(base=TenantTask)
-def send_family_invitations(*, membership_ids: list[int], actor_id: int | None) -> int:
-    """Activation links for a batch of dossiers (the console's bulk action), one by one through
-    send_family_invitation, in the commune's schema."""
-    from .family_import import send_family_invitations_now
-
-    return send_family_invitations_now(
-        commune=connection.tenant, membership_ids=membership_ids, actor_id=actor_id
-    )
-
-
 @app.task
 def send_email(*, subject: str, body: str, to: list[str], html: str | None = None) -> None:
     """An e-mail rendered before its transaction committed (notifications.send_after_commit)."""

@@ -8,6 +8,7 @@ to its address on the platform.
 from __future__ import annotations
 
 import functools
+from importlib import import_module
 from types import ModuleType
 
 from django.conf import settings
@@ -24,12 +25,12 @@ PREFIX = f"/{settings.FOYER_COMMUNE_PREFIX}/"
 @functools.lru_cache(maxsize=2048)
 def commune_urlconf(slug: str) -> ModuleType:
     """The URLConf of one commune: its pages under /c/<slug>/, plus the public pages, so
-    that reverse() works for both without passing the slug around."""
-    from foyer import urls as public_urls
-
+    that reverse() works for both without passing the slug around. Both URLConfs are named
+    by the settings (ROOT_URLCONF, FOYER_COMMUNE_URLCONF), as Django names its own."""
+    public_urls = import_module(settings.ROOT_URLCONF)
     module = ModuleType(f"foyer.urls_commune__{slug}")
     module.urlpatterns = [
-        path(f"{settings.FOYER_COMMUNE_PREFIX}/{slug}/", include("foyer.urls_commune")),
+        path(f"{settings.FOYER_COMMUNE_PREFIX}/{slug}/", include(settings.FOYER_COMMUNE_URLCONF)),
         *public_urls.urlpatterns,
     ]
     for handler in ("handler400", "handler403", "handler404", "handler500"):
@@ -75,34 +76,3 @@ class CommuneMiddleware:
             return self.get_response(request)
         finally:
             connection.set_schema_to_public()
-
-
-# Pages of a commune reachable before it opens to families: its console (which has its own
-# access rules, and where a new administrator accepts the invitation), its logo and its legal
-# mentions.
-REACHABLE_BEFORE_OPENING = ("console/", "logo/", "mentions-legales/")
-
-
-class CommuneAccessMiddleware:
-    """A suspended commune shows families a clear page, and so does a commune that is not open
-    to families yet (onboarding); its staff and operators still get in."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        commune = getattr(request, "commune", None)
-        if commune is not None and not commune.is_active:
-            if not _insider(request.user, commune):
-                return render(request, "tenants/commune_suspended.html", {"commune": commune}, status=503)
-        elif commune is not None and not commune.is_open:
-            rest = request.path_info[len(commune.path_prefix) :]
-            if not rest.startswith(REACHABLE_BEFORE_OPENING) and not _insider(request.user, commune):
-                return render(request, "tenants/commune_preparing.html", {"commune": commune}, status=503)
-        return self.get_response(request)
-
-
-def _insider(user, commune) -> bool:
-    from shared_identity.selectors import is_staff_of
-
-    return user.is_authenticated and (user.is_platform_operator or is_staff_of(user, commune))

@@ -95,7 +95,7 @@ class Commune(TenantMixin):
     )
     created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
 
-    # Schemas are created by tenants.services.provision_commune (a clone of the template),
+    # Schemas are created by operators.services.provision_commune (a clone of the template),
     # never implicitly on save; they are never dropped by a delete.
     auto_create_schema = False
     auto_drop_schema = False

@@ -11,10 +11,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from operators.services import provision_commune
 from shared_identity.models import Account, Child, Family, Guardian, Membership, StaffRole
 from tenants import schemas
 from tenants.models import Commune, schema_name_for_slug
-from tenants.services import provision_commune
 
 PASSWORD = "Une-phrase-de-passe-solide"
 SESSION_COMMUNES = {"jolieville": "Commune de JolieVille", "demo": "Collectivité Démo"}

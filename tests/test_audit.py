@@ -23,12 +23,12 @@ from billing.fake_mollie import FakeMollie
 from billing.models import Invoice
 from billing.services import issue_invoicing_run, prepare_invoicing_run
 from demandes.models import Request
+from family.imports import request_family_invitations
 from foyer.formatting import format_money
+from operators.services import suspend_commune
 from reservations.models import Booking, Prestation, Site
-from shared_identity.family_import import request_family_invitations
 from shared_identity.models import Account, Child, Invitation, Membership, StaffRole
 from tenants.context import commune_context
-from tenants.services import suspend_commune
 from tests.billing.test_payments import _online, _pay, _webhook
 from tests.conftest import PASSWORD, commune_path, make_account, make_family, make_staff
 from tests.demandes.conftest import file_pickup, install_default_categories

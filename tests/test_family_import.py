@@ -13,8 +13,8 @@ from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from shared_identity import family_import
-from shared_identity.family_import import Action, preview_family_import
+from family import imports as family_import
+from family.imports import Action, preview_family_import, reading
 from shared_identity.models import Child, Family, Guardian, Invitation, Membership
 from shared_identity.services import create_family_dossier
 from tests.conftest import commune_path, make_family, make_staff
@@ -191,7 +191,7 @@ def test_a_too_large_file_is_refused_and_nothing_is_kept(client, commune_a, agen
     )
     assert not Membership.objects.exists() and not Family.objects.exists()
     # and too many lines, even small ones
-    monkeypatch.setattr(family_import, "MAX_LINES", 2)
+    monkeypatch.setattr(reading, "MAX_LINES", 2)
     response = upload(client, commune_a, csv_bytes(MARTIN_LEA, MARTIN_HUGO, DURAND))
     assert response.status_code == 200
     assert "Le fichier compte plus de 2 lignes : découpez-le" in page_text(response)

@@ -5,9 +5,9 @@ from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 from django.test.utils import CaptureQueriesContext
 
+from operators.services import provision_commune
 from tenants import schemas
 from tenants.models import Commune
-from tenants.services import provision_commune
 
 
 def _billing_migrations() -> int:

@@ -22,14 +22,16 @@ from billing.crypto import encrypt_secret
 from billing.fake_mollie import TEST_KEY
 from billing.models import RegieSettings
 from console.onboarding import OPENING_HORIZON_WEEKS, get_onboarding_checklist
+from console.services import open_commune, update_commune_identity
 from demandes.models import RequestCategory
 from foyer.errors import FoyerError
+from operators.services import provision_commune
 from reservations.deadlines import DeadlineRule
 from reservations.models import Prestation, SchoolHoliday, Service, Site
 from shared_identity.models import Invitation, Membership, StaffRole
 from tenants.context import commune_context
 from tenants.models import Commune
-from tenants.services import contrast_with_white, open_commune, provision_commune, update_commune_identity
+from tenants.validation import contrast_with_white
 from tests.conftest import PASSWORD, commune_path, make_account, make_family, make_staff
 from tests.reservations.conftest import make_catalogue
 

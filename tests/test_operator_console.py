@@ -23,12 +23,13 @@ from foyer.celery import app as celery_app
 from foyer.errors import FoyerError
 from operators.health import BEAT_LATE_AFTER, broker_redis_url, get_platform_health
 from operators.models import TaskFailure
+from operators.services import change_commune_domain, provision_commune, remove_commune_domain
 from operators.tasks import BEAT_HEARTBEAT_KEY
 from shared_identity.models import Membership, StaffRole
 from tenants.context import commune_context
 from tenants.models import Commune, Domain
-from tenants.services import change_commune_domain, clean_hostname, provision_commune, remove_commune_domain
 from tenants.tasks import TenantTask
+from tenants.validation import clean_hostname
 from tests.conftest import commune_path, make_account, make_family, make_staff
 
 

@@ -5,10 +5,10 @@ from django.db import connection
 from django_tenants.utils import schema_exists
 
 from foyer.errors import FoyerError
+from operators.services import provision_commune
 from shared_identity.models import Invitation
 from tenants import schemas
 from tenants.models import Commune, Domain
-from tenants.services import provision_commune
 
 
 def _nothing_created(slug: str, domain: str | None = None) -> bool:
@@ -79,7 +79,7 @@ def test_failure_midway_leaves_no_half_made_commune(db, monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("SMTP down while inviting")
 
-    monkeypatch.setattr("shared_identity.services.invite_staff", broken)
+    monkeypatch.setattr("operators.services.invite_staff", broken)
     # when
     with pytest.raises(RuntimeError):
         provision_commune(name="Mi-chemin", slug="mi-chemin", admin_email="a@b.fr", domain="mi-chemin.fr")

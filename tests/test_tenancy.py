@@ -3,11 +3,11 @@ import html
 import pytest
 from django.db import connection
 
+from operators.services import suspend_commune
 from reservations.models import Service
 from shared_identity.models import StaffRole
 from tenants.context import TenantContextMissing, commune_context
 from tenants.models import Domain
-from tenants.services import suspend_commune
 from tests.conftest import commune_path, make_account, make_family, make_staff
 
 

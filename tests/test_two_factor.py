@@ -425,8 +425,8 @@ def test_commune_bs_admin_cannot_change_commune_as_requirement(client, commune_a
 
 
 def test_the_service_refuses_an_admin_of_another_commune(commune_a, admin_b):
+    from console.services import set_staff_2fa_requirement
     from foyer.errors import FoyerError
-    from tenants.services import set_staff_2fa_requirement
 
     enable(admin_b)
     with pytest.raises(FoyerError) as refused:

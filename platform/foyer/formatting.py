@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 CENT = Decimal("0.01")
@@ -51,3 +52,10 @@ def format_money(amount: Decimal | int | str) -> str:
 def format_day(day: dt.date) -> str:
     first = "1er" if day.day == 1 else str(day.day)
     return f"{WEEKDAY_NAMES[day.weekday()]} {first} {MONTH_NAMES[day.month - 1]}"
+
+
+def bracket_label(qf_min: int, qf_max: int | None) -> str:
+    """A price bracket of the quotient familial: "QF 0 à 500", "QF 1200 et plus"."""
+    if qf_max is None:
+        return _("QF %(min)d et plus") % {"min": qf_min}
+    return _("QF %(min)d à %(max)d") % {"min": qf_min, "max": qf_max}

@@ -11,9 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from actualites.models import NewsRead
+from operators.services import provision_commune
 from shared_identity.models import Guardian
 from tenants.context import commune_context
-from tenants.services import provision_commune
 from tests.actualites.conftest import PNG, account_of, member_of_both, news
 from tests.conftest import commune_path, make_account, make_family, open_to_families
 

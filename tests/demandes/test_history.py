@@ -8,8 +8,8 @@ from django.test.utils import CaptureQueriesContext
 
 from demandes import services
 from demandes.selectors import list_family_requests
+from operators.services import provision_commune
 from tenants.context import commune_context
-from tenants.services import provision_commune
 from tests.conftest import make_family, open_to_families
 from tests.demandes.conftest import category, file_pickup, guardian_of, install_default_categories
 

@@ -83,6 +83,8 @@ SHARED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    # The family layer (no models): the unified views and the cross-app use cases.
+    "family",
     "portal",
     "console",
     "operators",
@@ -118,11 +120,13 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "tenants.middleware.CommuneAccessMiddleware",
+    "shared_identity.middleware.CommuneAccessMiddleware",
     "foyer.errors.FoyerErrorMiddleware",
 ]
 
 ROOT_URLCONF = "foyer.urls"
+# The pages of one commune, mounted under /c/<slug>/ (tenants.middleware.commune_urlconf).
+FOYER_COMMUNE_URLCONF = "foyer.urls_commune"
 WSGI_APPLICATION = "foyer.wsgi.application"
 
 TEMPLATES = [

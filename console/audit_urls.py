@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import audit_views as views
 
 # Included by console/urls.py (namespace "console").
 urlpatterns = [

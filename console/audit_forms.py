@@ -3,8 +3,8 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from . import registry
-from .selectors import AuditFilters
+from audit import registry
+from audit.selectors import AuditFilters
 
 VERB_CHOICES = [
     ("", _("Toutes")),

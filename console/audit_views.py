@@ -9,10 +9,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.http import urlencode
 
-from console.access import staff_required
+from audit import selectors
 
-from . import display, selectors
-from .forms import AuditFilterForm
+from . import audit_display as display
+from .access import staff_required
+from .audit_forms import AuditFilterForm
 
 PAGE_SIZE = 50
 

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from foyer.errors import FoyerError
+from operators.services import provision_commune
 from tenants.models import Commune
-from tenants.services import provision_commune
 
 
 class Command(BaseCommand):

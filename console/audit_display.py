@@ -13,10 +13,9 @@ from django.db import models
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from audit import registry
+from audit.models import AuditEntry
 from foyer.formatting import format_money
-
-from . import registry
-from .models import AuditEntry
 
 EMPTY = gettext_lazy("(vide)")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
