@@ -14,7 +14,7 @@ communes one size after the other, and for each size the script measures, in thi
 - GET /factures/: median and p95 over --repetitions (after --warmups), the same on a new
   PostgreSQL connection each time ("cold": what DB_CONN_MAX_AGE=0 costs), and the SQL queries
   of one request (`SET search_path` statements not counted);
-- billing.selectors.list_family_invoices() alone (the one UNION ALL query over the communes),
+- family.router.list_family_invoices() alone (the one UNION ALL query over the communes),
   on a kept connection and on a new one (connecting not counted).
 
 It checks what the family sees (2 invoices to pay, 1 paid, 1 hidden per commune, the amount to
@@ -185,8 +185,7 @@ def query_kind(sql: str) -> str:
 
 def check_page(size: int, *, account, references: list[str], content: str) -> list[str]:
     """What the family must see with `size` communes."""
-    from billing.selectors import family_invoice_lists
-    from reservations.selectors import get_family_scope
+    from family.router import family_invoice_lists, get_family_scope
 
     errors = []
     scope = get_family_scope(account)
@@ -211,8 +210,7 @@ def measure(size: int, *, account, references: list[str], repetitions: int, warm
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from billing.selectors import list_family_invoices
-    from reservations.selectors import get_family_scope
+    from family.router import get_family_scope, list_family_invoices
 
     client = Client()
     client.force_login(account)

@@ -12,7 +12,7 @@ for each size the script measures, in this process (django.test.Client, no HTTP 
   client keeps its database connection between requests, so the same GET is also timed on a
   new connection each time ("cold"), which is what every request costs with DB_CONN_MAX_AGE=0;
 - build_week() alone (the family router and the Python that lays out the cells);
-- reservations.router.read_family_reservations() alone (the one UNION ALL query), on a kept
+- family.router.read_family_reservations() alone (the one UNION ALL query), on a kept
   connection and on a new one.
 
 The query count must not grow with the number of communes: the script says whether it is
@@ -233,8 +233,7 @@ def measure(size: int, *, account, week: dt.date, repetitions: int, warmups: int
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from reservations.router import read_family_reservations
-    from reservations.selectors import build_week, get_family_scope
+    from family.router import build_week, get_family_scope, read_family_reservations
 
     client = Client(HTTP_HOST="localhost")
     client.force_login(account)

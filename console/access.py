@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from audit.scope import staff_scope
-from portal.two_factor_views import second_factor_redirect
+from shared_identity.access import second_factor_redirect
 from shared_identity.models import StaffRole
 from shared_identity.two_factor import get_staff_role_with_two_factor
 
@@ -43,21 +43,3 @@ def staff_required(view=None, *, admin_only: bool = False):
         return wrapper
 
     return decorator(view) if view else decorator
-
-
-def verified_staff_role(request) -> StaffRole | None:
-    """The commune staff role of a request that meets the console's two-factor rules (a code
-    given in this session when the account has an app; an app when the commune requires
-    one), else None. For pages outside the console that show staff more than families (a
-    draft news item, for instance)."""
-    if not request.user.is_authenticated:
-        return None
-    role = get_staff_role_with_two_factor(request.user, request.commune)
-    if role is None:
-        return None
-    is_verified = getattr(request.user, "is_verified", None)
-    if not (is_verified and is_verified()) and (
-        role.account_has_two_factor or request.commune.require_staff_2fa
-    ):
-        return None
-    return role

@@ -23,9 +23,8 @@ from billing import services
 from billing.console_services import update_regie_settings
 from billing.models import Invoice, InvoicingRun
 from billing.pdf import invoice_pdf_response
-from foyer.errors import FoyerError, NotFound
+from foyer.errors import FoyerError, NotFound, apply_errors
 from foyer.formatting import format_money
-from portal.forms import apply_errors
 
 from .access import staff_required
 from .billing_forms import (

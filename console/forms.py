@@ -41,3 +41,16 @@ class BookingSettingsForm(forms.Form):
         label=_("Délai de paiement d'un panier (minutes)"),
         help_text=_("Les places d'un panier à payer restent bloquées ce temps-là, puis sont libérées."),
     )
+
+
+class StaffTwoFactorRequirementForm(forms.Form):
+    """Console, "Équipe" page (commune administrators)."""
+
+    require_staff_2fa = forms.BooleanField(
+        label=_("Exiger la double authentification pour toute l'équipe"),
+        required=False,
+        help_text=_(
+            "Chaque membre de l'équipe devra saisir le code de son application à la connexion ; "
+            "ceux qui ne l'ont pas encore activée seront invités à le faire avant d'entrer dans la console."
+        ),
+    )

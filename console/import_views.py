@@ -20,8 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from family import imports
 from family.imports import Action, ImportRefused
-from foyer.errors import FoyerError
-from portal.forms import apply_errors
+from foyer.errors import FoyerError, apply_errors
 from shared_identity import selectors
 from shared_identity.models import Membership
 

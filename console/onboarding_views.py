@@ -11,8 +11,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from foyer.errors import FoyerError
-from portal.forms import apply_errors
+from foyer.errors import FoyerError, apply_errors
 
 from .access import staff_required
 from .onboarding import get_onboarding_checklist

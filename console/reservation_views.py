@@ -19,8 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
-from foyer.errors import FoyerError, NotFound
-from portal.forms import apply_errors
+from foyer.errors import FoyerError, NotFound, apply_errors
 from reservations import catalogue_services, services
 from reservations import console_selectors as selectors
 from shared_identity.models import Membership

@@ -40,7 +40,7 @@ urlpatterns = [
     path("invitation/<str:token>/", views.accept_invitation, name="accept_invitation"),
     path("", include("console.reservation_urls")),
     path("", include("console.billing_urls")),
-    path("demandes/", include("demandes.console_urls")),
-    path("actualites/", include("actualites.console_urls")),
+    path("demandes/", include("console.demandes_urls")),
+    path("actualites/", include("console.actualites_urls")),
     path("journal/", include("console.audit_urls")),
 ]

@@ -13,9 +13,9 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from foyer.errors import FoyerError
-from portal.forms import StaffAccountForm, apply_errors
+from foyer.errors import FoyerError, apply_errors
 from shared_identity import selectors, services
+from shared_identity.forms import StaffAccountForm
 from shared_identity.models import Invitation, Membership, StaffRole
 
 from .access import staff_required
@@ -121,8 +121,9 @@ def family_send_activation(request: HttpRequest, membership_id: int) -> HttpResp
 @require_http_methods(["GET", "POST"])
 def staff(request: HttpRequest) -> HttpResponse:
     from console.services import set_staff_2fa_requirement
-    from portal.forms import StaffTwoFactorRequirementForm
     from shared_identity.two_factor import two_factor_account_ids
+
+    from .forms import StaffTwoFactorRequirementForm
 
     is_admin = request.staff_role.role == StaffRole.Role.ADMIN
     # Two forms on the page: the invitation, and the two-factor rule ("form" says which).

@@ -1,13 +1,9 @@
-"""Reads on requests (demandes). For families: every request of every commune in one query
-(the family router), the categories offered in all their communes (one query), and one
-request or document of the current commune, checked against the family. For agents: the
+"""Reads on requests (demandes). For families: one request or document of the current
+commune, checked against the family (every request and category of all their communes is read
+by the family router: family.router, with demandes.family_parts). For agents: the
 commune's queue, one request with its whole history, a document."""
 
 from __future__ import annotations
-
-import datetime as dt
-import json
-from dataclasses import dataclass, field
 
 from django.db import connection
 from django.db.models import Case, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Value, When
@@ -16,116 +12,8 @@ from django.utils.translation import gettext as _
 from foyer.errors import NotFound
 from shared_identity.models import Account, Child, Family, Membership, StaffRole
 from tenants.models import Commune
-from tenants.schemas import union_over_schemas
 
 from .models import AttachmentType, Request, RequestAttachment, RequestCategory, RequestEvent
-
-# --- The family router ---------------------------------------------------------------------------
-
-# One commune's part; {s} is the quoted schema. Parameters: schema name, family ids.
-_REQUESTS_PART = """
-SELECT %s::text, r.id, r.title, c.code, r.status, r.child_id, r.created_at, r.updated_at,
-  (SELECT coalesce(json_agg(json_build_object('at', e.created_at, 'kind', e.kind,
-        'to_status', e.to_status, 'message', e.message) ORDER BY e.created_at, e.id), '[]')
-     FROM {s}.demandes_requestevent e
-     WHERE e.request_id = r.id AND e.side = 'commune' AND e.kind IN ('status', 'message')
-       AND e.message <> ''),
-  (SELECT count(*) FROM {s}.demandes_requestattachment a WHERE a.request_id = r.id)
-FROM {s}.demandes_request r JOIN {s}.demandes_requestcategory c ON c.id = r.category_id
-WHERE r.family_id = ANY(%s)
-"""
-
-
-@dataclass
-class FamilyRequest:
-    """One line of "Historique des demandes"."""
-
-    commune: Commune
-    id: int
-    title: str
-    category_code: str
-    status: str
-    child_id: int | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    messages: list[dict] = field(default_factory=list)  # the commune's messages, oldest first
-    attachment_count: int = 0
-    child: Child | None = None  # filled in by the page, from the family scope
-
-    @property
-    def status_label(self) -> str:
-        return Request.Status(self.status).label
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in Request.OPEN
-
-    @property
-    def last_message(self) -> dict | None:
-        return self.messages[-1] if self.messages else None
-
-
-def _datetime(value) -> dt.datetime:
-    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
-
-
-def list_family_requests(*, family_ids: list[int], communes: list[Commune]) -> list[FamilyRequest]:
-    """Every request of the family in every commune given, newest activity first, with the
-    commune's messages: one SQL round trip whatever the number of communes."""
-    if not communes or not family_ids:
-        return []
-    sql, params = union_over_schemas(_REQUESTS_PART, [c.schema_name for c in communes], list(family_ids))
-    with connection.cursor() as cursor:
-        cursor.execute(sql + " ORDER BY 8 DESC, 7 DESC, 2 DESC", params)
-        rows = cursor.fetchall()
-    by_schema = {c.schema_name: c for c in communes}
-    result = []
-    for schema, pk, title, code, status, child_id, created, updated, messages, count in rows:
-        messages = messages if isinstance(messages, list) else json.loads(messages)
-        for message in messages:
-            message["at"] = _datetime(message["at"])
-            message["status_label"] = (
-                Request.Status(message["to_status"]).label if message["to_status"] else ""
-            )
-        result.append(
-            FamilyRequest(
-                by_schema[schema], pk, title, code, status, child_id, created, updated, messages, count
-            )
-        )
-    return result
-
-
-_CATEGORIES_PART = """
-SELECT %s::text, c.code, c.title, c.description
-FROM {s}.demandes_requestcategory c
-WHERE c.is_active AND NOT c.is_system
-"""
-
-
-@dataclass
-class CommuneCategories:
-    commune: Commune
-    categories: list[dict]
-
-
-def list_family_categories(*, communes: list[Commune]) -> list[CommuneCategories]:
-    """The categories each commune offers in "Faire une demande" (system ones aside), in one
-    query for all communes."""
-    if not communes:
-        return []
-    sql, params = union_over_schemas(_CATEGORIES_PART, [c.schema_name for c in communes])
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    grouped: dict[str, list[dict]] = {c.schema_name: [] for c in communes}
-    for schema, code, title, description in rows:
-        grouped[schema].append({"code": code, "title": title, "description": description})
-    result = [
-        CommuneCategories(c, sorted(grouped[c.schema_name], key=lambda x: x["title"])) for c in communes
-    ]
-    result.sort(key=lambda item: item.commune.name)
-    return result
-
 
 # --- One commune, for a family ------------------------------------------------------------------
 

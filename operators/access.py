@@ -3,7 +3,7 @@ import functools
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
 
-from portal.two_factor_views import second_factor_redirect
+from shared_identity.access import second_factor_redirect
 
 
 def operator_required(view):

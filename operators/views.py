@@ -9,8 +9,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from foyer.errors import FoyerError
-from portal.forms import apply_errors
+from foyer.errors import FoyerError, apply_errors
 
 from . import selectors, services
 from .access import operator_required

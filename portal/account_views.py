@@ -17,10 +17,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from foyer.errors import FoyerError
+from family import address, data_rights, router
+from family.ical import family_calendar
+from foyer.errors import FoyerError, apply_errors
 from foyer.formatting import format_money
-from reservations.ical import family_calendar
-from shared_identity import data_rights, selectors, services
+from shared_identity import selectors, services
+from shared_identity.forms import ProfileForm, StaffAccountForm
 from shared_identity.models import Family
 
 from .forms import (
@@ -29,9 +31,6 @@ from .forms import (
     EmailChangeForm,
     FamilyForm,
     GuardianInvitationForm,
-    ProfileForm,
-    StaffAccountForm,
-    apply_errors,
 )
 from .reservation_forms import AccountSettingsForm
 
@@ -165,7 +164,7 @@ def profile_address(request: HttpRequest, family_id: int) -> HttpResponse:
     form = AddressChangeForm(request.POST, request.FILES, prefix=f"a{family_id}")
     if form.is_valid():
         try:
-            change = services.change_family_address(
+            change = address.change_family_address(
                 actor=request.user,
                 family_id=family_id,
                 address=services.AddressInput(
@@ -382,7 +381,7 @@ def account_deletion(request: HttpRequest) -> HttpResponse:
                 return render(request, "portal/account_deleted.html")
             messages.warning(request, _deletion_pending_message(open_invoices))
             return redirect("portal:account_deletion")
-    open_invoices = selectors.list_open_invoices_of(request.user) if deletion else []
+    open_invoices = router.list_open_invoices_of(request.user) if deletion else []
     return render(
         request,
         "portal/account_deletion.html",

@@ -13,9 +13,9 @@ from django.views.decorators.http import require_POST
 from billing import payments, services
 from billing.gateway import ProviderUnavailable
 from billing.models import PaymentAttempt
-from billing.selectors import family_invoice_lists, get_family_invoice
+from billing.selectors import get_family_invoice
+from family.router import family_invoice_lists, get_family_scope, get_family_scope_in
 from foyer.errors import FoyerError
-from reservations.selectors import get_family_scope, get_family_scope_in
 
 
 @login_required

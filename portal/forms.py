@@ -2,18 +2,8 @@ from django import forms
 from django.contrib.auth import forms as auth_forms
 from django.utils.translation import gettext_lazy as _
 
-from foyer.errors import FoyerError
 from shared_identity import notifications
-
-
-def apply_errors(form: forms.Form, error: FoyerError) -> None:
-    """Show a service's refusal on the form: per-field messages, else a general one."""
-    fields = error.field_errors
-    for field, messages in fields.items():
-        for message in messages:
-            form.add_error(field if field in form.fields else None, message)
-    if not fields:
-        form.add_error(None, error.message)
+from shared_identity.forms import StaffAccountForm
 
 
 class LoginForm(auth_forms.AuthenticationForm):
@@ -42,33 +32,6 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
     ):
         # Sent by a Celery task after commit, like every e-mail of Foyer.
         notifications.send_after_commit("password_reset", context, to=[to_email])
-
-
-class ProfileForm(forms.Form):
-    first_name = forms.CharField(
-        label=_("Prénom"), max_length=100, widget=forms.TextInput(attrs={"autocomplete": "given-name"})
-    )
-    last_name = forms.CharField(
-        label=_("Nom"), max_length=100, widget=forms.TextInput(attrs={"autocomplete": "family-name"})
-    )
-    phone = forms.CharField(
-        label=_("Téléphone"),
-        max_length=30,
-        required=False,
-        widget=forms.TextInput(attrs={"autocomplete": "tel", "type": "tel"}),
-    )
-
-
-class StaffAccountForm(ProfileForm):
-    password = forms.CharField(
-        label=_("Mot de passe"),
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=_("Au moins 10 caractères, pas uniquement des chiffres."),
-    )
-    password_confirmation = forms.CharField(
-        label=_("Confirmation du mot de passe"),
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-    )
 
 
 class ActivationForm(StaffAccountForm):
@@ -202,18 +165,5 @@ class TwoFactorDisableForm(forms.Form):
         help_text=_("Le code à 6 chiffres affiché par votre application, ou un code de secours."),
         widget=forms.TextInput(
             attrs={"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false"}
-        ),
-    )
-
-
-class StaffTwoFactorRequirementForm(forms.Form):
-    """Console, "Équipe" page (commune administrators)."""
-
-    require_staff_2fa = forms.BooleanField(
-        label=_("Exiger la double authentification pour toute l'équipe"),
-        required=False,
-        help_text=_(
-            "Chaque membre de l'équipe devra saisir le code de son application à la connexion ; "
-            "ceux qui ne l'ont pas encore activée seront invités à le faire avant d'entrer dans la console."
         ),
     )

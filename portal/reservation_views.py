@@ -16,18 +16,17 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from foyer.errors import FoyerError
-from reservations import services
-from reservations.router import read_family_reservations
-from reservations.selectors import (
+from family.router import (
     FamilyScope,
     build_week,
     get_family_scope,
     get_family_scope_in,
     list_family_carts,
+    read_family_reservations,
 )
+from foyer.errors import FoyerError, apply_errors
+from reservations import services
 
-from .forms import apply_errors
 from .reservation_forms import CancellationRequestForm, CartItemForm, PeriodForm
 
 

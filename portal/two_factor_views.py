@@ -22,7 +22,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -30,48 +30,16 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 
-from foyer.errors import FoyerError
+from foyer.errors import FoyerError, apply_errors
 from shared_identity import two_factor
+from shared_identity.access import with_next
 from shared_identity.models import Account
 
-from .forms import TwoFactorCodeForm, TwoFactorDisableForm, TwoFactorSetupForm, apply_errors
+from .forms import TwoFactorCodeForm, TwoFactorDisableForm, TwoFactorSetupForm
 
 PENDING_SESSION_KEY = "foyer_two_factor_pending"
 PENDING_SECONDS = 10 * 60
 CODES_SESSION_KEY = "foyer_two_factor_new_codes"
-
-
-# --- The gate of the consoles --------------------------------------------------------------------
-
-
-def second_factor_redirect(
-    request: HttpRequest, *, has_device: bool | None = None, required_by=None
-) -> HttpResponse | None:
-    """Where a console sends a signed-in account before its pages, or None to let it in.
-
-    An account with an authenticator app must have given a code in this session; when
-    ``required_by`` (a commune) requires two-factor authentication of its staff, an account
-    without an app is sent to set one up first. ``has_device``, when the caller already
-    knows it, saves a query."""
-    user = request.user
-    is_verified = getattr(user, "is_verified", None)
-    if is_verified is not None and is_verified():
-        return None
-    if has_device is None:
-        has_device = two_factor.has_two_factor(user)
-    if has_device:
-        return redirect(_with_next(reverse("portal:two_factor_verify"), request.get_full_path()))
-    if required_by is not None:
-        messages.warning(
-            request,
-            _(
-                "%(commune)s exige la double authentification pour toute son équipe : activez-la sur "
-                "votre compte pour accéder à la console."
-            )
-            % {"commune": required_by.name},
-        )
-        return redirect(_with_next(reverse("portal:two_factor_setup"), request.get_full_path()))
-    return None
 
 
 # --- Login: the password step, then the code -------------------------------------------------------
@@ -181,7 +149,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
     device = two_factor.get_totp_device(account)
     if device is not None:
         if not account.is_verified():
-            return redirect(_with_next(reverse("portal:two_factor_verify"), request.get_full_path()))
+            return redirect(with_next(reverse("portal:two_factor_verify"), request.get_full_path()))
         return _render_manage(request, device)
     form = TwoFactorSetupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -193,7 +161,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
             otp_login(request, device)  # this session has just proved it holds the app
             request.session[CODES_SESSION_KEY] = codes
             messages.success(request, _("La double authentification est activée sur votre compte."))
-            return redirect(_with_next(reverse("portal:two_factor_backup_codes"), _safe_next(request, "")))
+            return redirect(with_next(reverse("portal:two_factor_backup_codes"), _safe_next(request, "")))
     try:
         pending_device = two_factor.start_totp_setup(account=account)
     except FoyerError as error:  # turned on meanwhile, in another tab
@@ -235,7 +203,7 @@ def two_factor_backup_codes(request: HttpRequest) -> HttpResponse:
 def two_factor_regenerate(request: HttpRequest) -> HttpResponse:
     _usable_by(request)
     if two_factor.has_two_factor(request.user) and not request.user.is_verified():
-        return redirect(_with_next(reverse("portal:two_factor_verify"), reverse("portal:two_factor_setup")))
+        return redirect(with_next(reverse("portal:two_factor_verify"), reverse("portal:two_factor_setup")))
     try:
         codes = two_factor.regenerate_backup_codes(account=request.user)
     except FoyerError as error:
@@ -254,7 +222,7 @@ def two_factor_disable(request: HttpRequest) -> HttpResponse:
     if device is None:
         return redirect("portal:two_factor_setup")
     if not request.user.is_verified():
-        return redirect(_with_next(reverse("portal:two_factor_verify"), reverse("portal:two_factor_setup")))
+        return redirect(with_next(reverse("portal:two_factor_verify"), reverse("portal:two_factor_setup")))
     form = TwoFactorDisableForm(request.POST)
     if form.is_valid():
         try:
@@ -283,10 +251,6 @@ def _render_manage(request: HttpRequest, device, *, disable_form=None) -> HttpRe
 
 
 # --- Helpers -------------------------------------------------------------------------------------
-
-
-def _with_next(url: str, next_url: str) -> str:
-    return f"{url}?{urlencode({'next': next_url})}" if next_url else url
 
 
 def _safe_next(request: HttpRequest, default: str | None = None) -> str:

@@ -12,32 +12,26 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from actualites import selectors as news_selectors
-from foyer.errors import FoyerError
+from family.activation import activate_family_for_account
+from family.dashboard import get_dashboard
+from foyer.errors import FoyerError, apply_errors
 from shared_identity import selectors, services
 from shared_identity.models import Invitation
 
-from .forms import ActivationForm, apply_errors
-
-DASHBOARD_NEWS = 3
+from .forms import ActivationForm
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    account = request.user
-    memberships = list(selectors.list_memberships_of(account))
-    # The latest news of every commune and the unread count: one query (the family router).
-    news = news_selectors.family_news_feed(
-        account=account, communes=news_selectors.family_communes(memberships), page_size=DASHBOARD_NEWS
-    )
+    board = get_dashboard(request.user)
     return render(
         request,
         "portal/dashboard.html",
         {
-            "memberships": memberships,
-            "children": selectors.list_children_of(account),
-            "staff_roles": selectors.list_staff_communes(account),
-            "news": news,
+            "memberships": board.memberships,
+            "children": board.children,
+            "staff_roles": board.staff_roles,
+            "news": board.news,
         },
     )
 
@@ -99,7 +93,7 @@ def _activation_with_account(request, token, invitation, existing_account) -> Ht
     error = None
     if request.method == "POST":
         try:
-            services.activate_family_for_account(commune=request.commune, token=token, account=request.user)
+            activate_family_for_account(commune=request.commune, token=token, account=request.user)
         except FoyerError as exc:
             error = exc
         else:

@@ -429,3 +429,8 @@ def _checked_by_weekday(pairs: Any) -> tuple[tuple[int, DeadlineRule], ...]:
         seen.add(weekday)
         _check_sub_rule(f"by_weekday.{weekday}", rule)
     return tuple(sorted(pairs, key=lambda pair: pair[0]))
+
+
+def rule_from(data: dict | None) -> DeadlineRule:
+    """The rule stored as JSON on a prestation (none when empty)."""
+    return DeadlineRule.from_dict(data) if data else DeadlineRule.none()

@@ -1,28 +1,22 @@
-"""Reads for families: the unified week view and the carts of all their communes, built from
-the family router's single query."""
+"""Reads for families: the unified week, built from the data the family router read for every
+commune of the family in one query (family.router.build_week)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db import connection
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from foyer.errors import NotFound
 from foyer.formatting import format_money
-from shared_identity.models import Account, Child
-from shared_identity.selectors import list_memberships_of
+from shared_identity.models import Child
 from tenants.models import Commune
-from tenants.schemas import union_over_schemas
 
-from .deadlines import DeadlineRule, format_deadline
-from .opening import CommuneCalendar, closed_reason, price_for, week_start
-from .router import CommuneData, read_family_reservations
+from .deadlines import format_deadline, rule_from
+from .family_parts import CommuneData, start_time_of
+from .opening import CommuneCalendar, closed_reason
 
 BOOKING_LABELS = {
     "held": _("En attente de paiement"),
@@ -31,49 +25,6 @@ BOOKING_LABELS = {
     "absent": _("Absent"),
     "absent_justified": _("Absence justifiée"),
 }
-
-
-def _rule(data: dict | None) -> DeadlineRule:
-    return DeadlineRule.from_dict(data) if data else DeadlineRule.none()
-
-
-def _start_time(prestation: dict) -> dt.time:
-    return dt.time.fromisoformat(prestation["start_time"]) if prestation.get("start_time") else dt.time(0, 0)
-
-
-@dataclass
-class FamilyScope:
-    """What an account reaches as a guardian: families, children, communes."""
-
-    family_ids: list[int]
-    children: list[Child]
-    communes: list[Commune]
-
-    def family_of_child(self, child_id: int) -> int | None:
-        return next((child.family_id for child in self.children if child.pk == child_id), None)
-
-
-def get_family_scope(account: Account) -> FamilyScope:
-    memberships = list(list_memberships_of(account))
-    children = list(
-        Child.objects.filter(family__guardians__account=account).distinct().order_by("birth_date")
-    )
-    return FamilyScope(
-        family_ids=sorted(
-            {membership.family_id for membership in memberships} | {c.family_id for c in children}
-        ),
-        children=children,
-        # One entry per commune, even when two of the account's families belong to it.
-        communes=list({m.commune_id: m.commune for m in memberships if m.commune.is_active}.values()),
-    )
-
-
-def get_family_scope_in(account: Account, commune: Commune) -> FamilyScope:
-    """The account's family scope, for an action in a commune it belongs to (else not found)."""
-    scope = get_family_scope(account)
-    if commune not in scope.communes:
-        raise NotFound()
-    return scope
 
 
 @dataclass
@@ -131,30 +82,19 @@ class Week:
         return self.start + dt.timedelta(days=7)
 
 
-def build_week(
+def assemble_week(
     *,
-    scope: FamilyScope,
-    day: dt.date,
-    commune_slug: str = "",
-    child_ids: list[int] | None = None,
+    data: list[CommuneData],
+    children: list[Child],
+    start: dt.date,
     service: str = "",
     site: str = "",
-    now: dt.datetime | None = None,
+    now: dt.datetime,
 ) -> Week:
-    """The family's week, all communes together (or one), for the children chosen, for one
-    service or site if asked (by name: "Restauration scolaire" spans communes)."""
-    now = now or timezone.now()
-    start = week_start(day)
+    """The week starting ``start`` (a Monday) from the family router's data, every commune
+    together, for ``children``, for one service or site if asked (by name: "Restauration
+    scolaire" spans communes). Each cell says what can be done and until when."""
     end = start + dt.timedelta(days=6)
-    communes = [c for c in scope.communes if not commune_slug or c.slug == commune_slug]
-    children = [c for c in scope.children if not child_ids or c.pk in child_ids]
-    data = read_family_reservations(
-        communes=communes,
-        family_ids=scope.family_ids,
-        child_ids=[c.pk for c in children],
-        start=start,
-        end=end,
-    )
     rows: list[Row] = []
     cart_count = 0
     weekend = False
@@ -255,7 +195,7 @@ def _merge_enrolment_rows(rows: list[Row]) -> list[Row]:
 def _cell(
     *, day, today, now, tz, child, prestation, enrolment, calendar, booking, cart_item, full, pending
 ) -> Cell:
-    start_time = _start_time(prestation)
+    start_time = start_time_of(prestation)
     if booking is not None:
         cell = Cell(
             day,
@@ -268,7 +208,7 @@ def _cell(
             cell.can_cancel = True
             cell.note = _("à payer pour confirmer")
         elif booking["status"] == "confirmed" and day >= today:
-            rule = _rule(prestation["cancellation_rule"])
+            rule = rule_from(prestation["cancellation_rule"])
             if rule.is_open(day, now=now, tz=tz, start_time=start_time):
                 cell.can_cancel = True
                 deadline = rule.deadline_for(day, tz=tz, start_time=start_time)
@@ -300,7 +240,7 @@ def _cell(
         return Cell(day, "past", _("Non réservé"))
     if full:
         return Cell(day, "full", _("Complet"))
-    rule = _rule(prestation["booking_rule"])
+    rule = rule_from(prestation["booking_rule"])
     if rule.is_open(day, now=now, tz=tz, start_time=start_time):
         deadline = rule.deadline_for(day, tz=tz, start_time=start_time)
         note = (
@@ -320,99 +260,3 @@ def _cell(
             price=late,
         )
     return Cell(day, "deadline_passed", _("Non réservé"), note=_("délai dépassé"))
-
-
-# --- Carts of all communes -----------------------------------------------------------------------
-
-_CART_PART = """
-SELECT %s::text, coalesce(json_agg(json_build_object(
-    'id', i.id, 'child_id', i.child_id, 'date', i.date, 'site', si.name,
-    'prestation', p.label, 'billing_mode', p.billing_mode, 'base_price', p.base_price, 'late_price', p.late_price,
-    'booking_rule', p.booking_rule, 'start_time', p.start_time,
-    'brackets', (SELECT coalesce(json_agg(json_build_array(b.qf_min, b.qf_max, b.price)), '[]')
-                 FROM {s}.reservations_pricebracket b WHERE b.prestation_id = p.id),
-    'quotient', (SELECT q.value FROM {s}.reservations_quotientfamilial q
-                 WHERE q.family_id = ct.family_id AND q.valid_from <= i.date ORDER BY q.valid_from DESC LIMIT 1)
-  ) ORDER BY i.date, p.label), '[]')
-FROM {s}.reservations_cartitem i
-JOIN {s}.reservations_cart ct ON ct.id = i.cart_id
-JOIN {s}.reservations_prestation p ON p.id = i.prestation_id
-JOIN {s}.reservations_site si ON si.id = i.site_id
-WHERE ct.family_id = ANY(%s) AND ct.status = 'open'
-"""
-
-
-@dataclass
-class CartLine:
-    id: int
-    child: Child
-    date: dt.date
-    prestation: str
-    site: str
-    price: Decimal
-    late: bool
-    prepaid: bool
-
-
-@dataclass
-class CommuneCart:
-    commune: Commune
-    lines: list[CartLine]
-
-    @property
-    def total(self) -> Decimal:
-        return sum((line.price for line in self.lines), Decimal("0.00"))
-
-    @property
-    def prepaid_total(self) -> Decimal:
-        return sum((line.price for line in self.lines if line.prepaid), Decimal("0.00"))
-
-    @property
-    def late_total(self) -> Decimal:
-        return sum((line.price for line in self.lines if line.late), Decimal("0.00"))
-
-
-def list_family_carts(*, scope: FamilyScope, now: dt.datetime | None = None) -> list[CommuneCart]:
-    """The open carts of every commune of the family, priced, in one query."""
-    now = now or timezone.now()
-    if not scope.communes:
-        return []
-    sql, params = union_over_schemas(_CART_PART, [c.schema_name for c in scope.communes], scope.family_ids)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    communes = {c.schema_name: c for c in scope.communes}
-    children = {c.pk: c for c in scope.children}
-    carts = []
-    for schema_name, items in rows:
-        items = items if isinstance(items, list) else json.loads(items)
-        if not items:
-            continue
-        commune = communes[schema_name]
-        tz = ZoneInfo(commune.timezone)
-        lines = []
-        for item in items:
-            day = dt.date.fromisoformat(item["date"])
-            late = not _rule(item["booking_rule"]).is_open(day, now=now, tz=tz, start_time=_start_time(item))
-            price = price_for(
-                base_price=Decimal(str(item["base_price"])),
-                brackets=[(lo, hi, Decimal(str(p))) for lo, hi, p in item["brackets"]],
-                quotient=item["quotient"],
-                late_price=Decimal(str(item["late_price"])) if item["late_price"] is not None else None,
-                late=late,
-            )
-            lines.append(
-                CartLine(
-                    item["id"],
-                    children.get(item["child_id"]),
-                    day,
-                    item["prestation"],
-                    item["site"],
-                    price,
-                    late,
-                    item["billing_mode"] == "prepaid",
-                )
-            )
-        carts.append(CommuneCart(commune, lines))
-    carts.sort(key=lambda cart: cart.commune.name)
-    return carts

@@ -22,7 +22,7 @@ from tenants.context import commune_context
 from tenants.tasks import enqueue_on_commit
 
 from . import audit_entries
-from .deadlines import DeadlineRule, format_deadline
+from .deadlines import format_deadline, rule_from
 from .models import (
     Booking,
     BookingCredit,
@@ -40,10 +40,6 @@ from .models import (
     Slot,
 )
 from .opening import CommuneCalendar, closed_reason, price_for
-
-
-def rule_from(data: dict | None) -> DeadlineRule:
-    return DeadlineRule.from_dict(data) if data else DeadlineRule.none()
 
 
 def _commune():

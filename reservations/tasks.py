@@ -76,8 +76,7 @@ def expire_holds_everywhere() -> None:
 def send_booking_reminders(*, now: str | None = None) -> int:
     """E-mail the families who asked for it the day before a booking deadline for next week
     closes ("la veille"). Returns the number of e-mails sent."""
-    from .deadlines import format_deadline
-    from .services import rule_from
+    from .deadlines import format_deadline, rule_from
 
     commune = connection.tenant
     tz = ZoneInfo(commune.timezone)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from django.db.models import (
     Case,
@@ -353,31 +352,3 @@ def get_data_export_for_account(account: Account, export_id: int) -> DataExport:
 
 def get_pending_deletion(account: Account) -> DeletionRequest | None:
     return DeletionRequest.objects.filter(account=account, status=DeletionRequest.Status.PENDING).first()
-
-
-@dataclass
-class OpenInvoice:
-    commune: object
-    reference: str
-    amount_due: object
-    due_date: object
-
-
-def list_open_invoices_of(account: Account) -> list[OpenInvoice]:
-    """The invoices issued and not fully paid of the account's families, in every commune where
-    they have (or had) a file, whatever its status: one query (the family router)."""
-    from billing.models import Invoice
-    from billing.selectors import list_family_invoices
-    from reservations.selectors import FamilyScope
-
-    memberships = Membership.objects.filter(family__guardians__account=account).select_related("commune")
-    family_ids = sorted({m.family_id for m in memberships})
-    communes = list({m.commune_id: m.commune for m in memberships}.values())
-    if not communes:
-        return []
-    invoices = list_family_invoices(scope=FamilyScope(family_ids=family_ids, children=[], communes=communes))
-    return [
-        OpenInvoice(commune=i.commune, reference=i.reference, amount_due=i.amount_due, due_date=i.due_date)
-        for i in invoices
-        if i.status == Invoice.Status.ISSUED and i.amount_due > 0
-    ]

@@ -64,7 +64,7 @@ class ProfileInput:
     city: str = ""
 
 
-def _invalid(message: str, errors: dict[str, list[str]]) -> FoyerError:
+def invalid(message: str, errors: dict[str, list[str]]) -> FoyerError:
     return FoyerError("invalid", message, extra={"fields": errors})
 
 
@@ -130,7 +130,7 @@ def create_family_dossier(
             % {"number": existing.dossier_number}
         )
     if errors:
-        raise _invalid(_("Le dossier n'a pas été créé : corrigez les erreurs."), errors)
+        raise invalid(_("Le dossier n'a pas été créé : corrigez les erreurs."), errors)
 
     with transaction.atomic(durable=True):
         family = Family.objects.create(name=family_name.strip())
@@ -159,7 +159,7 @@ def create_family_dossier(
                     family=family, commune=commune, dossier_number=dossier_number
                 )
         except IntegrityError as exc:
-            raise _invalid(
+            raise invalid(
                 _("Le dossier n'a pas été créé : corrigez les erreurs."),
                 {"dossier_number": [_("Ce numéro de dossier est déjà utilisé.")]},
             ) from exc
@@ -226,7 +226,7 @@ def invite_staff(*, commune, email: str, role: str, actor: Account | None) -> In
     if role not in StaffRole.Role.values:
         errors.setdefault("role", []).append(_("Choisissez un rôle."))
     if errors:
-        raise _invalid(_("L'invitation n'a pas été envoyée : corrigez les erreurs."), errors)
+        raise invalid(_("L'invitation n'a pas été envoyée : corrigez les erreurs."), errors)
     with transaction.atomic():
         invitation = Invitation.objects.filter(
             commune=commune, kind=Invitation.Kind.STAFF, email=email, used_at__isnull=True
@@ -309,83 +309,11 @@ def activate_family_with_new_account(
         Guardian.objects.filter(family=family, email=invitation.email).update(
             account=account, first_name=account.first_name, last_name=account.last_name, phone=account.phone
         )
-        _complete_activation(invitation=invitation, account=account)
+        complete_activation(invitation=invitation, account=account)
     return account
 
 
-def activate_family_for_account(*, commune, token: str, account: Account) -> Membership:
-    """A guardian who already has an account (from another commune) adds this commune to it.
-
-    The file the commune opened is merged into the family the account already belongs to:
-    never a second account, and children already known are not duplicated."""
-    with transaction.atomic(durable=True):
-        invitation = get_invitation_for_token(
-            commune=commune, token=token, kind=Invitation.Kind.FAMILY, lock=True
-        )
-        if normalize_email(account.email) != invitation.email:
-            raise FoyerError(
-                "wrong_account",
-                _(
-                    "Ce lien a été envoyé à une autre adresse e-mail que celle de votre compte. "
-                    "Déconnectez-vous, puis ouvrez à nouveau le lien."
-                ),
-                status=403,
-            )
-        membership = invitation.membership
-        if (
-            Membership.objects.filter(commune=commune, family__guardians__account=account)
-            .exclude(pk=membership.pk)
-            .exists()
-        ):
-            raise FoyerError(
-                "already_member",
-                _(
-                    "Votre famille est déjà rattachée à cette commune : vous la retrouvez dans « Mes communes »."
-                ),
-                status=409,
-            )
-        target = Family.objects.filter(guardians__account=account).order_by("pk").first()
-        if target is not None and target.pk != membership.family_id:
-            _merge_dossier(dossier=membership.family, into=target, account=account)
-            membership.refresh_from_db()
-        else:
-            Guardian.objects.filter(family=membership.family, email=invitation.email).update(account=account)
-        _complete_activation(invitation=invitation, account=account)
-        return membership
-
-
-def _merge_dossier(*, dossier: Family, into: Family, account: Account) -> None:
-    """Runs in the schema of the commune that opened the dossier: the only one whose data
-    points at it, and which is moved to the family it joins."""
-    from reservations.services import reassign_family
-
-    known_children = {(c.first_name.casefold(), c.birth_date): c.pk for c in into.children.all()}
-    same_child: dict[int, int] = {}
-    for child in dossier.children.all():
-        known = known_children.get((child.first_name.casefold(), child.birth_date))
-        if known:
-            same_child[child.pk] = known
-        else:
-            child.family = into
-            child.save(update_fields=["family"])
-    reassign_family(from_family_id=dossier.pk, to_family_id=into.pk, same_child=same_child)
-    Child.objects.filter(pk__in=same_child).delete()
-    known_emails = set(into.guardians.values_list("email", flat=True))
-    for guardian in dossier.guardians.all():
-        if guardian.email in known_emails or guardian.email == account.email:
-            guardian.delete()
-        else:
-            guardian.family = into
-            guardian.save(update_fields=["family"])
-    dossier.memberships.update(family=into)
-    for field in ("address_line", "postcode", "city"):
-        if not getattr(into, field) and getattr(dossier, field):
-            setattr(into, field, getattr(dossier, field))
-    into.save()
-    dossier.delete()
-
-
-def _complete_activation(*, invitation: Invitation, account: Account) -> None:
+def complete_activation(*, invitation: Invitation, account: Account) -> None:
     now = timezone.now()
     Membership.objects.filter(pk=invitation.membership_id).update(
         status=Membership.Status.ACTIVE, activated_at=now
@@ -478,7 +406,7 @@ def _create_account(
     except ValidationError as exc:
         errors.setdefault("password", []).extend(exc.messages)
     if errors:
-        raise _invalid(_("Votre compte n'a pas été créé : corrigez les erreurs."), errors)
+        raise invalid(_("Votre compte n'a pas été créé : corrigez les erreurs."), errors)
     account.set_password(password)
     account.save()
     return account
@@ -505,7 +433,7 @@ def set_notification_preferences(*, account: Account, preferences: dict[str, boo
     given keep their value."""
     unknown = set(preferences) - set(NOTIFICATION_FIELDS)
     if unknown:
-        raise _invalid(
+        raise invalid(
             _("Préférence inconnue."),
             {kind: [_("Ce type d'e-mail n'existe pas.")] for kind in sorted(unknown)},
         )
@@ -572,7 +500,7 @@ def update_my_identity(
     if phone is not None:
         values["phone"] = _phone_into(errors, "phone", phone)
     if errors:
-        raise _invalid(_("Vos informations n'ont pas été enregistrées : corrigez les erreurs."), errors)
+        raise invalid(_("Vos informations n'ont pas été enregistrées : corrigez les erreurs."), errors)
     if not values:
         return actor
     with transaction.atomic(durable=True):
@@ -597,7 +525,7 @@ def update_family(
     if home_phone is not None:
         values["home_phone"] = _phone_into(errors, "home_phone", home_phone)
     if errors:
-        raise _invalid(_("La famille n'a pas été modifiée : corrigez les erreurs."), errors)
+        raise invalid(_("La famille n'a pas été modifiée : corrigez les erreurs."), errors)
     with transaction.atomic(durable=True):
         family = get_family_for_account(actor, family_id, lock=True)
         for field, value in values.items():
@@ -634,154 +562,6 @@ def validate_address(address: AddressInput, errors: dict[str, list[str]]) -> Add
     return cleaned
 
 
-ADDRESS_CATEGORY = "changement-adresse"
-PROOF_OF_ADDRESS = "justificatif_domicile"
-
-
-@dataclass
-class AddressChange:
-    family: Family
-    # (commune, request id): the "Changement d'adresse" request filed in each active commune.
-    requests: list[tuple[object, int]]
-
-    def summary(self) -> str:
-        if not self.requests:
-            return _("Votre nouvelle adresse est enregistrée.")
-        return _(
-            "Votre nouvelle adresse est enregistrée. Une demande « Changement d'adresse » avec votre "
-            "justificatif est envoyée à : %(communes)s."
-        ) % {"communes": ", ".join(commune.name for commune, _request in self.requests)}
-
-
-def change_family_address(*, actor: Account, family_id: int, address: AddressInput, proof) -> AddressChange:
-    """A new address, with a proof of address (justificatif de domicile). The family's address
-    changes at once (it is shared by all communes); each commune where the family's file is
-    active receives a "Changement d'adresse" request carrying the proof, for its records and
-    checks. Invoices already issued keep the address they were issued with.
-
-    All or nothing: the proof is checked once up front (type sniffed from the content), then
-    in every commune the category and its file rules, before anything is written. The requests
-    are filed commune by commune (demandes.services.submit_request commits each in its own
-    transaction); if one fails, those already filed are withdrawn (rows and files deleted) and
-    the address is not changed."""
-    from foyer.uploads import validate_attachment
-
-    errors: dict[str, list[str]] = {}
-    cleaned = validate_address(address, errors)
-    if not proof:
-        errors.setdefault("proof", []).append(
-            _(
-                "Joignez un justificatif de domicile (PDF, JPEG ou PNG) : il est obligatoire pour changer d'adresse."
-            )
-        )
-    else:
-        try:
-            validate_attachment(proof)
-        except FoyerError as exc:
-            errors.setdefault("proof", []).append(exc.message)
-    family = get_family_for_account(actor, family_id)
-    if not errors and (family.address_line, family.postcode, family.city) == (
-        cleaned.address_line,
-        cleaned.postcode,
-        cleaned.city,
-    ):
-        errors.setdefault("address_line", []).append(_("C'est déjà l'adresse de votre famille."))
-    if errors:
-        raise _invalid(_("L'adresse n'a pas été changée : corrigez les erreurs."), errors)
-    from .selectors import active_communes_of
-
-    communes = active_communes_of(family)
-    categories = _address_categories(communes, proof)
-    filed: list[tuple[object, object]] = []
-    try:
-        for commune in communes:
-            filed.append(
-                (
-                    commune,
-                    _file_address_request(commune, categories[commune.pk], family, actor, cleaned, proof),
-                )
-            )
-        with transaction.atomic(durable=True):
-            family = get_family_for_account(actor, family_id, lock=True)
-            family.address_line = cleaned.address_line
-            family.postcode = cleaned.postcode
-            family.city = cleaned.city
-            family.save(update_fields=["address_line", "postcode", "city"])
-    except BaseException:
-        _withdraw_requests(filed)
-        raise
-    return AddressChange(family=family, requests=[(commune, request.pk) for commune, request in filed])
-
-
-def _address_categories(communes: list, proof) -> dict:
-    """Each commune's "Changement d'adresse" category, checked before anything is stored."""
-    from demandes.models import RequestCategory
-    from foyer.uploads import validate_attachment
-    from tenants.context import commune_context
-
-    categories = {}
-    for commune in communes:
-        with commune_context(commune):
-            category = RequestCategory.objects.filter(code=ADDRESS_CATEGORY, is_active=True).first()
-        if category is None or PROOF_OF_ADDRESS not in category.attachment_types:
-            raise FoyerError(
-                "address_category_missing",
-                _(
-                    "%(commune)s ne reçoit pas les changements d'adresse en ligne : votre adresse n'a pas "
-                    "été changée. Contactez la commune."
-                )
-                % {"commune": commune.name},
-                status=409,
-            )
-        try:
-            validate_attachment(proof, allowed_types=category.file_types, max_bytes=category.max_file_bytes)
-        except FoyerError as exc:
-            raise _invalid(
-                _("L'adresse n'a pas été changée : corrigez les erreurs."),
-                {"proof": [_("%(commune)s : %(reason)s") % {"commune": commune.name, "reason": exc.message}]},
-            ) from exc
-        categories[commune.pk] = category
-    return categories
-
-
-def _file_address_request(commune, category, family: Family, actor: Account, address: AddressInput, proof):
-    from demandes.services import submit_request
-    from tenants.context import commune_context
-
-    proof.seek(0)
-    with commune_context(commune):
-        return submit_request(
-            family=family,
-            actor=actor,
-            category=category,
-            answers={
-                "address_line": address.address_line,
-                "postcode": address.postcode,
-                "city": address.city,
-            },
-            attachments=[(PROOF_OF_ADDRESS, proof)],
-        )
-
-
-def _withdraw_requests(filed: list) -> None:
-    """Undo the address requests already filed when a later step fails (compensation: the
-    request services commit each request in its own transaction)."""
-    from demandes.models import Request, RequestAttachment, RequestEvent
-    from foyer.uploads import private_storage
-    from tenants.context import commune_context
-
-    for commune, request in filed:
-        with commune_context(commune):
-            with transaction.atomic():
-                attachments = RequestAttachment.objects.filter(request_id=request.pk)
-                names = [name for name in attachments.values_list("file", flat=True) if name]
-                attachments.delete()
-                RequestEvent.objects.filter(request_id=request.pk).delete()
-                Request.objects.filter(pk=request.pk).delete()
-            for name in names:
-                private_storage().delete(name)
-
-
 # --- The login e-mail ------------------------------------------------------------------------
 
 
@@ -805,7 +585,7 @@ def request_email_change(*, actor: Account, new_email: str, password: str) -> Em
                 _("Cette adresse est déjà celle d'un autre responsable de votre famille.")
             )
     if errors:
-        raise _invalid(_("L'adresse e-mail n'a pas été changée : corrigez les erreurs."), errors)
+        raise invalid(_("L'adresse e-mail n'a pas été changée : corrigez les erreurs."), errors)
     token, token_hash = new_token()
     now = timezone.now()
     with transaction.atomic(durable=True):
@@ -891,13 +671,13 @@ def invite_guardian(*, actor: Account, family_id: int, email: str) -> Invitation
     errors: dict[str, list[str]] = {}
     _validate_email_into(errors, "email", email)
     if errors:
-        raise _invalid(_("L'invitation n'a pas été envoyée : corrigez les erreurs."), errors)
+        raise invalid(_("L'invitation n'a pas été envoyée : corrigez les erreurs."), errors)
     with transaction.atomic(durable=True):
         family = get_family_for_account(actor, family_id, lock=True)
         guardians = list(family.guardians.select_related("account"))
         same = next((g for g in guardians if normalize_email(g.email) == email), None)
         if same is not None and same.account_id is not None:
-            raise _invalid(
+            raise invalid(
                 _("L'invitation n'a pas été envoyée : corrigez les erreurs."),
                 {"email": [_("Cette personne est déjà responsable de la famille, avec son compte.")]},
             )

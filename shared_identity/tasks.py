@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import logging
 import smtplib
-from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -32,18 +31,6 @@ def _send_tracked(*, task, message: EmailMultiAlternatives, invitation_id: int) 
             raise
         raise task.retry(exc=exc, countdown=30 * 2**task.request.retries) from exc
     mark_invitation_delivery(invitation_id=invitation_id, delivered=True)
-
-
-@contextmanager
-def _in_public_schema():
-    """Platform tasks run in the public schema, and give the caller's schema back (eager runs)."""
-    previous = connection.tenant
-    connection.set_schema_to_public()
-    try:
-        yield
-    finally:
-        if previous is not None and previous.schema_name != "public":
-            connection.set_tenant(previous)
 
 
 @app.task(base=TenantTask, bind=True, max_retries=5)
@@ -104,36 +91,3 @@ def send_guardian_invitation_email(self, *, invitation_id: int, token: str) -> N
         to=[invitation.email],
     )
     _send_tracked(task=self, message=message, invitation_id=invitation_id)
-
-
-@app.task
-def build_data_export_task(*, export_id: int) -> None:
-    """ "Télécharger mes données". Not a TenantTask: it reads every commune of the family,
-    entering each one explicitly (tenants.context.commune_context)."""
-    from .data_rights import build_data_export, mark_data_export_failed
-
-    with _in_public_schema():
-        try:
-            build_data_export(export_id=export_id)
-        except Exception:
-            logger.exception("Data export %s failed", export_id)
-            connection.set_schema_to_public()
-            mark_data_export_failed(export_id=export_id)
-
-
-@app.task
-def complete_pending_deletions() -> int:
-    """Daily (beat): anonymise the accounts whose deletion waited for invoices now paid."""
-    from .data_rights import complete_pending_deletions as complete
-
-    with _in_public_schema():
-        return complete()
-
-
-@app.task
-def expire_data_exports() -> int:
-    """Daily (beat): delete the data archives past their 7 days."""
-    from .data_rights import expire_data_exports as expire
-
-    with _in_public_schema():
-        return expire()

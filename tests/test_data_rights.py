@@ -21,8 +21,9 @@ from actualites.models import NewsItem, NewsRead
 from billing import services as billing_services
 from billing.models import Invoice
 from demandes.services import submit_request
+from family import data_rights
+from family.tasks import complete_pending_deletions, expire_data_exports
 from reservations.models import Booking, CancellationRequest
-from shared_identity import data_rights
 from shared_identity.models import (
     Account,
     Child,
@@ -33,7 +34,6 @@ from shared_identity.models import (
     Membership,
     StaffRole,
 )
-from shared_identity.tasks import complete_pending_deletions, expire_data_exports
 from tenants.context import commune_context
 from tests.conftest import PASSWORD, make_account, make_family
 from tests.reservations.conftest import make_catalogue
@@ -433,7 +433,7 @@ def test_the_service_names_the_open_invoices(commune_a):
 def test_open_invoices_of_every_commune_are_read_in_one_query(
     commune_a, commune_b, django_assert_num_queries
 ):
-    from shared_identity.selectors import list_open_invoices_of
+    from family.router import list_open_invoices_of
 
     family = family_in_both(commune_a, commune_b)
     account = family.guardians.get().account

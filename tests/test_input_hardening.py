@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reservations.selectors import get_family_scope
+from family.router import get_family_scope
 from shared_identity.models import Guardian, Membership
 from tests.conftest import commune_path, make_family, make_staff
 

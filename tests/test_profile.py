@@ -337,11 +337,11 @@ def test_a_failure_in_the_second_commune_withdraws_the_first_request(
     client, commune_a, commune_b, private_files, monkeypatch
 ):
     # given the request service fails in the second commune (after the first one committed)
-    from demandes import services as request_services
+    from family import address
 
     family = family_in_both(commune_a, commune_b)
     address_category(commune_a), address_category(commune_b)
-    real = request_services.submit_request
+    real = address.submit_request
     calls = []
 
     def flaky(**kwargs):
@@ -350,7 +350,7 @@ def test_a_failure_in_the_second_commune_withdraws_the_first_request(
             raise RuntimeError("storage down")
         return real(**kwargs)
 
-    monkeypatch.setattr(request_services, "submit_request", flaky)
+    monkeypatch.setattr(address, "submit_request", flaky)
     client.force_login(family.guardians.get().account)
     client.raise_request_exception = False
     proof = SimpleUploadedFile("edf.pdf", PDF, content_type="application/pdf")

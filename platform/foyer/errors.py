@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -88,3 +89,13 @@ class FoyerErrorMiddleware:
 
         template = "404.html" if exception.status == 404 else "error.html"
         return render(request, template, {"error": exception}, status=exception.status)
+
+
+def apply_errors(form: forms.Form, error: FoyerError) -> None:
+    """Show a service's refusal on the form: per-field messages, else a general one."""
+    fields = error.field_errors
+    for field, messages in fields.items():
+        for message in messages:
+            form.add_error(field if field in form.fields else None, message)
+    if not fields:
+        form.add_error(None, error.message)

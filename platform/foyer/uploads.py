@@ -1,14 +1,16 @@
 """Checks on files families upload (certificates, request attachments): type sniffed from the
-content (never the name), size. And the private storage those files live in."""
+content (never the name), size. And the private storage those files live in, and how one is
+streamed to a viewer the caller has checked."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from django.core.files.storage import Storage, storages
+from django.http import FileResponse
 from django.utils.translation import gettext as _
 
-from foyer.errors import FoyerError
+from foyer.errors import FoyerError, NotFound
 
 PDF, JPEG, PNG = "application/pdf", "image/jpeg", "image/png"
 ALL_TYPES: tuple[str, ...] = (PDF, JPEG, PNG)
@@ -74,3 +76,17 @@ def validate_attachment(
 def _megabytes(size: int) -> str:
     value = size / (1024 * 1024)
     return str(int(value)) if value == int(value) else f"{value:.1f}".replace(".", ",")
+
+
+def stream_attachment(attachment) -> FileResponse:
+    """A private document, to a viewer the caller has checked (never cached, never sniffed)."""
+    try:
+        stream = attachment.file.open("rb")
+    except (FileNotFoundError, OSError):
+        raise NotFound(_("Ce document n'existe pas.")) from None
+    response = FileResponse(
+        stream, as_attachment=True, filename=attachment.download_name, content_type=attachment.content_type
+    )
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

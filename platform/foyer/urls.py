@@ -5,13 +5,10 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("portal.urls")),
-    path("demandes/", include(("demandes.urls", "demandes"))),
-    path("actualites/", include(("actualites.urls", "actualites"))),
+    path("demandes/", include(("portal.demandes_urls", "demandes"))),
+    path("actualites/", include(("portal.actualites_urls", "actualites"))),
     path("operateur/", include("operators.urls")),
-    path("api/", include("reservations.api_urls")),
-    path("api/demandes/", include("demandes.api_urls")),
-    path("api/actualites/", include("actualites.api_urls")),
-    path("api/profil/", include("shared_identity.api_urls")),
+    path("api/", include("portal.api.urls")),
 ]
 
 handler404 = "portal.views.page_not_found"

@@ -32,10 +32,8 @@ commune_patterns = [
 
 urlpatterns = [
     path("", include((commune_patterns, "commune"))),
-    path("demandes/", include(("demandes.commune_urls", "commune_demandes"))),
-    path("actualites/", include(("actualites.commune_urls", "commune_actualites"))),
+    path("demandes/", include(("portal.demandes_commune_urls", "commune_demandes"))),
+    path("actualites/", include(("portal.actualites_commune_urls", "commune_actualites"))),
     path("console/", include("console.urls")),
-    path("api/", include("reservations.api_commune_urls")),
-    path("api/demandes/", include("demandes.api_commune_urls")),
-    path("api/actualites/", include("actualites.api_commune_urls")),
+    path("api/", include("portal.api.commune_urls")),
 ]

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from demandes import services
-from demandes.selectors import list_family_requests
+from family.router import list_family_requests
 from operators.services import provision_commune
 from tenants.context import commune_context
 from tests.conftest import make_family, open_to_families

@@ -274,11 +274,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=17),
     },
     "complete-account-deletions": {
-        "task": "shared_identity.tasks.complete_pending_deletions",
+        "task": "family.tasks.complete_pending_deletions",
         "schedule": crontab(hour=4, minute=7),
     },
     "expire-data-exports": {
-        "task": "shared_identity.tasks.expire_data_exports",
+        "task": "family.tasks.expire_data_exports",
         "schedule": crontab(hour=4, minute=37),
     },
 }

@@ -23,9 +23,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from foyer.errors import FoyerError
-
-from . import notifications
-from .models import (
+from shared_identity import notifications
+from shared_identity.models import (
     DATA_EXPORT_LIFETIME,
     Account,
     Child,
@@ -38,7 +37,9 @@ from .models import (
     Membership,
     StaffRole,
 )
-from .selectors import OpenInvoice, get_pending_deletion, list_open_invoices_of
+from shared_identity.selectors import get_pending_deletion
+
+from .router import OpenInvoice, list_open_invoices_of
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import demandes_views as views
 
 urlpatterns = [
     path("", views.history, name="history"),

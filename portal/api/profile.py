@@ -8,7 +8,8 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import selectors, services
+from family import address
+from shared_identity import selectors, services
 
 
 class IdentityInput(serializers.Serializer):
@@ -117,7 +118,7 @@ class AddressView(APIView):
     def post(self, request, family_id: int):
         data = AddressInput(data=request.data)
         data.is_valid(raise_exception=True)
-        change = services.change_family_address(
+        change = address.change_family_address(
             actor=request.user,
             family_id=family_id,
             address=services.AddressInput(

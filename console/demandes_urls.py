@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import console_views as views
+from . import demandes_views as views
 
 urlpatterns = [
     path("", views.request_list, name="request_list"),

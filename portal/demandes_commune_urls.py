@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import demandes_views as views
 
 urlpatterns = [
     path("", views.commune_index, name="index"),

@@ -15,9 +15,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from console.access import verified_staff_role
-
-from . import images, selectors, services
+from actualites import images, selectors, services
+from family import router
+from shared_identity.access import verified_staff_role
 
 
 def _page_number(request: HttpRequest) -> int:
@@ -27,8 +27,8 @@ def _page_number(request: HttpRequest) -> int:
 
 @login_required
 def feed(request: HttpRequest) -> HttpResponse:
-    communes = selectors.list_family_communes(request.user)
-    news = selectors.family_news_feed(account=request.user, communes=communes, page=_page_number(request))
+    communes = router.list_family_communes(request.user)
+    news = router.family_news_feed(account=request.user, communes=communes, page=_page_number(request))
     return render(request, "actualites/feed.html", {"feed": news, "communes": communes})
 
 
@@ -45,7 +45,7 @@ def _seen_until(value: str) -> dt.datetime | None:
 def mark_all_read(request: HttpRequest) -> HttpResponse:
     count = services.mark_all_news_read(
         account=request.user,
-        communes=selectors.list_family_communes(request.user),
+        communes=router.list_family_communes(request.user),
         seen_until=_seen_until(request.POST.get("avant", "")),
     )
     if count:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import console_views as views
+from . import actualites_views as views
 
 urlpatterns = [
     path("", views.news_list, name="news_list"),

@@ -7,9 +7,9 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from actualites import selectors, services
+from family import router
 from tenants.templatetags.communes import commune_url
-
-from . import selectors, services
 
 
 class FeedQuery(serializers.Serializer):
@@ -34,9 +34,9 @@ class FeedView(APIView):
     def get(self, request):
         query = FeedQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        feed = selectors.family_news_feed(
+        feed = router.family_news_feed(
             account=request.user,
-            communes=selectors.list_family_communes(request.user),
+            communes=router.list_family_communes(request.user),
             page=query.validated_data["page"],
         )
         return Response(
@@ -72,7 +72,7 @@ class MarkAllReadView(APIView):
         data.is_valid(raise_exception=True)
         marked = services.mark_all_news_read(
             account=request.user,
-            communes=selectors.list_family_communes(request.user),
+            communes=router.list_family_communes(request.user),
             seen_until=data.validated_data.get("avant"),
         )
         return Response({"marked": marked})

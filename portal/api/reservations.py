@@ -9,8 +9,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import services
-from .selectors import build_week, get_family_scope, get_family_scope_in, list_family_carts
+from family.router import build_week, get_family_scope, get_family_scope_in, list_family_carts
+from reservations import services
 
 
 class WeekQuery(serializers.Serializer):

@@ -18,9 +18,19 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.utils import timezone
 
+from actualites.models import NewsRead
+from billing.models import CreditNote, Invoice, PaymentAttempt
+from demandes.models import Request
+from reservations.models import (
+    Booking,
+    BookingCredit,
+    CancellationRequest,
+    Cart,
+    Enrolment,
+    QuotientFamilial,
+)
+from shared_identity.models import Account, Family, Guardian, Membership
 from tenants.context import commune_context
-
-from .models import Account, Family, Guardian, Membership
 
 logger = logging.getLogger(__name__)
 
@@ -141,18 +151,6 @@ def collect_account_data(account: Account) -> Collected:
 
 
 def _collect_commune(commune, account: Account, family_ids: list[int], files: list[ArchiveFile]) -> dict:
-    from actualites.models import NewsRead
-    from billing.models import CreditNote, Invoice, PaymentAttempt
-    from demandes.models import Request
-    from reservations.models import (
-        Booking,
-        BookingCredit,
-        CancellationRequest,
-        Cart,
-        Enrolment,
-        QuotientFamilial,
-    )
-
     folder = f"pieces-jointes/{commune.slug}"
     cancellation_requests = []
     for request in CancellationRequest.objects.filter(family_id__in=family_ids).order_by("pk"):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import actualites_views as views
 
 urlpatterns = [
     path("", views.feed, name="feed"),

@@ -16,13 +16,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from actualites import selectors, services
+from actualites.forms import DeleteForm, NewsForm
+from actualites.models import NewsItem
 from console.access import staff_required
-from foyer.errors import FoyerError
-from portal.forms import apply_errors
-
-from . import selectors, services
-from .forms import DeleteForm, NewsForm
-from .models import NewsItem
+from foyer.errors import FoyerError, apply_errors
 
 
 def _commune_tz(request: HttpRequest) -> ZoneInfo:

@@ -23,11 +23,11 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from demandes import selectors, services
+from demandes.models import AttachmentType, Request, RequestCategory
+from family import router
+from family.router import get_family_scope, get_family_scope_in
 from foyer.errors import FoyerError
-from reservations.selectors import get_family_scope, get_family_scope_in
-
-from . import selectors, services
-from .models import AttachmentType, Request, RequestCategory
 
 
 class SubmitInput(serializers.Serializer):
@@ -106,7 +106,7 @@ class FamilyRequestsView(APIView):
 
     def get(self, request):
         scope = get_family_scope(request.user)
-        rows = selectors.list_family_requests(family_ids=scope.family_ids, communes=scope.communes)
+        rows = router.list_family_requests(family_ids=scope.family_ids, communes=scope.communes)
         return Response(
             {
                 "requests": [

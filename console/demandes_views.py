@@ -12,12 +12,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from console.access import staff_required
-from foyer.errors import FoyerError
-from portal.forms import apply_errors
-
-from . import selectors, services
-from .forms import AssignForm, CategoryForm, MessageForm, QueueFilterForm, StatusForm
-from .views import stream_attachment
+from demandes import selectors, services
+from demandes.forms import AssignForm, CategoryForm, MessageForm, QueueFilterForm, StatusForm
+from foyer.errors import FoyerError, apply_errors
+from foyer.uploads import stream_attachment
 
 admin_only = staff_required(admin_only=True)
 

@@ -11,19 +11,20 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from foyer.errors import FoyerError, NotFound
-from portal.forms import apply_errors
-from reservations.selectors import get_family_scope, get_family_scope_in
-
-from . import selectors, services
-from .forms import ReplyForm, RequestForm
+from demandes import selectors, services
+from demandes.family_parts import CommuneCategories
+from demandes.forms import ReplyForm, RequestForm
+from family import router
+from family.router import get_family_scope, get_family_scope_in
+from foyer.errors import FoyerError, apply_errors
+from foyer.uploads import stream_attachment
 
 
 @login_required
 def history(request: HttpRequest) -> HttpResponse:
     """ "Mes demandes": every request of the family in every commune, in one query."""
     scope = get_family_scope(request.user)
-    requests = selectors.list_family_requests(family_ids=scope.family_ids, communes=scope.communes)
+    requests = router.list_family_requests(family_ids=scope.family_ids, communes=scope.communes)
     children = {child.pk: child for child in scope.children}
     for row in requests:
         row.child = children.get(row.child_id)
@@ -46,7 +47,7 @@ def choose(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "demandes/choose.html",
-        {"groups": selectors.list_family_categories(communes=scope.communes), "in_commune": False},
+        {"groups": router.list_family_categories(communes=scope.communes), "in_commune": False},
     )
 
 
@@ -62,7 +63,7 @@ def commune_index(request: HttpRequest) -> HttpResponse:
 def commune_choose(request: HttpRequest) -> HttpResponse:
     selectors.get_commune_families(account=request.user, commune=request.commune)
     groups = [
-        selectors.CommuneCategories(
+        CommuneCategories(
             request.commune, list(selectors.list_offered_categories().values("code", "title", "description"))
         )
     ]
@@ -169,20 +170,6 @@ def cancel(request: HttpRequest, request_id: int) -> HttpResponse:
     else:
         messages.success(request, _("Votre demande est annulée."))
     return redirect("commune_demandes:detail", request_id=request_id)
-
-
-def stream_attachment(attachment) -> FileResponse:
-    """A private document, to a viewer the caller has checked (never cached, never sniffed)."""
-    try:
-        stream = attachment.file.open("rb")
-    except (FileNotFoundError, OSError):
-        raise NotFound(_("Ce document n'existe pas.")) from None
-    response = FileResponse(
-        stream, as_attachment=True, filename=attachment.download_name, content_type=attachment.content_type
-    )
-    response["Cache-Control"] = "private, no-store"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 @login_required

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import actualites_views as views
 
 urlpatterns = [
     path("<int:item_id>/", views.detail, name="detail"),

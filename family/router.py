@@ -1,0 +1,261 @@
+"""The family router: how a family sees all its communes.
+
+A parent's account reaches one or more families, each with a file (membership) in one or more
+communes; every commune keeps its data in its own PostgreSQL schema. The router reads a unified
+view for the family in **one SQL round trip whatever the number of communes**:
+
+1. ``get_family_scope`` says what the account reaches: its family ids, its children (shared
+   identity) and its active communes, each once;
+2. each commune app contributes the SQL of *one* commune's part of a view, in its
+   ``family_parts`` module (``{s}`` stands for the commune's quoted schema, and the first column
+   is the schema's name), with the code that reads a row of it;
+3. the router repeats that part over the scope's communes with UNION ALL
+   (``tenants.schemas.union_over_schemas``, which validates and quotes every schema name), runs
+   it once, and hands each row back to the app with its commune.
+
+| view | part | read by |
+|---|---|---|
+| the week ("Mes réservations") | reservations WEEK_PART | ``build_week``, ``read_family_reservations`` |
+| the open carts | reservations CART_PART | ``list_family_carts`` |
+| invoices ("Mes factures") | billing INVOICES_PART | ``list_family_invoices``, ``family_invoice_lists`` |
+| requests ("Mes demandes") | demandes REQUESTS_PART, CATEGORIES_PART | ``list_family_requests``, ``list_family_categories`` |
+| news ("Actualités") | actualites NEWS_PART inside FEED | ``family_news_feed`` |
+
+Never a loop of ``SET search_path`` per commune in a request: one statement reads them all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import connection
+from django.utils import timezone
+
+from actualites import family_parts as news
+from billing import family_parts as invoices
+from billing.models import Invoice
+from demandes import family_parts as requests
+from foyer.errors import NotFound
+from reservations import family_parts as reservations
+from reservations.opening import week_start
+from reservations.selectors import Week, assemble_week
+from shared_identity.models import Account, Child, Membership
+from shared_identity.selectors import list_memberships_of
+from tenants.models import Commune
+from tenants.schemas import union_over_schemas
+
+# --- What an account reaches ------------------------------------------------------------------------
+
+
+@dataclass
+class FamilyScope:
+    """What an account reaches as a guardian: families, children, communes."""
+
+    family_ids: list[int]
+    children: list[Child]
+    communes: list[Commune]
+
+    def family_of_child(self, child_id: int) -> int | None:
+        return next((child.family_id for child in self.children if child.pk == child_id), None)
+
+
+def get_family_scope(account: Account) -> FamilyScope:
+    memberships = list(list_memberships_of(account))
+    children = list(
+        Child.objects.filter(family__guardians__account=account).distinct().order_by("birth_date")
+    )
+    return FamilyScope(
+        family_ids=sorted(
+            {membership.family_id for membership in memberships} | {c.family_id for c in children}
+        ),
+        children=children,
+        communes=family_communes(memberships),
+    )
+
+
+def get_family_scope_in(account: Account, commune: Commune) -> FamilyScope:
+    """The account's family scope, for an action in a commune it belongs to (else not found)."""
+    scope = get_family_scope(account)
+    if commune not in scope.communes:
+        raise NotFound()
+    return scope
+
+
+def family_communes(memberships: Iterable[Membership]) -> list[Commune]:
+    """The active communes of an account's memberships, each once (even when two of its
+    families belong to the same commune)."""
+    communes: dict[str, Commune] = {}
+    for membership in memberships:
+        if membership.commune.is_active:
+            communes.setdefault(membership.commune.schema_name, membership.commune)
+    return list(communes.values())
+
+
+def list_family_communes(account: Account) -> list[Commune]:
+    return family_communes(list_memberships_of(account))
+
+
+# --- The one round trip -----------------------------------------------------------------------------
+
+
+def _union(part: str, communes: list[Commune], *params) -> tuple[str, list]:
+    return union_over_schemas(part, [commune.schema_name for commune in communes], *params)
+
+
+def _read(part: str, communes: list[Commune], *params, order_by: str = "") -> list[tuple[Commune, tuple]]:
+    """Every commune's rows of ``part``, in one statement: (commune, the row after its schema)."""
+    if not communes:
+        return []
+    sql, values = _union(part, communes, *params)
+    with connection.cursor() as cursor:
+        cursor.execute(sql + order_by, values)
+        rows = cursor.fetchall()
+    by_schema = {commune.schema_name: commune for commune in communes}
+    return [(by_schema[row[0]], row[1:]) for row in rows]
+
+
+# --- Reservations -----------------------------------------------------------------------------------
+
+
+def read_family_reservations(
+    *, communes: list[Commune], family_ids: list[int], child_ids: list[int], start: dt.date, end: dt.date
+) -> list[reservations.CommuneData]:
+    """Everything the week view needs, for every commune given, in one query."""
+    if not child_ids:
+        return []
+    params = [child_ids, end, start, family_ids, start, end, start, end, end, start, family_ids, start, end]
+    rows = _read(reservations.WEEK_PART, communes, *params, family_ids)
+    data = [reservations.commune_data(commune, payload) for commune, (payload,) in rows]
+    data.sort(key=lambda item: item.commune.name)
+    return data
+
+
+def build_week(
+    *,
+    scope: FamilyScope,
+    day: dt.date,
+    commune_slug: str = "",
+    child_ids: list[int] | None = None,
+    service: str = "",
+    site: str = "",
+    now: dt.datetime | None = None,
+) -> Week:
+    """The family's week, all communes together (or one), for the children chosen, for one
+    service or site if asked."""
+    start = week_start(day)
+    communes = [c for c in scope.communes if not commune_slug or c.slug == commune_slug]
+    children = [c for c in scope.children if not child_ids or c.pk in child_ids]
+    data = read_family_reservations(
+        communes=communes,
+        family_ids=scope.family_ids,
+        child_ids=[c.pk for c in children],
+        start=start,
+        end=start + dt.timedelta(days=6),
+    )
+    return assemble_week(
+        data=data, children=children, start=start, service=service, site=site, now=now or timezone.now()
+    )
+
+
+def list_family_carts(
+    *, scope: FamilyScope, now: dt.datetime | None = None
+) -> list[reservations.CommuneCart]:
+    """The open carts of every commune of the family, priced, in one query."""
+    now = now or timezone.now()
+    children = {child.pk: child for child in scope.children}
+    carts = [
+        reservations.commune_cart(commune, items, children=children, now=now)
+        for commune, (items,) in _read(reservations.CART_PART, scope.communes, scope.family_ids)
+    ]
+    carts = [cart for cart in carts if cart.lines]
+    carts.sort(key=lambda cart: cart.commune.name)
+    return carts
+
+
+# --- Invoices ---------------------------------------------------------------------------------------
+
+
+def list_family_invoices(*, scope: FamilyScope) -> list[invoices.FamilyInvoice]:
+    """Every issued invoice of the family in every commune, in one query."""
+    rows = _read(invoices.INVOICES_PART, scope.communes, scope.family_ids, order_by=" ORDER BY 8, 2")
+    return [invoices.FamilyInvoice(commune, *row) for commune, row in rows]
+
+
+def family_invoice_lists(*, scope: FamilyScope) -> invoices.InvoiceLists:
+    return invoices.invoice_lists(list_family_invoices(scope=scope))
+
+
+@dataclass
+class OpenInvoice:
+    commune: Commune
+    reference: str
+    amount_due: object
+    due_date: dt.date
+
+
+def list_open_invoices_of(account: Account) -> list[OpenInvoice]:
+    """The invoices issued and not fully paid of the account's families, in every commune where
+    they have (or had) a file, whatever its status: one query."""
+    memberships = Membership.objects.filter(family__guardians__account=account).select_related("commune")
+    family_ids = sorted({m.family_id for m in memberships})
+    communes = list({m.commune_id: m.commune for m in memberships}.values())
+    found = list_family_invoices(scope=FamilyScope(family_ids=family_ids, children=[], communes=communes))
+    return [
+        OpenInvoice(commune=i.commune, reference=i.reference, amount_due=i.amount_due, due_date=i.due_date)
+        for i in found
+        if i.status == Invoice.Status.ISSUED and i.amount_due > 0
+    ]
+
+
+# --- Requests ---------------------------------------------------------------------------------------
+
+
+def list_family_requests(*, family_ids: list[int], communes: list[Commune]) -> list[requests.FamilyRequest]:
+    """Every request of the family in every commune given, newest activity first, with the
+    commune's messages: one query."""
+    if not family_ids:
+        return []
+    rows = _read(
+        requests.REQUESTS_PART, communes, list(family_ids), order_by=" ORDER BY 8 DESC, 7 DESC, 2 DESC"
+    )
+    return [requests.family_request(commune, row) for commune, row in rows]
+
+
+def list_family_categories(*, communes: list[Commune]) -> list[requests.CommuneCategories]:
+    """The categories each commune offers in "Faire une demande", in one query."""
+    grouped: dict[str, list[dict]] = {commune.schema_name: [] for commune in communes}
+    for commune, (code, title, description) in _read(requests.CATEGORIES_PART, communes):
+        grouped[commune.schema_name].append({"code": code, "title": title, "description": description})
+    result = [
+        requests.CommuneCategories(c, sorted(grouped[c.schema_name], key=lambda x: x["title"]))
+        for c in communes
+    ]
+    result.sort(key=lambda item: item.commune.name)
+    return result
+
+
+# --- News -------------------------------------------------------------------------------------------
+
+
+def family_news_feed(
+    *,
+    account: Account,
+    communes: list[Commune],
+    page: int = 1,
+    page_size: int = news.FEED_PAGE_SIZE,
+    now: dt.datetime | None = None,
+) -> news.Feed:
+    """The published items of the account's communes, pinned first then newest, with the
+    account's unread markers and the feed's totals: one query whatever the number of
+    communes (none without a commune)."""
+    now = now or timezone.now()
+    page = max(1, page)
+    rows: list[tuple] = []
+    if communes:
+        parts, params = _union(news.NEWS_PART, communes, account.pk, now, now)
+        with connection.cursor() as cursor:
+            cursor.execute(news.FEED.format(parts=parts), [*params, page_size, (page - 1) * page_size])
+            rows = cursor.fetchall()
+    return news.feed_page(rows, communes=communes, page=page, page_size=page_size, now=now)
