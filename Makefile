@@ -26,6 +26,8 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@# The layers (.importlinter, README "Where code goes"): a backwards import fails here.
+	PYTHONPATH=platform $(BIN)/lint-imports --no-cache
 
 bench: setup
 	$(BIN)/python bench/provisioning.py

@@ -18,8 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from foyer.errors import FoyerError, NotFound
-from reservations.models import Booking, Cart
-from reservations.services import cancel_held_cart, confirm_paid_cart
+from reservations.for_billing import Booking, Cart, cancel_held_cart, confirm_paid_cart
 from tenants.middleware import commune_urlconf
 
 from .gateway import MollieGateway, ProviderPayment, ProviderRefused, ProviderUnavailable

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from foyer.errors import FoyerError, NotFound
 from foyer.formatting import format_money
-from reservations.models import BookingCredit
+from reservations.for_billing import BookingCredit
 from shared_identity.models import Family, Guardian, Membership
 from tenants.tasks import enqueue_on_commit
 
