@@ -7,6 +7,7 @@ apps, and the cross-app use cases (see README, "Where code goes").
 * ``family.address`` and ``family.activation``: the address change that files a request in every
   commune, and an activation that merges a commune's dossier into the family;
 * ``family.data_rights`` and ``family.export_archive``: the data export and the account deletion;
+* ``family.ical``: the family's private calendar feed;
 * ``family.imports``: families imported from a commune's previous software (CSV).
 
 It sits above the commune apps (it calls their services and assembles their SQL parts) and

@@ -308,7 +308,7 @@ class Booking(models.Model):
 
     # Statuses that hold a place.
     ACTIVE = (Status.HELD, Status.CONFIRMED, Status.ATTENDED, Status.ABSENT, Status.ABSENT_JUSTIFIED)
-    # The only transitions services may apply (reservations.services._transition).
+    # The only transitions services may apply (reservations.services.bookings.transition).
     TRANSITIONS = {
         Status.HELD: {Status.CONFIRMED, Status.CANCELLED},
         Status.CONFIRMED: {Status.CANCELLED, Status.ATTENDED, Status.ABSENT, Status.ABSENT_JUSTIFIED},

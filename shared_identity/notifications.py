@@ -30,6 +30,7 @@ from tenants.models import Commune
 from .selectors import family_recipients
 
 KINDS = ("invoice", "request", "reminder", "news")
+Message = EmailMultiAlternatives
 
 
 def compose(
@@ -75,6 +76,14 @@ def broadcast(template: str, context: dict, *, recipients: Iterable[list[str]]) 
         message.alternatives = list(model.alternatives)
         messages.append(message)
     return get_connection().send_messages(messages) or 0
+
+
+def deliver(*, subject: str, body: str, to: list[str], html: str | None = None) -> None:
+    """Send a message rendered earlier (by send_after_commit, from its task)."""
+    message = EmailMultiAlternatives(subject=subject, body=body, to=to)
+    if html:
+        message.attach_alternative(html, "text/html")
+    message.send()
 
 
 def send_after_commit(template: str, context: dict, *, to: list[str]) -> None:

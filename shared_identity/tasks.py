@@ -4,7 +4,6 @@ import logging
 import smtplib
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
@@ -21,7 +20,7 @@ TRANSIENT_MAIL_ERRORS = (smtplib.SMTPException, ConnectionError, TimeoutError, O
 logger = logging.getLogger(__name__)
 
 
-def _send_tracked(*, task, message: EmailMultiAlternatives, invitation_id: int) -> None:
+def _send_tracked(*, task, message: notifications.Message, invitation_id: int) -> None:
     """Send an invitation e-mail, retrying transient SMTP errors, and record its delivery."""
     try:
         message.send()
@@ -58,10 +57,7 @@ def send_invitation_email(self, *, invitation_id: int, token: str) -> None:
 @app.task
 def send_email(*, subject: str, body: str, to: list[str], html: str | None = None) -> None:
     """An e-mail rendered before its transaction committed (notifications.send_after_commit)."""
-    message = EmailMultiAlternatives(subject=subject, body=body, to=to)
-    if html:
-        message.attach_alternative(html, "text/html")
-    message.send()
+    notifications.deliver(subject=subject, body=body, to=to, html=html)
 
 
 @app.task

@@ -3,6 +3,7 @@ them: the contract is checked on the tree, then on copies of it with one import 
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -129,3 +130,19 @@ def test_billing_may_use_reservations_through_its_named_interface(tree_copy: Pat
     )
     result = lint_imports(tree_copy)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_email_leaves_through_the_notifications_module():
+    senders = []
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    names = [f"{node.module}.{alias.name}" for alias in node.names]
+                elif isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                else:
+                    continue
+                if any(name.startswith("django.core.mail") for name in names):
+                    senders.append(str(path.relative_to(ROOT)))
+    assert senders == ["shared_identity/notifications.py"]

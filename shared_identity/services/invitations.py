@@ -212,7 +212,7 @@ def accept_staff_invitation(
 
 
 def _record_staff_joined(*, commune, account, role: str) -> None:
-    """shared_identity.services.accept_staff_invitation: the new member acts before they have
+    """accept_staff_invitation: the new member acts before they have
     a role, so no scope is open; the entry is theirs."""
     label = f"{account.email} — {StaffRole.Role(role).label}"
     audit.record(
