@@ -41,8 +41,6 @@ def update_booking_settings(*, commune: Commune, booking_hold_minutes: int, acto
 
 # A logo is shown small in the header and on invoices: a few hundred kilobytes is plenty.
 LOGO_MAX_BYTES = 500 * 1024
-
-
 LOGO_MAX_PIXELS = 2000
 
 

@@ -18,8 +18,6 @@ from shared_identity.services import AddressInput, invalid, validate_address
 from tenants.context import commune_context
 
 ADDRESS_CATEGORY = "changement-adresse"
-
-
 PROOF_OF_ADDRESS = "justificatif_domicile"
 
 
