@@ -64,7 +64,7 @@ class EntryView:
 
 def when(value: dt.datetime, tz: ZoneInfo) -> str:
     local = value.astimezone(tz)
-    return _("%(day)s à %(time)s") % {"day": local.strftime("%d/%m/%Y"), "time": local.strftime("%H:%M")}
+    return _("%(day)s à %(time)s") % {"day": local.strftime("%d/%m/%Y"), "time": local.strftime("%Hh%M")}
 
 
 def present(entries, *, tz: ZoneInfo) -> list[EntryView]:

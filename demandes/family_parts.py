@@ -22,7 +22,10 @@ SELECT %s::text, r.id, r.title, c.code, r.status, r.child_id, r.created_at, r.up
      FROM {s}.demandes_requestevent e
      WHERE e.request_id = r.id AND e.side = 'commune' AND e.kind IN ('status', 'message')
        AND e.message <> ''),
-  (SELECT count(*) FROM {s}.demandes_requestattachment a WHERE a.request_id = r.id)
+  (SELECT count(*) FROM {s}.demandes_requestattachment a WHERE a.request_id = r.id),
+  (SELECT e.kind FROM {s}.demandes_requestevent e
+     WHERE e.request_id = r.id AND e.kind IN ('created', 'status', 'message', 'reply')
+     ORDER BY e.created_at DESC, e.id DESC LIMIT 1)
 FROM {s}.demandes_request r JOIN {s}.demandes_requestcategory c ON c.id = r.category_id
 WHERE r.family_id = ANY(%s)
 """
@@ -42,7 +45,13 @@ class FamilyRequest:
     updated_at: dt.datetime
     messages: list[dict] = field(default_factory=list)  # the commune's messages, oldest first
     attachment_count: int = 0
+    last_kind: str = ""  # the last event the family sees: created, status, message or reply
     child: Child | None = None  # filled in by the page, from the family scope
+
+    @property
+    def awaiting_reply(self) -> bool:
+        """Open, and the commune wrote last: the family is expected to answer."""
+        return self.is_open and self.last_kind == "message"
 
     @property
     def status_label(self) -> str:
@@ -63,12 +72,14 @@ def _datetime(value) -> dt.datetime:
 
 def family_request(commune: Commune, row: tuple) -> FamilyRequest:
     """One row of REQUESTS_PART (without its schema name), read."""
-    pk, title, code, status, child_id, created, updated, messages, count = row
+    pk, title, code, status, child_id, created, updated, messages, count, last_kind = row
     messages = messages if isinstance(messages, list) else json.loads(messages)
     for message in messages:
         message["at"] = _datetime(message["at"])
         message["status_label"] = Request.Status(message["to_status"]).label if message["to_status"] else ""
-    return FamilyRequest(commune, pk, title, code, status, child_id, created, updated, messages, count)
+    return FamilyRequest(
+        commune, pk, title, code, status, child_id, created, updated, messages, count, last_kind or ""
+    )
 
 
 # No parameter after the schema name: the categories a family may choose (system ones aside).

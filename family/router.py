@@ -17,6 +17,7 @@ view for the family in **one SQL round trip whatever the number of communes**:
 |---|---|---|
 | the week ("Mes réservations") | reservations WEEK_PART | ``build_week``, ``read_family_reservations`` |
 | the open carts | reservations CART_PART | ``list_family_carts`` |
+| the carts awaiting payment | reservations HELD_PART | ``list_held_carts`` |
 | invoices ("Mes factures") | billing INVOICES_PART | ``list_family_invoices``, ``family_invoice_lists`` |
 | requests ("Mes demandes") | demandes REQUESTS_PART, CATEGORIES_PART | ``list_family_requests``, ``list_family_categories`` |
 | news ("Actualités") | actualites NEWS_PART inside FEED | ``family_news_feed`` |
@@ -66,6 +67,11 @@ def get_family_scope(account: Account) -> FamilyScope:
     children = list(
         Child.objects.filter(family__guardians__account=account).distinct().order_by("birth_date")
     )
+    return scope_of(memberships, children)
+
+
+def scope_of(memberships: list[Membership], children: list[Child]) -> FamilyScope:
+    """The scope from an account's active memberships and children, already read."""
     return FamilyScope(
         family_ids=sorted(
             {membership.family_id for membership in memberships} | {c.family_id for c in children}
@@ -171,6 +177,15 @@ def list_family_carts(
     ]
     carts = [cart for cart in carts if cart.lines]
     carts.sort(key=lambda cart: cart.commune.name)
+    return carts
+
+
+def list_held_carts(*, scope: FamilyScope) -> list[reservations.HeldCart]:
+    """The validated prepaid carts of every commune still awaiting payment, soonest to expire
+    first, in one query."""
+    rows = _read(reservations.HELD_PART, scope.communes, scope.family_ids)
+    carts = [reservations.HeldCart(commune, *row) for commune, row in rows]
+    carts.sort(key=lambda cart: (cart.expires_at is None, cart.expires_at, cart.commune.name))
     return carts
 
 

@@ -29,10 +29,14 @@ class PeriodForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
     start = forms.DateField(
-        label=_("Du"), widget=forms.DateInput(attrs={"type": "date"}), input_formats=["%Y-%m-%d", "%d/%m/%Y"]
+        label=_("Du"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
     )
     end = forms.DateField(
-        label=_("Au"), widget=forms.DateInput(attrs={"type": "date"}), input_formats=["%Y-%m-%d", "%d/%m/%Y"]
+        label=_("Au"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
     )
 
     def __init__(self, *args, prestations: list[tuple[str, str]], children: list[tuple[str, str]], **kwargs):

@@ -70,6 +70,7 @@ def week(request: HttpRequest) -> HttpResponse:
             "today": _today(),
             "filters": filters,
             "query": query.urlencode(),
+            "query_items": [(key, query.getlist(key)) for key in query],
         },
     )
 

@@ -28,6 +28,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         request,
         "portal/dashboard.html",
         {
+            "board": board,
             "memberships": board.memberships,
             "children": board.children,
             "staff_roles": board.staff_roles,

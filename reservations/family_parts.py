@@ -4,7 +4,8 @@ name — and how to read a row of it.
 
 * the week: enrolments, prestations, bookings, closures, holidays, cart, full slots and
   pending cancellation requests of one commune, as one JSON payload (WEEK_PART);
-* the open carts, priced (CART_PART)."""
+* the open carts, priced (CART_PART);
+* the carts validated and awaiting payment, whose places are held (HELD_PART)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from zoneinfo import ZoneInfo
 from shared_identity.models import Child
 from tenants.models import Commune
 
-from .deadlines import rule_from
+from .deadlines import format_deadline, rule_from
 from .opening import price_for
 
 # Parameters after the schema name, in order: child ids
@@ -181,3 +182,34 @@ def commune_cart(commune: Commune, items, *, children: dict[int, Child], now: dt
             )
         )
     return CommuneCart(commune, lines)
+
+
+# --- Carts awaiting payment ------------------------------------------------------------------------
+
+# Parameters after the schema name: family ids.
+HELD_PART = """
+SELECT %s::text, c.id, count(b.id), coalesce(sum(b.price), 0), min(b.hold_expires_at), min(b.date)
+FROM {s}.reservations_cart c
+JOIN {s}.reservations_booking b ON b.cart_id = c.id AND b.status = 'held'
+WHERE c.family_id = ANY(%s) AND c.status = 'awaiting_payment'
+GROUP BY c.id
+"""
+
+
+@dataclass
+class HeldCart:
+    """A prepaid cart validated but not paid yet: its places are held until ``expires_at``."""
+
+    commune: Commune
+    id: int
+    places: int
+    amount: Decimal
+    expires_at: dt.datetime | None
+    first_day: dt.date
+
+    @property
+    def expires_label(self) -> str:
+        """ "lundi 7 décembre à 18h30", in the commune's time."""
+        if self.expires_at is None:
+            return ""
+        return format_deadline(self.expires_at, tz=ZoneInfo(self.commune.timezone))

@@ -39,6 +39,10 @@ class Cell:
     can_cancel: bool = False
     can_request: bool = False
     price: str = ""
+    deadline: dt.datetime | None = None  # until when a free place can be booked at the usual price
+
+
+BOOKED_STATES = frozenset({"held", "confirmed", "attended", "absent", "absent_justified"})
 
 
 @dataclass
@@ -49,6 +53,25 @@ class Row:
     site_id: int
     site: str
     cells: list[Cell] = field(default_factory=list)
+
+    @property
+    def booked_count(self) -> int:
+        """The days of the week booked for this child and prestation (as the guide's "3 repas")."""
+        return sum(1 for cell in self.cells if cell.state in BOOKED_STATES)
+
+
+@dataclass
+class DaySlot:
+    row: Row
+    cell: Cell
+
+
+@dataclass
+class Day:
+    """One day of the week as a phone shows it: every child's prestations in every commune."""
+
+    day: dt.date
+    slots: list[DaySlot]
 
 
 @dataclass
@@ -72,6 +95,25 @@ class Week:
             "start": self.start.strftime("%d/%m/%Y"),
             "end": self.end.strftime("%d/%m/%Y"),
         }
+
+    @property
+    def by_day(self) -> list[Day]:
+        """The same cells, day by day, without those where the prestation is not offered that
+        weekday or the child is not enrolled."""
+        return [
+            Day(
+                day=day,
+                slots=[
+                    DaySlot(row, cell)
+                    for row in self.rows
+                    for cell in row.cells
+                    if cell.day == day
+                    and cell.state != "not_enrolled"
+                    and day.weekday() in row.prestation["weekdays"]
+                ],
+            )
+            for day in self.days
+        ]
 
     @property
     def previous(self) -> dt.date:
@@ -248,7 +290,7 @@ def _cell(
             if deadline
             else ""
         )
-        return Cell(day, "available", _("Non réservé"), note=note, can_book=True)
+        return Cell(day, "available", _("Non réservé"), note=note, can_book=True, deadline=deadline)
     if prestation.get("late_price") is not None:
         late = format_money(Decimal(str(prestation["late_price"])))
         return Cell(

@@ -763,7 +763,7 @@ def test_the_log_searches_by_text_actor_action_object_and_dates(client, commune_
     page = page_text(client.get(commune_path(commune_a, JOURNAL), {"du": "2027-01-12", "au": "2027-01-10"}))
     assert "La date de fin précède la date de début." in page
     # times are shown in the commune's time, French format
-    assert "11/01/2027 à 23:00 — Dominique Durand <agent@jolieville.test> (Agent)" in page_text(
+    assert "11/01/2027 à 23h00 — Dominique Durand <agent@jolieville.test> (Agent)" in page_text(
         client.get(commune_path(commune_a, JOURNAL), {"objet": "prestation"})
     )
 

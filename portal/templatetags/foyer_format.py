@@ -22,10 +22,12 @@ def due_label(invoice, today) -> str:
 
 @register.filter(expects_localtime=True)
 def date_fr(value, arg: str) -> str:
-    """Django's ``date`` filter, with the French ordinal of the first day of a month:
-    {{ day|date_fr:"l j F" }} → "lundi 1er février", "mardi 2 février"."""
+    """Django's ``date`` filter, with the French ordinal of the first day of a month and the
+    French time: {{ day|date_fr:"l j F" }} → "lundi 1er février", "mardi 2 février";
+    {{ when|date_fr:"j F Y à H:i" }} → "2 février 2027 à 01h16" (never "01:16")."""
     if value in (None, ""):
         return ""
+    arg = re.sub(r"H:i(?!:s)", r"H\\hi", arg)
     if getattr(value, "day", None) == 1:
         arg = re.sub(r"(?<!\\)j", r"j\\e\\r", arg)
     return date(value, arg)

@@ -1,0 +1,107 @@
+"""The family portal on a phone: the menu marks the current page, staff pages show no parents'
+menu, a favicon and a theme colour; the week as a list of days with each child's count; the
+period form arrives filled; times read "01h16"."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.template import Context, Template
+
+from reservations.models import Booking
+from tenants.context import commune_context
+from tests.conftest import commune_path, make_staff
+from tests.reservations.conftest import enrol, family_in, make_catalogue
+
+
+def page_text(response) -> str:
+    return html.unescape(response.content.decode())
+
+
+def test_the_menu_marks_the_current_page(client, commune_a):
+    membership = family_in(commune_a, "parent@example.fr")
+    client.force_login(membership.family.guardians.get().account)
+    for path, label in (("/", "Accueil"), ("/reservations/", "Réservations"), ("/factures/", "Factures")):
+        page = page_text(client.get(path))
+        current = re.findall(r'<a href="[^"]*" aria-current="page">.*?<span>([^<]+)</span></a>', page)
+        assert current == [label], path
+    # the pages of "Plus" are marked inside it, and its button says so
+    page = page_text(client.get("/demandes/"))
+    assert re.search(r'<a href="/demandes/" aria-current="page">Mes demandes</a>', page)
+    assert '<summary class="current">' in page
+
+
+def test_staff_pages_do_not_show_the_parents_menu(client, commune_a):
+    agent = make_staff(commune_a, "agent@jolieville.test")
+    client.force_login(agent)
+    page = page_text(client.get(commune_path(commune_a, "console/")))
+    assert 'aria-label="Navigation principale"' not in page
+    assert "Mes demandes" not in page
+    assert 'aria-label="Navigation du compte"' in page
+
+
+def test_a_favicon_and_a_theme_colour(client, commune_a):
+    assert client.get("/favicon.ico").headers["Location"].endswith("/static/img/favicon.svg")
+    page = page_text(client.get(commune_path(commune_a, "mentions-legales/")))
+    assert '<link rel="icon" href="/static/img/favicon.svg" type="image/svg+xml">' in page
+    assert f'<meta name="theme-color" content="{commune_a.brand_colour}">' in page
+
+
+def test_the_week_is_also_a_list_of_days_with_each_childs_count(client, commune_a):
+    # given a child booked on Monday and Tuesday of a week, enrolled every weekday
+    membership = family_in(commune_a, "parent@example.fr")
+    child = membership.family.children.get()
+    canteen = make_catalogue(commune_a)
+    enrol(canteen, child)
+    monday = dt.date(2027, 1, 11)
+    with commune_context(commune_a):
+        for day in (monday, monday + dt.timedelta(days=1)):
+            Booking.objects.create(
+                child=child,
+                family=membership.family,
+                prestation=canteen.prestation,
+                site=canteen.site,
+                date=day,
+                status="confirmed",
+                price=Decimal("4.05"),
+            )
+    client.force_login(membership.family.guardians.get().account)
+    # when the week is shown
+    page = page_text(client.get(f"/reservations/?semaine={monday.isoformat()}"))
+    # then each weekday is a card with its slots, the count is given, and the legend explains
+    days = re.findall(r'<h3 class="day-title" id="d\d">([^<]+)</h3>', page)
+    assert days == [
+        "lundi 11 janvier",
+        "mardi 12 janvier",
+        "mercredi 13 janvier",
+        "jeudi 14 janvier",
+        "vendredi 15 janvier",
+    ]
+    assert "2 jours réservés" in page
+    assert "Légende" in page
+    # the controls name the child, the day and the commune
+    assert f" {child.first_name} Prestation REPAS jeudi 14 janvier — {commune_a.name}</span>" in page
+    # and the date picker jumps to any week
+    assert '<input type="date" id="semaine-date" name="semaine" value="2027-01-11">' in page
+
+
+def test_the_period_form_arrives_filled_in_the_format_the_input_reads(client, commune_a):
+    membership = family_in(commune_a, "parent@example.fr")
+    client.force_login(membership.family.guardians.get().account)
+    page = page_text(client.get("/reservations/periode/"))
+    start = re.search(r'<input type="date" name="start" value="([^"]*)"', page)
+    end = re.search(r'<input type="date" name="end" value="([^"]*)"', page)
+    assert start and end
+    assert dt.date.fromisoformat(start.group(1)) + dt.timedelta(days=30) == dt.date.fromisoformat(
+        end.group(1)
+    )
+
+
+def test_times_read_the_french_way():
+    when = dt.datetime(2027, 2, 2, 1, 16, tzinfo=ZoneInfo("Europe/Paris"))
+    rendered = Template('{{ when|date_fr:"j F Y à H:i" }}').render(Context({"when": when}))
+    assert rendered == "2 février 2027 à 01h16"
