@@ -1,0 +1,156 @@
+"""In Chromium, with the demo's family (two communes, two children, invoices, a request, news)
+and a place held awaiting payment: every family page at 375 × 812 and at 1280 × 800 fits the
+viewport (no horizontal scrolling), axe-core finds nothing serious or critical, and on the
+week every control to book or cancel lies inside the viewport of the phone."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from actualites.models import NewsItem
+from billing.models import Invoice
+from demandes.models import Request
+from operators.demo import DEMO_PASSWORD, PARENT_EMAIL, seed_demo
+from reservations.models import Booking, Cart, Enrolment, Prestation
+from shared_identity.models import Account
+from tenants.context import commune_context
+from tenants.models import Commune
+from tests.demandes.conftest import install_default_categories
+from tests.e2e.conftest import axe_violations
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"width": 375, "height": 812}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+def _with_a_held_place_and_a_meal_today(parent: Account) -> None:
+    """A prepaid Wednesday held in Collectivité Démo; a meal today in JolieVille (its
+    cancellation deadline is past: the page offers a cancellation request)."""
+    demo, jolieville = Commune.objects.get(slug="demo"), Commune.objects.get(slug="jolieville")
+    family = parent.guardianships.get().family
+    child = family.children.order_by("birth_date").first()
+    with commune_context(demo):
+        prestation = Prestation.objects.filter(billing_mode="prepaid").order_by("pk").first()
+        site = prestation.offers.first().site
+        cart = Cart.objects.create(family=family, account=parent, status=Cart.Status.AWAITING_PAYMENT)
+        Booking.objects.create(
+            child=child,
+            family=family,
+            prestation=prestation,
+            site=site,
+            date=timezone.localdate() + dt.timedelta(days=30),
+            status="held",
+            price=prestation.base_price,
+            cart=cart,
+            hold_expires_at=timezone.now() + dt.timedelta(hours=2),
+        )
+    with commune_context(jolieville):
+        enrolment = Enrolment.objects.filter(child=child).first()
+        prestation = Prestation.objects.filter(service=enrolment.service).order_by("pk").first()
+        Booking.objects.create(
+            child=child,
+            family=family,
+            prestation=prestation,
+            site=enrolment.site,
+            date=timezone.localdate(),
+            status="confirmed",
+            price=Decimal("4.05"),
+        )
+
+
+def _family_pages() -> list[str]:
+    jolieville, demo = Commune.objects.get(slug="jolieville"), Commune.objects.get(slug="demo")
+    next_monday = timezone.localdate() + dt.timedelta(days=7 - timezone.localdate().weekday())
+    pages = [
+        "/",
+        "/reservations/",
+        f"/reservations/?semaine={next_monday.isoformat()}",
+        "/reservations/periode/",
+        "/panier/",
+        "/factures/",
+        "/demandes/",
+        "/demandes/nouvelle/",
+        "/actualites/",
+        "/compte/",
+        "/compte/profil/",
+        "/compte/email/",
+        "/compte/suppression/",
+        "/mot-de-passe/changer/",
+        jolieville.path_prefix,
+        f"{jolieville.path_prefix}mentions-legales/",
+        f"{demo.path_prefix}demandes/nouvelle/autre-demande/",
+    ]
+    for commune in (jolieville, demo):
+        with commune_context(commune):
+            invoice = Invoice.objects.get()
+            pages.append(f"{commune.path_prefix}factures/{invoice.pk}/")
+            item = NewsItem.objects.order_by("pk").first()
+            pages.append(f"{commune.path_prefix}actualites/{item.pk}/")
+            request = Request.objects.first()
+            if request is not None:
+                pages.append(f"{commune.path_prefix}demandes/{request.pk}/")
+            booking = Booking.objects.filter(date=timezone.localdate(), status="confirmed").first()
+            if booking is not None:
+                pages.append(f"{commune.path_prefix}reservations/{booking.pk}/demande-annulation/")
+    return pages
+
+
+def _sign_in(page, live_url: str) -> None:
+    page.goto(f"{live_url}/connexion/")
+    page.fill("#id_username", PARENT_EMAIL)
+    page.fill("#id_password", DEMO_PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url(f"{live_url}/")
+
+
+def test_every_family_page_fits_a_phone_and_a_desktop_and_passes_axe(live_url, browser):
+    # given the demo's family, with a place held and a meal today
+    for commune in Commune.objects.all():
+        install_default_categories(commune)
+    parent = seed_demo()["parent"]
+    _with_a_held_place_and_a_meal_today(parent)
+    pages = _family_pages()
+    problems = []
+    for viewport in (PHONE, DESKTOP):
+        page = browser.new_context(viewport=viewport).new_page()
+        _sign_in(page, live_url)
+        for path in pages:
+            # when each page is shown
+            response = page.goto(live_url + path)
+            # then it answers, fits the width and has nothing serious for axe
+            if response.status != 200:
+                problems.append((viewport["width"], path, f"HTTP {response.status}"))
+                continue
+            width = page.evaluate("document.documentElement.scrollWidth")
+            if width > viewport["width"]:
+                problems.append((viewport["width"], path, f"scrollWidth {width}"))
+            violations = axe_violations(page)
+            if violations:
+                problems.append((viewport["width"], path, [v["id"] for v in violations]))
+        page.context.close()
+    assert problems == [], "\n".join(str(problem) for problem in problems)
+
+
+def test_on_a_phone_every_control_of_the_week_is_within_reach(live_url, browser):
+    # given the demo's family, next week
+    for commune in Commune.objects.all():
+        install_default_categories(commune)
+    seed_demo()
+    next_monday = timezone.localdate() + dt.timedelta(days=7 - timezone.localdate().weekday())
+    page = browser.new_context(viewport=PHONE).new_page()
+    _sign_in(page, live_url)
+    # when the week is shown on a phone
+    page.goto(f"{live_url}/reservations/?semaine={next_monday.isoformat()}")
+    # then every button and link to book, remove or cancel lies inside the viewport's width
+    controls = page.locator(".week-days button, .week-days a")
+    boxes = [controls.nth(i).bounding_box() for i in range(controls.count())]
+    visible = [box for box in boxes if box is not None]
+    assert len(visible) >= 10
+    assert [box for box in visible if box["x"] < 0 or box["x"] + box["width"] > PHONE["width"]] == []
+    # and each is big enough for a thumb
+    assert [box for box in visible if box["height"] < 40] == []
