@@ -19,6 +19,14 @@ class CartItemForm(forms.Form):
     date = forms.DateField(input_formats=["%Y-%m-%d"])
 
 
+class WeekItemForm(forms.Form):
+    """ "Réserver la semaine": every free day of a week for one child and prestation."""
+
+    child = forms.IntegerField(min_value=1)
+    prestation = forms.IntegerField(min_value=1)
+    week = forms.DateField(input_formats=["%Y-%m-%d"])
+
+
 class PeriodForm(forms.Form):
     prestation = forms.ChoiceField(label=_("Prestation"))
     children = forms.MultipleChoiceField(label=_("Enfants"), widget=forms.CheckboxSelectMultiple)

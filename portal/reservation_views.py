@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from family.router import (
@@ -25,9 +26,11 @@ from family.router import (
     read_family_reservations,
 )
 from foyer.errors import FoyerError, apply_errors
+from foyer.formatting import format_day
 from reservations import services
+from reservations.opening import week_start
 
-from .reservation_forms import CancellationRequestForm, CartItemForm, PeriodForm
+from .reservation_forms import CancellationRequestForm, CartItemForm, PeriodForm, WeekItemForm
 
 
 def _today() -> dt.date:
@@ -209,6 +212,51 @@ def cart_add(request: HttpRequest) -> HttpResponse:
         )
     except FoyerError as error:
         messages.error(request, error.message)
+    return _back(request, reverse("portal:week"))
+
+
+@login_required
+@require_POST
+def cart_add_week(request: HttpRequest) -> HttpResponse:
+    """ "Réserver la semaine": the free days of the week for one child and prestation, in one
+    tap (the days the prestation is offered, from today on); what cannot be booked is said."""
+    scope = get_family_scope_in(request.user, request.commune)
+    form = WeekItemForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Demande incomplète : rechargez la page et réessayez."))
+        return _back(request, reverse("portal:week"))
+    child = next((c for c in scope.children if c.pk == form.cleaned_data["child"]), None)
+    if child is None:
+        raise Http404
+    monday = week_start(form.cleaned_data["week"])
+    try:
+        result = services.add_pattern_to_cart(
+            children=[child],
+            account=request.user,
+            prestation_id=form.cleaned_data["prestation"],
+            weekdays=None,
+            start=max(monday, _today()),
+            end=monday + dt.timedelta(days=6),
+        )
+    except FoyerError as error:
+        messages.error(request, error.message)
+        return _back(request, reverse("portal:week"))
+    if result.added:
+        messages.success(
+            request,
+            ngettext(
+                "%(n)d jour ajouté au panier pour %(child)s.",
+                "%(n)d jours ajoutés au panier pour %(child)s.",
+                result.added,
+            )
+            % {"n": result.added, "child": child.first_name},
+        )
+    if result.refusals:
+        messages.warning(
+            request,
+            _("Non réservable : %(days)s.")
+            % {"days": "; ".join(f"{format_day(r.date)} ({r.reason})" for r in result.refusals)},
+        )
     return _back(request, reverse("portal:week"))
 
 

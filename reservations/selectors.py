@@ -59,6 +59,11 @@ class Row:
         """The days of the week booked for this child and prestation (as the guide's "3 repas")."""
         return sum(1 for cell in self.cells if cell.state in BOOKED_STATES)
 
+    @property
+    def free_count(self) -> int:
+        """The days still free to book at the usual price ("Réserver la semaine")."""
+        return sum(1 for cell in self.cells if cell.state == "available")
+
 
 @dataclass
 class DaySlot:

@@ -105,3 +105,34 @@ def test_times_read_the_french_way():
     when = dt.datetime(2027, 2, 2, 1, 16, tzinfo=ZoneInfo("Europe/Paris"))
     rendered = Template('{{ when|date_fr:"j F Y à H:i" }}').render(Context({"when": when}))
     assert rendered == "2 février 2027 à 01h16"
+
+
+def test_book_the_week_in_one_tap_and_only_ones_own_child(client, commune_a, commune_b):
+    # given a child enrolled at the canteen, with no booking deadline
+    from reservations.deadlines import DeadlineRule
+    from reservations.models import CartItem
+
+    membership = family_in(commune_a, "parent@example.fr")
+    child = membership.family.children.get()
+    canteen = make_catalogue(commune_a, booking_rule=DeadlineRule.none())
+    enrol(canteen, child)
+    other = family_in(commune_a, "autre@example.fr", name="Durand", dossier="F00002")
+    client.force_login(membership.family.guardians.get().account)
+    monday = dt.date.today() + dt.timedelta(days=7 - dt.date.today().weekday())
+    url = commune_path(commune_a, "panier/ajouter-semaine/")
+    data = {"child": child.pk, "prestation": canteen.prestation.pk, "week": monday.isoformat()}
+    # when another family's child is sent, or a broken form
+    assert client.post(url, {**data, "child": other.family.children.get().pk}).status_code == 404
+    client.post(url, {**data, "week": "pas une date"})
+    # then nothing is in the cart
+    with commune_context(commune_a):
+        assert not CartItem.objects.exists()
+    # when the parent books the week
+    response = client.post(url, data, follow=True)
+    # then the five weekdays are in the cart, and the page says so
+    with commune_context(commune_a):
+        days = sorted(CartItem.objects.values_list("date", flat=True))
+    assert days == [monday + dt.timedelta(days=n) for n in range(5)]
+    assert "5 jours ajoutés au panier pour" in page_text(response)
+    # and another commune's address for it is not found
+    assert client.post(commune_path(commune_b, "panier/ajouter-semaine/"), data).status_code == 404

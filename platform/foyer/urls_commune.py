@@ -12,6 +12,7 @@ commune_patterns = [
     path("logo/", tenant_views.logo, name="logo"),
     path("mentions-legales/", tenant_views.legal_mentions, name="legal_mentions"),
     path("panier/ajouter/", reservation_views.cart_add, name="cart_add"),
+    path("panier/ajouter-semaine/", reservation_views.cart_add_week, name="cart_add_week"),
     path("panier/<int:item_id>/retirer/", reservation_views.cart_remove, name="cart_remove"),
     path("reservations/<int:booking_id>/annuler/", reservation_views.booking_cancel, name="booking_cancel"),
     path("factures/<int:invoice_id>/", billing_views.invoice_detail, name="invoice_detail"),

@@ -76,26 +76,29 @@ def add_pattern_to_cart(
     children: list[Child],
     account: Account,
     prestation_id: int,
-    weekdays: set[int],
+    weekdays: set[int] | None,
     start: dt.date,
     end: dt.date,
     now: dt.datetime | None = None,
 ) -> PatternResult:
     """ "Réserver en vue période": one weekly pattern from a date to another, for several
-    children at once. What can be booked goes to the cart; the rest is listed with the reason."""
+    children at once (``weekdays`` None: every day the prestation is offered, as "Réserver la
+    semaine" does). What can be booked goes to the cart; the rest is listed with the reason."""
     now = now or timezone.now()
     errors: dict[str, list[str]] = {}
+    prestation = Prestation.objects.select_related("service").filter(pk=prestation_id).first()
+    if prestation is None:
+        errors["prestation"] = [_("Choisissez une prestation.")]
+    elif weekdays is None:
+        weekdays = set(prestation.weekdays)
     if not children:
         errors["children"] = [_("Choisissez au moins un enfant.")]
-    if not weekdays or not weekdays <= set(range(7)):
+    if prestation is not None and (not weekdays or not weekdays <= set(range(7))):
         errors["weekdays"] = [_("Choisissez au moins un jour de la semaine.")]
     if end < start:
         errors["end"] = [_("La date de fin précède la date de début.")]
     elif (end - start).days >= MAX_PATTERN_DAYS:
         errors["end"] = [_("Une période dure au plus un an.")]
-    prestation = Prestation.objects.select_related("service").filter(pk=prestation_id).first()
-    if prestation is None:
-        errors["prestation"] = [_("Choisissez une prestation.")]
     if errors:
         raise FoyerError(
             "invalid", _("Rien n'a été ajouté : corrigez les erreurs."), extra={"fields": errors}
