@@ -57,6 +57,7 @@ class Dashboard:
     deadlines: list[Deadline] = field(default_factory=list)
     requests_awaiting: list[FamilyRequest] = field(default_factory=list)
     this_week: list[Day] = field(default_factory=list)
+    suspended: list[Commune] = field(default_factory=list)
     today: dt.date | None = None
 
     @property
@@ -76,9 +77,10 @@ def get_dashboard(account: Account, *, now: dt.datetime | None = None) -> Dashbo
         staff_roles=selectors.list_staff_communes(account),
         # The latest news of every commune and the unread count: one query.
         news=router.family_news_feed(
-            account=account, communes=scope.communes, page_size=DASHBOARD_NEWS, now=now
+            account=account, communes=scope.open_communes, page_size=DASHBOARD_NEWS, now=now
         ),
         today=today,
+        suspended=scope.suspended_communes,
     )
     if not scope.communes:
         return board
@@ -89,7 +91,7 @@ def get_dashboard(account: Account, *, now: dt.datetime | None = None) -> Dashbo
     board.held_carts = router.list_held_carts(scope=scope)
     board.requests_awaiting = [
         request
-        for request in router.list_family_requests(family_ids=scope.family_ids, communes=scope.communes)
+        for request in router.list_family_requests(family_ids=scope.family_ids, communes=scope.open_communes)
         if request.awaiting_reply
     ]
     # This week and the next in one read, laid out as two weeks.
@@ -127,7 +129,9 @@ def _deadlines(weeks: list[Week], *, now: dt.datetime) -> list[Deadline]:
 
 def _consider(found: dict, slot: DaySlot, week: dt.date, *, now: dt.datetime) -> None:
     deadline = slot.cell.deadline
-    if slot.cell.state != "available" or deadline is None or not now <= deadline <= now + DEADLINE_HORIZON:
+    if not slot.cell.can_book or slot.cell.state != "available":
+        return
+    if deadline is None or not now <= deadline <= now + DEADLINE_HORIZON:
         return
     key = (slot.row.commune.pk, week)
     current = found.get(key)

@@ -61,6 +61,16 @@ class FamilyScope:
     def family_of_child(self, child_id: int) -> int | None:
         return next((child.family_id for child in self.children if child.pk == child_id), None)
 
+    @property
+    def open_communes(self) -> list[Commune]:
+        """The communes where the family can act (book, file a request): not suspended."""
+        return [commune for commune in self.communes if commune.is_active]
+
+    @property
+    def suspended_communes(self) -> list[Commune]:
+        """Suspended communes stay in the family's views, read-only, with the operator's reason."""
+        return [commune for commune in self.communes if not commune.is_active]
+
 
 def get_family_scope(account: Account) -> FamilyScope:
     memberships = list(list_memberships_of(account))
@@ -90,17 +100,18 @@ def get_family_scope_in(account: Account, commune: Commune) -> FamilyScope:
 
 
 def family_communes(memberships: Iterable[Membership]) -> list[Commune]:
-    """The active communes of an account's memberships, each once (even when two of its
-    families belong to the same commune)."""
+    """The communes of an account's memberships, each once (even when two of its families
+    belong to the same commune). A suspended commune is kept: its families still see their
+    bookings and invoices there, read-only (see FamilyScope.open_communes)."""
     communes: dict[str, Commune] = {}
     for membership in memberships:
-        if membership.commune.is_active:
-            communes.setdefault(membership.commune.schema_name, membership.commune)
+        communes.setdefault(membership.commune.schema_name, membership.commune)
     return list(communes.values())
 
 
 def list_family_communes(account: Account) -> list[Commune]:
-    return family_communes(list_memberships_of(account))
+    """The communes whose news the account reads (a suspended commune's pages are closed)."""
+    return [commune for commune in family_communes(list_memberships_of(account)) if commune.is_active]
 
 
 # --- The one round trip -----------------------------------------------------------------------------
@@ -173,7 +184,7 @@ def list_family_carts(
     children = {child.pk: child for child in scope.children}
     carts = [
         reservations.commune_cart(commune, items, children=children, now=now)
-        for commune, (items,) in _read(reservations.CART_PART, scope.communes, scope.family_ids)
+        for commune, (items,) in _read(reservations.CART_PART, scope.open_communes, scope.family_ids)
     ]
     carts = [cart for cart in carts if cart.lines]
     carts.sort(key=lambda cart: cart.commune.name)

@@ -20,12 +20,13 @@ from foyer.errors import FoyerError
 
 @login_required
 def invoices(request: HttpRequest) -> HttpResponse:
-    lists = family_invoice_lists(scope=get_family_scope(request.user))
+    scope = get_family_scope(request.user)
     return render(
         request,
         "portal/billing/invoices.html",
         {
-            "lists": lists,
+            "lists": family_invoice_lists(scope=scope),
+            "suspended": scope.suspended_communes,
             "show_hidden": request.GET.get("masquees") == "1",
         },
     )

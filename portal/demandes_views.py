@@ -24,7 +24,7 @@ from foyer.uploads import stream_attachment
 def history(request: HttpRequest) -> HttpResponse:
     """ "Mes demandes": every request of the family in every commune, in one query."""
     scope = get_family_scope(request.user)
-    requests = router.list_family_requests(family_ids=scope.family_ids, communes=scope.communes)
+    requests = router.list_family_requests(family_ids=scope.family_ids, communes=scope.open_communes)
     children = {child.pk: child for child in scope.children}
     for row in requests:
         row.child = children.get(row.child_id)
@@ -34,8 +34,9 @@ def history(request: HttpRequest) -> HttpResponse:
         {
             "requests": requests,
             "open_count": sum(1 for r in requests if r.is_open),
-            "several_communes": len(scope.communes) > 1,
-            "has_communes": bool(scope.communes),
+            "several_communes": len(scope.open_communes) > 1,
+            "has_communes": bool(scope.open_communes),
+            "suspended": scope.suspended_communes,
         },
     )
 
@@ -47,7 +48,7 @@ def choose(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "demandes/choose.html",
-        {"groups": router.list_family_categories(communes=scope.communes), "in_commune": False},
+        {"groups": router.list_family_categories(communes=scope.open_communes), "in_commune": False},
     )
 
 

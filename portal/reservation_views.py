@@ -81,7 +81,7 @@ def week(request: HttpRequest) -> HttpResponse:
 def _period_choices(scope: FamilyScope) -> tuple[list, list, dict]:
     today = _today()
     data = read_family_reservations(
-        communes=scope.communes,
+        communes=scope.open_communes,
         family_ids=scope.family_ids,
         child_ids=[c.pk for c in scope.children],
         start=today,
@@ -153,7 +153,7 @@ def cart_validate(request: HttpRequest) -> HttpResponse:
     scope = get_family_scope(request.user)
     try:
         checkouts = services.validate_carts(
-            communes=scope.communes, family_ids=scope.family_ids, account=request.user
+            communes=scope.open_communes, family_ids=scope.family_ids, account=request.user
         )
     except FoyerError as error:
         messages.error(request, error.message)

@@ -221,7 +221,21 @@ def _commune_rows(data: CommuneData, children: list[Child], start, end, now) -> 
                     )
                 )
             rows.append(row)
-    return _merge_enrolment_rows(rows)
+    rows = _merge_enrolment_rows(rows)
+    if not data.commune.is_active:
+        for row in rows:
+            for cell in row.cells:
+                _read_only(cell)
+    return rows
+
+
+def _read_only(cell: Cell) -> None:
+    """A suspended commune's cells: what is booked stays shown, nothing can be done."""
+    if cell.can_book or cell.can_cancel or cell.can_request or cell.cart_item_id:
+        cell.note = _("service suspendu par la commune")
+    cell.can_book = cell.can_cancel = cell.can_request = False
+    cell.cart_item_id = None
+    cell.deadline = None
 
 
 def _merge_enrolment_rows(rows: list[Row]) -> list[Row]:

@@ -12,6 +12,10 @@ from .selectors import is_staff_of
 # access rules, and where a new administrator accepts the invitation), its logo and its legal
 # mentions.
 REACHABLE_BEFORE_OPENING = ("console/", "logo/", "mentions-legales/")
+# What a suspended commune still serves its families: its invoices (to read, download and pay
+# where the régie accepts payments), the payment's return and the provider's webhook, its
+# logo and its legal mentions. Everything else shows the operator's reason.
+REACHABLE_WHEN_SUSPENDED = ("factures/", "paiement/", "logo/", "mentions-legales/")
 
 
 class CommuneAccessMiddleware:
@@ -24,7 +28,8 @@ class CommuneAccessMiddleware:
     def __call__(self, request):
         commune = getattr(request, "commune", None)
         if commune is not None and not commune.is_active:
-            if not _insider(request.user, commune):
+            rest = request.path_info[len(commune.path_prefix) :]
+            if not rest.startswith(REACHABLE_WHEN_SUSPENDED) and not _insider(request.user, commune):
                 return render(request, "tenants/commune_suspended.html", {"commune": commune}, status=503)
         elif commune is not None and not commune.is_open:
             rest = request.path_info[len(commune.path_prefix) :]

@@ -136,3 +136,67 @@ def test_book_the_week_in_one_tap_and_only_ones_own_child(client, commune_a, com
     assert "5 jours ajoutés au panier pour" in page_text(response)
     # and another commune's address for it is not found
     assert client.post(commune_path(commune_b, "panier/ajouter-semaine/"), data).status_code == 404
+
+
+def test_a_suspended_commune_stays_visible_read_only_and_its_invoices_payable(client, commune_a, commune_b):
+    # given a family of two communes, with a meal booked next week in B, and B suspended
+    from billing import services as billing
+    from billing.models import Invoice
+    from reservations.deadlines import DeadlineRule
+    from tenants.models import Commune
+
+    membership = family_in(commune_a, "parent@example.fr")
+    family, child = membership.family, membership.family.children.get()
+    family.memberships.create(commune=commune_b, dossier_number="B-1", status="active")
+    canteen_b = make_catalogue(commune_b, code="RB", booking_rule=DeadlineRule.none())
+    enrol(canteen_b, child)
+    monday = dt.date.today() + dt.timedelta(days=7 - dt.date.today().weekday())
+    with commune_context(commune_b):
+        Booking.objects.create(
+            child=child,
+            family=family,
+            prestation=canteen_b.prestation,
+            site=canteen_b.site,
+            date=dt.date(2026, 11, 3),
+            status="confirmed",
+            price=Decimal("4.05"),
+        )
+        billing.issue_invoicing_run(run_id=billing.prepare_invoicing_run(month=dt.date(2026, 11, 1)).pk)
+        invoice = Invoice.objects.get()
+        Booking.objects.create(
+            child=child,
+            family=family,
+            prestation=canteen_b.prestation,
+            site=canteen_b.site,
+            date=monday,
+            status="confirmed",
+            price=Decimal("4.05"),
+        )
+    Commune.objects.filter(pk=commune_b.pk).update(
+        status=Commune.Status.SUSPENDED, suspension_reason="Maintenance du service jusqu'au 4 janvier."
+    )
+    client.force_login(family.guardians.get().account)
+    # when the family looks at its week, its invoices and its dashboard
+    week = page_text(client.get(f"/reservations/?semaine={monday.isoformat()}"))
+    invoices = page_text(client.get("/factures/"))
+    dashboard = page_text(client.get("/"))
+    # then B is there with the operator's reason, its booking shown but not cancellable
+    for page in (week, invoices, dashboard):
+        assert f"{commune_b.name} a suspendu son service en ligne." in page
+        assert "Maintenance du service jusqu'au 4 janvier." in page
+    assert "service suspendu par la commune" in week
+    assert not re.search(rf"Annuler<span[^>]*> [^<]*— {re.escape(commune_b.name)}", week)
+    assert not re.search(rf"Réserver<span[^>]*> [^<]*— {re.escape(commune_b.name)}", week)
+    # its invoice is listed, readable and payable; booking there is still closed
+    assert invoice.reference in invoices
+    assert client.get(commune_path(commune_b, f"factures/{invoice.pk}/")).status_code == 200
+    refused = client.post(
+        commune_path(commune_b, "panier/ajouter/"),
+        {
+            "child": child.pk,
+            "prestation": canteen_b.prestation.pk,
+            "site": canteen_b.site.pk,
+            "date": "2027-01-11",
+        },
+    )
+    assert refused.status_code == 503

@@ -106,7 +106,7 @@ class FamilyRequestsView(APIView):
 
     def get(self, request):
         scope = get_family_scope(request.user)
-        rows = router.list_family_requests(family_ids=scope.family_ids, communes=scope.communes)
+        rows = router.list_family_requests(family_ids=scope.family_ids, communes=scope.open_communes)
         return Response(
             {
                 "requests": [

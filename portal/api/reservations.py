@@ -123,7 +123,7 @@ class CartValidateView(APIView):
     def post(self, request):
         scope = get_family_scope(request.user)
         checkouts = services.validate_carts(
-            communes=scope.communes, family_ids=scope.family_ids, account=request.user
+            communes=scope.open_communes, family_ids=scope.family_ids, account=request.user
         )
         return Response(
             {
