@@ -301,6 +301,11 @@ def booking_cancel(request: HttpRequest, booking_id: int) -> HttpResponse:
 def cancellation_request(request: HttpRequest, booking_id: int) -> HttpResponse:
     scope = get_family_scope_in(request.user, request.commune)
     booking = services.get_family_booking(family_ids=scope.family_ids, booking_id=booking_id)
+    week = f"{reverse('portal:week')}?semaine={booking.date.isoformat()}"
+    problem = services.cancellation_request_problem(booking)
+    if problem:
+        messages.error(request, problem)
+        return redirect(week)
     form = CancellationRequestForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -315,7 +320,9 @@ def cancellation_request(request: HttpRequest, booking_id: int) -> HttpResponse:
             apply_errors(form, error)
         else:
             messages.success(request, _("Votre demande d'annulation est envoyée à la commune."))
-            return redirect("portal:week")
+            return redirect(week)
     return render(
-        request, "portal/reservations/cancellation_request.html", {"form": form, "booking": booking}
+        request,
+        "portal/reservations/cancellation_request.html",
+        {"form": form, "booking": booking, "week": week},
     )

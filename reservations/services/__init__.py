@@ -14,6 +14,7 @@ The catalogue (services, sites, prestations, calendar) is written by catalogue_s
 from .bookings import cancel_held_cart, confirm_paid_cart, expire_holds, record_credit
 from .cancellation import (
     cancel_booking,
+    cancellation_request_problem,
     credit_allowed,
     decide_cancellation_request,
     get_family_booking,
@@ -33,6 +34,7 @@ from .merges import reassign_family
 from .staff import enrol_child, mark_attendance, mass_cancel
 
 __all__ = [
+    "cancellation_request_problem",
     "CommuneCheckout",
     "MAX_PATTERN_DAYS",
     "PatternResult",

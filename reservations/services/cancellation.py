@@ -93,8 +93,9 @@ def request_cancellation(
         )
     with transaction.atomic(durable=True):
         booking = _family_booking(family_ids, booking_id, lock=True)
-        if booking.status in (Booking.Status.CANCELLED,):
-            raise FoyerError("not_cancellable", _("Cette réservation est déjà annulée."), status=409)
+        problem = cancellation_request_problem(booking)
+        if problem:
+            raise FoyerError("not_cancellable", problem, status=409)
         if CancellationRequest.objects.filter(
             booking=booking, status=CancellationRequest.Status.PENDING
         ).exists():
@@ -110,6 +111,16 @@ def request_cancellation(
             request.attachment.save(attachment.name, attachment, save=False)
         request.save()
     return request
+
+
+def cancellation_request_problem(booking: Booking) -> str | None:
+    """Why a cancellation request cannot be made for this booking, or None: a cancelled
+    booking, or a meal the commune already pointed present, has nothing to cancel."""
+    if booking.status == Booking.Status.CANCELLED:
+        return _("Cette réservation est déjà annulée.")
+    if booking.status == Booking.Status.ATTENDED:
+        return _("Votre enfant a été pointé présent ce jour-là : il n'y a rien à annuler.")
+    return None
 
 
 def credit_allowed(request: CancellationRequest) -> bool:

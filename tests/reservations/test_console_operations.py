@@ -478,7 +478,14 @@ def test_agent_accepts_a_request_with_or_without_credit(
             [(booking.pk, Decimal("4.05"))] if credited else []
         )
     assert [message.to for message in mail.outbox] == [["parent@example.fr"]]
-    assert "Elle est acceptée." in mail.outbox[0].body
+    # the e-mail says plainly what is billed and what is not
+    assert (
+        "Elle est acceptée : la réservation est annulée et un avoir de 4,05\u00a0€ sera déduit de votre "
+        "prochaine facture."
+        if credited
+        else "Elle est acceptée : la réservation est annulée. Le montant déjà payé ne donne pas lieu à un "
+        "avoir, selon le règlement du service."
+    ) in mail.outbox[0].body
 
 
 def test_credit_is_not_offered_when_the_service_never_credits(client, commune_a, agent_a, child_a):
@@ -534,7 +541,8 @@ def test_a_refusal_needs_a_comment_then_is_sent_to_the_family(
             "confirmed",
         )
     assert [message.to for message in mail.outbox] == [["parent@example.fr"]]
-    assert "Elle est refusée." in mail.outbox[0].body and "Pas de justificatif." in mail.outbox[0].body
+    assert "Elle est refusée : la réservation est maintenue et sera facturée." in mail.outbox[0].body
+    assert "Pas de justificatif." in mail.outbox[0].body
 
 
 def test_the_attachment_is_streamed_to_the_communes_staff_only(
@@ -624,3 +632,62 @@ def test_staff_of_another_commune_and_families_get_404_everywhere(
         request.refresh_from_db()
         assert request.status == "pending"
         assert list(Booking.objects.values_list("status", flat=True)) == ["confirmed"]
+
+
+def test_an_accepted_request_for_a_month_end_meal_is_not_billed_and_the_email_says_so(
+    client, commune_a, agent_a, child_a, canteen_a, django_capture_on_commit_callbacks
+):
+    # given a month-end meal of January booked, its deadline past, a request with a certificate
+    from billing import services as billing
+    from billing.models import Invoice
+
+    booking = book(canteen_a, child_a, day=dt.date(2027, 1, 11))
+    kept = book(canteen_a, child_a, day=dt.date(2027, 1, 12))
+    request = ask_cancellation(booking, commune_a)
+    client.force_login(agent_a)
+    # when the agent accepts it
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            commune_path(commune_a, f"console/demandes-annulation/{request.pk}/"),
+            {"decision": "accept", "comment": ""},
+        )
+    # then the e-mail says the day will not be billed, and January's invoice bills only the other
+    assert (
+        "Elle est acceptée : la réservation est annulée, ce jour ne vous sera pas facturé."
+        in mail.outbox[0].body
+    )
+    with commune_context(commune_a):
+        run = billing.prepare_invoicing_run(month=dt.date(2027, 1, 1))
+        invoice = Invoice.objects.get(run=run)
+        assert [(line.quantity, line.amount) for line in invoice.lines.all()] == [(1, kept.price)]
+
+
+def test_no_cancellation_request_for_a_meal_pointed_present(client, commune_a, child_a, canteen_a, family_a):
+    # given a past meal the commune pointed present
+    booking = book(canteen_a, child_a, day=dt.date(2026, 11, 2), status="attended")
+    client.force_login(family_a.family.guardians.get().account)
+    url = commune_path(commune_a, f"reservations/{booking.pk}/demande-annulation/")
+    # when the family opens the form, or posts it anyway
+    opened = client.get(url, follow=True)
+    posted = client.post(url, {"reason": "Malade"}, follow=True)
+    # then it is sent back to that week with the reason, and nothing is asked of the commune
+    for response in (opened, posted):
+        assert response.redirect_chain[-1][0] == "/reservations/?semaine=2026-11-02"
+        assert "pointé présent ce jour-là : il n'y a rien à annuler" in html.unescape(
+            response.content.decode()
+        )
+    with commune_context(commune_a):
+        assert not CancellationRequest.objects.exists()
+
+
+def test_after_sending_a_request_the_family_returns_to_that_week(
+    client, commune_a, child_a, canteen_a, family_a
+):
+    booking = book(canteen_a, child_a, day=dt.date(2027, 3, 1))
+    client.force_login(family_a.family.guardians.get().account)
+    response = client.post(
+        commune_path(commune_a, f"reservations/{booking.pk}/demande-annulation/"), {"reason": "Malade"}
+    )
+    assert response.headers["Location"] == "/reservations/?semaine=2027-03-01"
+    with commune_context(commune_a):
+        assert CancellationRequest.objects.get().booking_id == booking.pk
