@@ -18,6 +18,7 @@ view for the family in **one SQL round trip whatever the number of communes**:
 | the week ("Mes réservations") | reservations WEEK_PART | ``build_week``, ``read_family_reservations`` |
 | the open carts | reservations CART_PART | ``list_family_carts`` |
 | the carts awaiting payment | reservations HELD_PART | ``list_held_carts`` |
+| cancellation requests ("Mes demandes") | reservations CANCELLATIONS_PART | ``list_family_cancellations`` |
 | invoices ("Mes factures") | billing INVOICES_PART | ``list_family_invoices``, ``family_invoice_lists`` |
 | requests ("Mes demandes") | demandes REQUESTS_PART, CATEGORIES_PART | ``list_family_requests``, ``list_family_categories`` |
 | news ("Actualités") | actualites NEWS_PART inside FEED | ``family_news_feed`` |
@@ -198,6 +199,18 @@ def list_held_carts(*, scope: FamilyScope) -> list[reservations.HeldCart]:
     carts = [reservations.HeldCart(commune, *row) for commune, row in rows]
     carts.sort(key=lambda cart: (cart.expires_at is None, cart.expires_at, cart.commune.name))
     return carts
+
+
+def list_family_cancellations(*, scope: FamilyScope) -> list[reservations.FamilyCancellation]:
+    """Every cancellation request of the family in every commune, newest first, in one query."""
+    children = {child.pk: child for child in scope.children}
+    rows = _read(
+        reservations.CANCELLATIONS_PART, scope.communes, scope.family_ids, order_by=" ORDER BY 7 DESC, 2 DESC"
+    )
+    found = [reservations.FamilyCancellation(commune, *row) for commune, row in rows]
+    for item in found:
+        item.child = children.get(item.child_id)
+    return found
 
 
 # --- Invoices ---------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ def history(request: HttpRequest) -> HttpResponse:
         "demandes/history.html",
         {
             "requests": requests,
+            "cancellations": router.list_family_cancellations(scope=scope),
             "open_count": sum(1 for r in requests if r.is_open),
             "several_communes": len(scope.open_communes) > 1,
             "has_communes": bool(scope.open_communes),

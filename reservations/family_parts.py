@@ -5,7 +5,8 @@ name — and how to read a row of it.
 * the week: enrolments, prestations, bookings, closures, holidays, cart, full slots and
   pending cancellation requests of one commune, as one JSON payload (WEEK_PART);
 * the open carts, priced (CART_PART);
-* the carts validated and awaiting payment, whose places are held (HELD_PART)."""
+* the carts validated and awaiting payment, whose places are held (HELD_PART);
+* the family's cancellation requests, with the commune's decision (CANCELLATIONS_PART)."""
 
 from __future__ import annotations
 
@@ -213,3 +214,43 @@ class HeldCart:
         if self.expires_at is None:
             return ""
         return format_deadline(self.expires_at, tz=ZoneInfo(self.commune.timezone))
+
+
+# --- Cancellation requests -------------------------------------------------------------------------
+
+# Parameters after the schema name: family ids. Ordered by the router: newest first.
+CANCELLATIONS_PART = """
+SELECT %s::text, r.id, r.status, r.reason, r.comment, r.credit, r.created_at, r.decided_at,
+       r.attachment <> '', b.id, b.date, b.child_id, p.label, p.billing_mode
+FROM {s}.reservations_cancellationrequest r
+JOIN {s}.reservations_booking b ON b.id = r.booking_id
+JOIN {s}.reservations_prestation p ON p.id = b.prestation_id
+WHERE r.family_id = ANY(%s)
+"""
+
+
+@dataclass
+class FamilyCancellation:
+    """A cancellation request as the family follows it in "Mes demandes"."""
+
+    commune: Commune
+    id: int
+    status: str
+    reason: str
+    comment: str
+    credit: bool
+    created_at: dt.datetime
+    decided_at: dt.datetime | None
+    has_certificate: bool
+    booking_id: int
+    date: dt.date
+    child_id: int
+    prestation: str
+    billing_mode: str
+    child: Child | None = None  # filled in by the router, from the family scope
+
+    @property
+    def status_label(self) -> str:
+        from .models import CancellationRequest
+
+        return CancellationRequest.Status(self.status).label

@@ -100,8 +100,9 @@ def test_the_history_page_costs_the_same_queries_for_one_two_or_three_communes(
     with CaptureQueriesContext(connection) as three:
         page = page_text(client.get("/demandes/"))
     counts.append(len(_queries(three)))
-    # then: session, account, memberships, children, and the router's one query
-    assert counts == [5, 5, 5]
+    # then: session, account, memberships, children, and the router's one query for the
+    # requests and one for the cancellation requests
+    assert counts == [6, 6, 6]
     unions = [sql for sql in _queries(three) if "UNION ALL" in sql]
     assert len(unions) == 1
     assert all(f'"{schema}"' in unions[0] for schema in ("c_jolieville", "c_demo", "c_ville_neuve"))

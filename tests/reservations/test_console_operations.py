@@ -691,3 +691,24 @@ def test_after_sending_a_request_the_family_returns_to_that_week(
     assert response.headers["Location"] == "/reservations/?semaine=2027-03-01"
     with commune_context(commune_a):
         assert CancellationRequest.objects.get().booking_id == booking.pk
+
+
+def test_cancellation_requests_are_listed_in_mes_demandes_with_the_decision(
+    client, commune_a, agent_a, child_a, canteen_a, family_a
+):
+    # given two requests of the family: one refused with a message, one still pending
+    refused = ask_cancellation(book(canteen_a, child_a, day=dt.date(2027, 1, 11)), commune_a)
+    ask_cancellation(book(canteen_a, child_a, day=dt.date(2027, 1, 12)), commune_a)
+    client.force_login(agent_a)
+    client.post(
+        commune_path(commune_a, f"console/demandes-annulation/{refused.pk}/"),
+        {"decision": "refuse", "comment": "Pas de justificatif daté."},
+    )
+    client.force_login(family_a.family.guardians.get().account)
+    # when the family opens "Mes demandes"
+    page = html.unescape(client.get("/demandes/").content.decode())
+    # then both are there, newest first, with their state, the decision and the way to the week
+    assert page.index("mardi 12 janvier 2027") < page.index("lundi 11 janvier 2027")
+    assert "En attente" in page and "Refusée : la réservation est maintenue et sera facturée." in page
+    assert "Pas de justificatif daté." in page
+    assert 'href="/reservations/?semaine=2027-01-11"' in page
