@@ -61,6 +61,16 @@ class IdentityForm(forms.Form):
             "Par exemple « Commune de JolieVille » : en haut de chaque page et sur les factures."
         ),
     )
+    sentence_name = forms.CharField(
+        label=gettext_lazy("Nom dans une phrase"),
+        max_length=150,
+        required=False,
+        help_text=gettext_lazy(
+            "Avec son article, tel qu'une phrase le dit : « la commune de JolieVille », « le syndicat "
+            "des écoles ». Les e-mails écrivent « La commune de JolieVille a activé… », « L'équipe de la "
+            "commune de JolieVille ». Laissé vide, il est déduit du nom."
+        ),
+    )
     logo = forms.FileField(
         label=gettext_lazy("Logo"),
         required=False,
@@ -103,6 +113,7 @@ def identity(request: HttpRequest) -> HttpResponse:
     commune = request.commune
     initial = {
         "name": commune.name,
+        "sentence_name": commune.sentence_name,
         "brand_colour": commune.brand_colour,
         "contact_email": commune.contact_email,
         "legal_mentions": commune.legal_mentions,

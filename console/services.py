@@ -89,6 +89,7 @@ def update_commune_identity(
     brand_colour: str,
     contact_email: str = "",
     legal_mentions: str = "",
+    sentence_name: str = "",
     logo=None,
     remove_logo: bool = False,
 ) -> Commune:
@@ -105,6 +106,9 @@ def update_commune_identity(
         errors.setdefault("name", []).append(_("Indiquez le nom affiché aux familles."))
     elif len(name) > Commune._meta.get_field("name").max_length:
         errors.setdefault("name", []).append(_("Le nom compte au plus 120 caractères."))
+    sentence_name = " ".join((sentence_name or "").split())
+    if len(sentence_name) > Commune._meta.get_field("sentence_name").max_length:
+        errors.setdefault("sentence_name", []).append(_("Ce nom compte au plus 150 caractères."))
     problem = brand_colour_problem(brand_colour)
     if problem:
         errors.setdefault("brand_colour", []).append(problem)
@@ -135,6 +139,7 @@ def update_commune_identity(
             commune = Commune.objects.select_for_update().get(pk=commune.pk)
             previous = commune.logo.name
             commune.name = name
+            commune.sentence_name = sentence_name
             commune.brand_colour = brand_colour
             commune.contact_email = contact_email
             commune.legal_mentions = legal_mentions
@@ -145,7 +150,16 @@ def update_commune_identity(
                 stored = commune.logo.name
             elif remove_logo:
                 commune.logo = ""
-            commune.save(update_fields=["name", "brand_colour", "contact_email", "legal_mentions", "logo"])
+            commune.save(
+                update_fields=[
+                    "name",
+                    "sentence_name",
+                    "brand_colour",
+                    "contact_email",
+                    "legal_mentions",
+                    "logo",
+                ]
+            )
             if previous and previous != commune.logo.name:
                 storage = commune.logo.storage
                 transaction.on_commit(lambda: storage.delete(previous))

@@ -59,6 +59,8 @@ class Commune(TenantMixin):
         SUSPENDED = "suspended", _("Suspendue")
 
     name = models.CharField(_("nom"), max_length=120)
+    # How a sentence names the commune ("la commune de JolieVille"); empty: derived from the name.
+    sentence_name = models.CharField(_("nom dans une phrase"), max_length=150, blank=True)
     slug = models.CharField(
         _("identifiant"),
         max_length=50,
@@ -113,6 +115,12 @@ class Commune(TenantMixin):
             ),
         ]
 
+    @property
+    def in_sentence(self) -> str:
+        """The commune as a sentence names it, with its article: "la commune de JolieVille" (the
+        commune's own wording when it set one). Capitalise it at the start of a sentence."""
+        return self.sentence_name or sentence_name_for(self.name, self.kind)
+
     def __str__(self) -> str:
         return self.name
 
@@ -150,3 +158,33 @@ class Domain(DomainMixin):
 
     def __str__(self) -> str:
         return self.domain
+
+
+_ARTICLES = (
+    ("commune ", "la "),
+    ("ville ", "la "),
+    ("collectivité ", "la "),
+    ("communauté ", "la "),
+    ("métropole ", "la "),
+    ("mairie ", "la "),
+    ("syndicat ", "le "),
+    ("sivu ", "le "),
+    ("sivom ", "le "),
+    ("centre ", "le "),
+)
+
+
+def sentence_name_for(name: str, kind: str) -> str:
+    """ "Commune de JolieVille" → "la commune de JolieVille"; "Syndicat des écoles" → "le
+    syndicat des écoles"; a bare name → "la commune de Lyon", "la commune d'Annecy"."""
+    name = " ".join(name.split())
+    lowered = name.casefold()
+    for start, article in _ARTICLES:
+        if lowered.startswith(start):
+            return article + name[0].lower() + name[1:]
+    if lowered.startswith(("la ", "le ", "les ", "l'", "l’")):
+        return name[0].lower() + name[1:]
+    of = "d'" if lowered[:1] in "aeiouyhâàéèêîôû" else "de "
+    if kind == Commune.Kind.COMMUNE:
+        return f"la commune {of}{name}"
+    return f"la collectivité {name}"

@@ -29,6 +29,7 @@ from operators.services import provision_commune
 from reservations.deadlines import DeadlineRule
 from reservations.models import Prestation, SchoolHoliday, Service, Site
 from shared_identity.models import Invitation, Membership, StaffRole
+from shared_identity.services import send_family_invitation
 from tenants.context import commune_context
 from tenants.models import Commune
 from tenants.validation import contrast_with_white
@@ -816,3 +817,60 @@ def test_the_demo_opens_its_communes_with_legal_mentions(commune_a):
     opened = commune.opened_at
     seed_demo()
     assert Commune.objects.get(pk=commune_a.pk).opened_at == opened
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "expected"),
+    [
+        ("Commune de JolieVille", "commune", "la commune de JolieVille"),
+        ("Collectivité Démo", "commune", "la collectivité Démo"),
+        ("Ville de Lyon", "commune", "la ville de Lyon"),
+        ("Syndicat des écoles du Val", "syndicat", "le syndicat des écoles du Val"),
+        ("Annecy", "commune", "la commune d'Annecy"),
+        ("Grenoble", "commune", "la commune de Grenoble"),
+        ("Les Deux Rives", "intercommunalite", "les Deux Rives"),
+        ("Grésivaudan", "intercommunalite", "la collectivité Grésivaudan"),
+    ],
+)
+def test_a_commune_is_named_in_a_sentence_with_its_article(name, kind, expected):
+    from tenants.models import sentence_name_for
+
+    assert sentence_name_for(name, kind) == expected
+
+
+def test_the_admin_sets_how_a_sentence_names_the_commune_and_the_emails_use_it(
+    client, commune_a, admin_a, django_capture_on_commit_callbacks
+):
+    # given the admin's own wording
+    client.force_login(admin_a)
+    response = client.post(
+        commune_path(commune_a, "console/identite/"),
+        {
+            "name": "Mairie de JolieVille",
+            "sentence_name": "  la  mairie de JolieVille ",
+            "brand_colour": "#1d4ed8",
+        },
+    )
+    assert response.status_code == 302
+    commune = Commune.objects.get(pk=commune_a.pk)
+    assert (commune.sentence_name, commune.in_sentence) == (
+        "la mairie de JolieVille",
+        "la mairie de JolieVille",
+    )
+    # when a family is invited
+    membership = make_family(commune, email="parent@example.fr", active=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        send_family_invitation(membership=membership, actor=admin_a)
+    # then the e-mail names the commune as the admin wrote it, capitalised at the sentence start
+    body = mail.outbox[-1].body
+    assert "La mairie de JolieVille a activé votre espace famille sur Foyer." in body
+    assert "L'équipe de la mairie de JolieVille" in body
+    # and an empty wording falls back to the name's
+    assert (
+        client.post(
+            commune_path(commune_a, "console/identite/"),
+            {"name": "Ville de JolieVille", "brand_colour": "#1d4ed8"},
+        ).status_code
+        == 302
+    )
+    assert Commune.objects.get(pk=commune_a.pk).in_sentence == "la ville de JolieVille"

@@ -65,7 +65,7 @@ def test_published_now_emails_each_member_family_once(
     assert [m.to for m in mail.outbox] == [["parent@example.fr"]]
     message = mail.outbox[0]
     assert message.subject == "Commune de JolieVille : Fermeture exceptionnelle"
-    assert "Commune de JolieVille a publié une actualité :" in message.body
+    assert "La commune de JolieVille a publié une actualité :" in message.body
     assert "L'accueil de loisirs sera fermé le 3 mai.\nMerci de votre compréhension." in message.body
     assert f"Lire l'actualité : {settings.FOYER_BASE_URL}/c/jolieville/actualites/{item.pk}/" in message.body
     assert f"{settings.FOYER_BASE_URL}/compte/" in message.body
