@@ -1,5 +1,5 @@
 """In Chromium, with the demo's family (two communes, two children, invoices, a request, news)
-and a place held awaiting payment: every family page at 375 × 812 and at 1280 × 800 fits the
+and a place held awaiting payment: every family page at 375 × 812, 320 × 640 and 1280 × 800 fits the
 viewport (no horizontal scrolling), axe-core finds nothing serious or critical, and on the
 week every control to book or cancel lies inside the viewport of the phone."""
 
@@ -25,6 +25,7 @@ from tests.e2e.conftest import axe_violations
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 375, "height": 812}
+SMALL_PHONE = {"width": 320, "height": 640}
 DESKTOP = {"width": 1280, "height": 800}
 
 
@@ -116,7 +117,7 @@ def test_every_family_page_fits_a_phone_and_a_desktop_and_passes_axe(live_url, b
     _with_a_held_place_and_a_meal_today(parent)
     pages = _family_pages()
     problems = []
-    for viewport in (PHONE, DESKTOP):
+    for viewport in (PHONE, SMALL_PHONE, DESKTOP):
         page = browser.new_context(viewport=viewport).new_page()
         _sign_in(page, live_url)
         for path in pages:
