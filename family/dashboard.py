@@ -19,7 +19,7 @@ from demandes.family_parts import FamilyRequest
 from reservations.deadlines import format_deadline
 from reservations.family_parts import HeldCart
 from reservations.opening import week_start
-from reservations.selectors import BOOKED_STATES, Day, DaySlot, Week, assemble_week
+from reservations.selectors import BOOKED_STATES, Day, DaySlot, Week
 from shared_identity import selectors
 from shared_identity.models import Account, Membership, StaffRole
 from tenants.models import Commune
@@ -94,19 +94,9 @@ def get_dashboard(account: Account, *, now: dt.datetime | None = None) -> Dashbo
         for request in router.list_family_requests(family_ids=scope.family_ids, communes=scope.open_communes)
         if request.awaiting_reply
     ]
-    # This week and the next in one read, laid out as two weeks.
+    # This week and the next, from one read.
     monday = week_start(today)
-    data = router.read_family_reservations(
-        communes=scope.communes,
-        family_ids=scope.family_ids,
-        child_ids=[child.pk for child in children],
-        start=monday,
-        end=monday + dt.timedelta(days=13),
-    )
-    weeks = [
-        assemble_week(data=data, children=children, start=start, now=now)
-        for start in (monday, monday + dt.timedelta(days=7))
-    ]
+    weeks = router.build_weeks(scope=scope, start=monday, end=monday + dt.timedelta(days=7), now=now)
     board.deadlines = _deadlines(weeks, now=now)
     board.this_week = [
         Day(day=day.day, slots=[slot for slot in day.slots if slot.cell.state in BOOKED_STATES])

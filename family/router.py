@@ -177,6 +177,29 @@ def build_week(
     )
 
 
+def build_weeks(
+    *,
+    scope: FamilyScope,
+    start: dt.date,
+    end: dt.date,
+    communes: list[Commune] | None = None,
+    now: dt.datetime | None = None,
+) -> list[Week]:
+    """Every week from the one of ``start`` to the one of ``end``, all children, from ONE read
+    (the period page's weeks, the dashboard's this week and next)."""
+    first, last = week_start(start), week_start(end)
+    data = read_family_reservations(
+        communes=scope.communes if communes is None else communes,
+        family_ids=scope.family_ids,
+        child_ids=[child.pk for child in scope.children],
+        start=first,
+        end=last + dt.timedelta(days=6),
+    )
+    now = now or timezone.now()
+    mondays = [first + dt.timedelta(weeks=n) for n in range((last - first).days // 7 + 1)]
+    return [assemble_week(data=data, children=scope.children, start=monday, now=now) for monday in mondays]
+
+
 def list_family_carts(
     *, scope: FamilyScope, now: dt.datetime | None = None
 ) -> list[reservations.CommuneCart]:

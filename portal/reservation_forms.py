@@ -28,6 +28,13 @@ class WeekItemForm(forms.Form):
 
 
 class PeriodForm(forms.Form):
+    action = forms.ChoiceField(
+        label=_("Je veux"),
+        choices=[("add", _("ajouter ces jours au panier")), ("remove", _("retirer ces jours du panier"))],
+        initial="add",
+        required=False,  # adding, unless the parent chose to remove
+        widget=forms.RadioSelect,
+    )
     prestation = forms.ChoiceField(label=_("Prestation"))
     children = forms.MultipleChoiceField(label=_("Enfants"), widget=forms.CheckboxSelectMultiple)
     weekdays = forms.TypedMultipleChoiceField(

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from family.router import (
     FamilyScope,
     build_week,
+    build_weeks,
     get_family_scope,
     get_family_scope_in,
     list_family_carts,
@@ -29,6 +30,7 @@ from foyer.errors import FoyerError, apply_errors
 from foyer.formatting import format_day
 from reservations import services
 from reservations.opening import week_start
+from tenants.context import commune_context
 
 from .reservation_forms import CancellationRequestForm, CartItemForm, PeriodForm, WeekItemForm
 
@@ -101,36 +103,74 @@ def _period_choices(scope: FamilyScope) -> tuple[list, list, dict]:
     return prestations, children, communes
 
 
+PERIOD_WEEKS_SHOWN = 6
+
+
+def _period_range(request: HttpRequest) -> tuple[dt.date, dt.date]:
+    """The weeks the period page shows: ?du=…&au=… (at most PERIOD_WEEKS_SHOWN weeks), else the
+    next four weeks."""
+    today = _today()
+    try:
+        start = dt.date.fromisoformat(request.GET.get("du", "")) if request.GET.get("du") else today
+        end = (
+            dt.date.fromisoformat(request.GET.get("au", ""))
+            if request.GET.get("au")
+            else start + dt.timedelta(27)
+        )
+    except ValueError:
+        start, end = today, today + dt.timedelta(days=27)
+    if end < start:
+        end = start
+    return start, min(end, start + dt.timedelta(weeks=PERIOD_WEEKS_SHOWN) - dt.timedelta(days=1))
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def period(request: HttpRequest) -> HttpResponse:
+    """ "Réserver en vue période": add or remove a weekly pattern over a period for several
+    children, and see the chosen weeks together, where each day can also be tapped."""
     scope = get_family_scope(request.user)
     prestations, children, targets = _period_choices(scope)
-    initial = {
-        "start": _today(),
-        "end": _today() + dt.timedelta(days=30),
-        "children": [c for c, _n in children],
-    }
+    start, end = _period_range(request)
+    initial = {"start": start, "end": end, "children": [c for c, _n in children]}
     form = PeriodForm(request.POST or None, prestations=prestations, children=children, initial=initial)
-    result = None
+    result = removed = None
     if request.method == "POST" and form.is_valid():
         commune, prestation_id = targets[form.cleaned_data["prestation"]]
         chosen = [c for c in scope.children if str(c.pk) in form.cleaned_data["children"]]
-        from tenants.context import commune_context
-
+        start, end = form.cleaned_data["start"], form.cleaned_data["end"]
+        pattern = {
+            "children": chosen,
+            "prestation_id": prestation_id,
+            "weekdays": set(form.cleaned_data["weekdays"]),
+            "start": start,
+            "end": end,
+        }
         try:
             with commune_context(commune):
-                result = services.add_pattern_to_cart(
-                    children=chosen,
-                    account=request.user,
-                    prestation_id=prestation_id,
-                    weekdays=set(form.cleaned_data["weekdays"]),
-                    start=form.cleaned_data["start"],
-                    end=form.cleaned_data["end"],
-                )
+                if form.cleaned_data["action"] == "remove":
+                    removed = services.remove_pattern_from_cart(**pattern)
+                else:
+                    result = services.add_pattern_to_cart(account=request.user, **pattern)
         except FoyerError as error:
             apply_errors(form, error)
-    return render(request, "portal/reservations/period.html", {"form": form, "result": result})
+        shown_end = min(end, start + dt.timedelta(weeks=PERIOD_WEEKS_SHOWN) - dt.timedelta(days=1))
+    else:
+        shown_end = end
+    back = f"{reverse('portal:period')}?du={start.isoformat()}&au={shown_end.isoformat()}"
+    return render(
+        request,
+        "portal/reservations/period.html",
+        {
+            "form": form,
+            "result": result,
+            "removed": removed,
+            "weeks": build_weeks(scope=scope, start=start, end=shown_end, communes=scope.open_communes)
+            if scope.open_communes
+            else [],
+            "back": back,
+        },
+    )
 
 
 @login_required

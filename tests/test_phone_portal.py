@@ -73,7 +73,7 @@ def test_the_week_is_also_a_list_of_days_with_each_childs_count(client, commune_
     # when the week is shown
     page = page_text(client.get(f"/reservations/?semaine={monday.isoformat()}"))
     # then each weekday is a card with its slots, the count is given, and the legend explains
-    days = re.findall(r'<h3 class="day-title" id="d\d">([^<]+)</h3>', page)
+    days = re.findall(r'<h3 class="day-title" id="d\d{8}">([^<]+)</h3>', page)
     assert days == [
         "lundi 11 janvier",
         "mardi 12 janvier",
@@ -96,7 +96,8 @@ def test_the_period_form_arrives_filled_in_the_format_the_input_reads(client, co
     start = re.search(r'<input type="date" name="start" value="([^"]*)"', page)
     end = re.search(r'<input type="date" name="end" value="([^"]*)"', page)
     assert start and end
-    assert dt.date.fromisoformat(start.group(1)) + dt.timedelta(days=30) == dt.date.fromisoformat(
+    # the next four weeks, from today
+    assert dt.date.fromisoformat(start.group(1)) + dt.timedelta(days=27) == dt.date.fromisoformat(
         end.group(1)
     )
 
@@ -200,3 +201,41 @@ def test_a_suspended_commune_stays_visible_read_only_and_its_invoices_payable(cl
         },
     )
     assert refused.status_code == 503
+
+
+def test_the_period_page_shows_the_chosen_weeks_and_removes_a_pattern(client, commune_a):
+    # given a child enrolled at the canteen, with no booking deadline
+    from reservations.deadlines import DeadlineRule
+    from reservations.models import CartItem
+
+    membership = family_in(commune_a, "parent@example.fr")
+    child = membership.family.children.get()
+    canteen = make_catalogue(commune_a, booking_rule=DeadlineRule.none())
+    enrol(canteen, child)
+    client.force_login(membership.family.guardians.get().account)
+    monday = dt.date.today() + dt.timedelta(days=7 - dt.date.today().weekday())
+    friday = monday + dt.timedelta(days=11)
+    url = f"/reservations/periode/?du={monday.isoformat()}&au={friday.isoformat()}"
+    pattern = {
+        "prestation": f"{commune_a.slug}:{canteen.prestation.pk}",
+        "children": [str(child.pk)],
+        "weekdays": ["0", "1", "3", "4"],
+        "start": monday.isoformat(),
+        "end": friday.isoformat(),
+    }
+    # when the parent adds Monday, Tuesday, Thursday and Friday of two weeks
+    page = page_text(client.post(url, {**pattern, "action": "add"}))
+    # then the eight days are in the cart, and both weeks are shown with the cart's days
+    with commune_context(commune_a):
+        assert CartItem.objects.count() == 8
+    assert page.count('<h2 id="w') == 2
+    assert page.count("Dans le panier</span>") >= 8
+    # when the parent removes the Thursdays and Fridays of the same period
+    page = page_text(client.post(url, {**pattern, "weekdays": ["3", "4"], "action": "remove"}))
+    # then only Mondays and Tuesdays stay
+    with commune_context(commune_a):
+        days = sorted(CartItem.objects.values_list("date", flat=True))
+    assert [day.weekday() for day in days] == [0, 1, 0, 1]
+    assert "4 jours retirés du panier" in page
+    # and a tap on a day returns to the same weeks
+    assert f'value="/reservations/periode/?du={monday.isoformat()}&au={friday.isoformat()}#' in page

@@ -27,6 +27,7 @@ from .cart import (
     add_pattern_to_cart,
     add_to_cart,
     remove_from_cart,
+    remove_pattern_from_cart,
     validate_carts,
 )
 from .checks import Refusal, booking_price
@@ -55,6 +56,7 @@ __all__ = [
     "reassign_family",
     "record_credit",
     "remove_from_cart",
+    "remove_pattern_from_cart",
     "request_cancellation",
     "validate_carts",
 ]

@@ -148,6 +148,36 @@ def add_pattern_to_cart(
     return PatternResult(added=added, refusals=refusals)
 
 
+def remove_pattern_from_cart(
+    *, children: list[Child], prestation_id: int, weekdays: set[int], start: dt.date, end: dt.date
+) -> int:
+    """The reverse of add_pattern_to_cart: the days of the pattern leave the children's open
+    carts (bookings already validated stay: cancelling is done from the week). Returns how
+    many days left the cart."""
+    errors: dict[str, list[str]] = {}
+    if not children:
+        errors["children"] = [_("Choisissez au moins un enfant.")]
+    if not weekdays or not weekdays <= set(range(7)):
+        errors["weekdays"] = [_("Choisissez au moins un jour de la semaine.")]
+    if end < start:
+        errors["end"] = [_("La date de fin précède la date de début.")]
+    if errors:
+        raise FoyerError(
+            "invalid", _("Rien n'a été retiré : corrigez les erreurs."), extra={"fields": errors}
+        )
+    with transaction.atomic(durable=True):
+        items = CartItem.objects.filter(
+            cart__status=Cart.Status.OPEN,
+            child__in=children,
+            prestation_id=prestation_id,
+            date__range=(start, end),
+            action=CartItem.Action.BOOK,
+        )
+        ids = [item.pk for item in items if item.date.weekday() in weekdays]
+        CartItem.objects.filter(pk__in=ids).delete()
+    return len(ids)
+
+
 def _open_cart(family: Family, account: Account) -> Cart:
     cart = Cart.objects.filter(family=family, status=Cart.Status.OPEN).first()
     if cart is None:
