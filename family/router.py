@@ -144,7 +144,7 @@ def read_family_reservations(
     if not child_ids:
         return []
     params = [child_ids, end, start, family_ids, start, end, start, end, end, start, family_ids, start, end]
-    rows = _read(reservations.WEEK_PART, communes, *params, family_ids)
+    rows = _read(reservations.WEEK_PART, communes, *params, family_ids, family_ids)
     data = [reservations.commune_data(commune, payload) for commune, (payload,) in rows]
     data.sort(key=lambda item: item.commune.name)
     return data

@@ -19,6 +19,20 @@ class CartItemForm(forms.Form):
     date = forms.DateField(input_formats=["%Y-%m-%d"])
 
 
+class AbsenceForm(forms.Form):
+    """What the cart asks when absences pass the cancellation deadline: one reason and one
+    certificate for the whole request."""
+
+    absence_reason = forms.CharField(
+        label=_("Motif de l'absence"), widget=forms.Textarea(attrs={"rows": 3}), max_length=2000
+    )
+    certificate = forms.FileField(
+        label=_("Justificatif (certificat médical…)"),
+        required=False,
+        help_text=_("PDF, JPEG ou PNG, 5 Mo au plus."),
+    )
+
+
 class WeekItemForm(forms.Form):
     """ "Réserver la semaine": every free day of a week for one child and prestation."""
 

@@ -26,13 +26,13 @@ from family.router import (
     list_family_carts,
     read_family_reservations,
 )
-from foyer.errors import FoyerError, apply_errors
+from foyer.errors import FoyerError, NotFound, apply_errors
 from foyer.formatting import format_day
 from reservations import services
 from reservations.opening import week_start
 from tenants.context import commune_context
 
-from .reservation_forms import CancellationRequestForm, CartItemForm, PeriodForm, WeekItemForm
+from .reservation_forms import AbsenceForm, CancellationRequestForm, CartItemForm, PeriodForm, WeekItemForm
 
 
 def _today() -> dt.date:
@@ -173,33 +173,54 @@ def period(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
-def cart(request: HttpRequest) -> HttpResponse:
-    scope = get_family_scope(request.user)
+def _render_cart(
+    request: HttpRequest, scope: FamilyScope, absence_form: AbsenceForm | None = None
+) -> HttpResponse:
     carts = list_family_carts(scope=scope)
+    if absence_form is None and any(cart.absences_to_request for cart in carts):
+        absence_form = AbsenceForm()
     return render(
         request,
         "portal/reservations/cart.html",
-        {
-            "carts": carts,
-            "several": len(carts) > 1,
-        },
+        {"carts": carts, "several": len(carts) > 1, "absence_form": absence_form},
     )
+
+
+@login_required
+def cart(request: HttpRequest) -> HttpResponse:
+    return _render_cart(request, get_family_scope(request.user))
 
 
 @login_required
 @require_POST
 def cart_validate(request: HttpRequest) -> HttpResponse:
     scope = get_family_scope(request.user)
+    # The reason and the certificate are kept on the page when anything is refused.
+    absence_form = AbsenceForm(request.POST, request.FILES) if "absence_reason" in request.POST else None
+    reason, certificate = "", None
+    if absence_form is not None:
+        if not absence_form.is_valid():
+            return _render_cart(request, scope, absence_form)
+        reason, certificate = (
+            absence_form.cleaned_data["absence_reason"],
+            absence_form.cleaned_data["certificate"],
+        )
     try:
         checkouts = services.validate_carts(
-            communes=scope.open_communes, family_ids=scope.family_ids, account=request.user
+            communes=scope.open_communes,
+            family_ids=scope.family_ids,
+            account=request.user,
+            absence_reason=reason,
+            certificate=certificate,
         )
     except FoyerError as error:
         messages.error(request, error.message)
         for line in error.extra.get("lines", []):
             messages.error(request, line)
-        return redirect("portal:cart")
+        if error.field_errors:
+            absence_form = absence_form or AbsenceForm(request.POST)
+            apply_errors(absence_form, error)
+        return _render_cart(request, scope, absence_form)
     # Post/redirect/get: reloading the confirmation must not post the cart again.
     request.session["last_checkout"] = [
         {
@@ -207,6 +228,8 @@ def cart_validate(request: HttpRequest) -> HttpResponse:
             "slug": checkout.commune.slug,
             "cart_id": checkout.cart.pk,
             "bookings": len(checkout.bookings),
+            "cancelled": len(checkout.cancelled),
+            "requested": len(checkout.requested),
             "amount_due": str(checkout.amount_due),
             "hold_expires_at": checkout.cart.hold_expires_at.isoformat() if checkout.amount_due else None,
         }
@@ -297,6 +320,20 @@ def cart_add_week(request: HttpRequest) -> HttpResponse:
             _("Non réservable : %(days)s.")
             % {"days": "; ".join(f"{format_day(r.date)} ({r.reason})" for r in result.refusals)},
         )
+    return _back(request, reverse("portal:week"))
+
+
+@login_required
+@require_POST
+def cart_absence(request: HttpRequest, booking_id: int) -> HttpResponse:
+    """ "Absent": the booking goes to the cart as an absence, to validate with the others."""
+    scope = get_family_scope_in(request.user, request.commune)
+    try:
+        services.add_absence_to_cart(family_ids=scope.family_ids, account=request.user, booking_id=booking_id)
+    except NotFound:
+        raise
+    except FoyerError as error:
+        messages.error(request, error.message)
     return _back(request, reverse("portal:week"))
 
 

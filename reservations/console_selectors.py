@@ -287,7 +287,7 @@ def preview_mass_cancellation(
 def _requests() -> QuerySet[CancellationRequest]:
     return CancellationRequest.objects.select_related(
         "booking__child", "booking__prestation__service", "booking__site", "family"
-    )
+    ).annotate(extra_count=Count("extra_bookings"))
 
 
 def list_cancellation_requests(*, status: str = "") -> QuerySet[CancellationRequest]:

@@ -24,7 +24,7 @@ from .opening import price_for
 
 # Parameters after the schema name, in order: child ids
 # (x1), week end, week start, family ids (bookings), start, end, start, end (closures),
-# end, start (holidays), family ids (cart), start, end (full slots), family ids (requests).
+# end, start (holidays), family ids (cart), start, end (full slots), family ids (requests, twice).
 WEEK_PART = """
 SELECT %s::text AS schema_name, json_build_object(
   'enrolments', (SELECT coalesce(json_agg(json_build_object(
@@ -53,7 +53,7 @@ SELECT %s::text AS schema_name, json_build_object(
   'holidays', (SELECT coalesce(json_agg(json_build_object('start', h.start, 'end', h."end")), '[]')
       FROM {s}.reservations_schoolholiday h WHERE h.start <= %s AND h."end" >= %s),
   'cart', (SELECT coalesce(json_agg(json_build_object('id', i.id, 'child_id', i.child_id,
-        'prestation_id', i.prestation_id, 'site_id', i.site_id, 'date', i.date)), '[]')
+        'prestation_id', i.prestation_id, 'site_id', i.site_id, 'date', i.date, 'action', i.action)), '[]')
       FROM {s}.reservations_cartitem i JOIN {s}.reservations_cart ct ON ct.id = i.cart_id
       WHERE ct.family_id = ANY(%s) AND ct.status = 'open'),
   'full', (SELECT coalesce(json_agg(json_build_object('prestation_id', sl.prestation_id,
@@ -61,8 +61,13 @@ SELECT %s::text AS schema_name, json_build_object(
       FROM {s}.reservations_slot sl JOIN {s}.reservations_prestationsite o
         ON o.prestation_id = sl.prestation_id AND o.site_id = sl.site_id
       WHERE o.capacity IS NOT NULL AND sl.taken >= o.capacity AND sl.date BETWEEN %s AND %s),
-  'pending_requests', (SELECT coalesce(json_agg(r.booking_id), '[]')
-      FROM {s}.reservations_cancellationrequest r WHERE r.family_id = ANY(%s) AND r.status = 'pending')
+  'pending_requests', (SELECT coalesce(json_agg(pr.booking_id), '[]') FROM (
+        SELECT r.booking_id FROM {s}.reservations_cancellationrequest r
+        WHERE r.family_id = ANY(%s) AND r.status = 'pending'
+        UNION ALL
+        SELECT x.booking_id FROM {s}.reservations_cancellationrequest_extra_bookings x
+        JOIN {s}.reservations_cancellationrequest r ON r.id = x.cancellationrequest_id
+        WHERE r.family_id = ANY(%s) AND r.status = 'pending') AS pr)
 ) AS payload
 """
 
@@ -108,7 +113,8 @@ CART_PART = """
 SELECT %s::text, coalesce(json_agg(json_build_object(
     'id', i.id, 'child_id', i.child_id, 'date', i.date, 'site', si.name,
     'prestation', p.label, 'billing_mode', p.billing_mode, 'base_price', p.base_price, 'late_price', p.late_price,
-    'booking_rule', p.booking_rule, 'start_time', p.start_time,
+    'booking_rule', p.booking_rule, 'cancellation_rule', p.cancellation_rule, 'start_time', p.start_time,
+    'action', i.action,
     'brackets', (SELECT coalesce(json_agg(json_build_array(b.qf_min, b.qf_max, b.price)), '[]')
                  FROM {s}.reservations_pricebracket b WHERE b.prestation_id = p.id),
     'quotient', (SELECT q.value FROM {s}.reservations_quotientfamilial q
@@ -132,6 +138,9 @@ class CartLine:
     price: Decimal
     late: bool
     prepaid: bool
+    # An absence to signal (CartItem.Action.CANCEL): ``late`` then means past the cancellation
+    # deadline (a request to the commune); its price is not counted.
+    absence: bool = False
 
 
 @dataclass
@@ -140,16 +149,28 @@ class CommuneCart:
     lines: list[CartLine]
 
     @property
+    def bookings(self) -> list[CartLine]:
+        return [line for line in self.lines if not line.absence]
+
+    @property
+    def absences(self) -> list[CartLine]:
+        return [line for line in self.lines if line.absence]
+
+    @property
     def total(self) -> Decimal:
-        return sum((line.price for line in self.lines), Decimal("0.00"))
+        return sum((line.price for line in self.bookings), Decimal("0.00"))
 
     @property
     def prepaid_total(self) -> Decimal:
-        return sum((line.price for line in self.lines if line.prepaid), Decimal("0.00"))
+        return sum((line.price for line in self.bookings if line.prepaid), Decimal("0.00"))
 
     @property
     def late_total(self) -> Decimal:
-        return sum((line.price for line in self.lines if line.late), Decimal("0.00"))
+        return sum((line.price for line in self.bookings if line.late), Decimal("0.00"))
+
+    @property
+    def absences_to_request(self) -> list[CartLine]:
+        return [line for line in self.absences if line.late]
 
 
 def commune_cart(commune: Commune, items, *, children: dict[int, Child], now: dt.datetime) -> CommuneCart:
@@ -160,9 +181,9 @@ def commune_cart(commune: Commune, items, *, children: dict[int, Child], now: dt
     lines = []
     for item in items:
         day = dt.date.fromisoformat(item["date"])
-        late = not rule_from(item["booking_rule"]).is_open(
-            day, now=now, tz=tz, start_time=start_time_of(item)
-        )
+        absence = item["action"] == "cancel"
+        rule = item["cancellation_rule"] if absence else item["booking_rule"]
+        late = not rule_from(rule).is_open(day, now=now, tz=tz, start_time=start_time_of(item))
         price = price_for(
             base_price=Decimal(str(item["base_price"])),
             brackets=[(lo, hi, Decimal(str(p))) for lo, hi, p in item["brackets"]],
@@ -180,6 +201,7 @@ def commune_cart(commune: Commune, items, *, children: dict[int, Child], now: dt
                 price,
                 late,
                 item["billing_mode"] == "prepaid",
+                absence,
             )
         )
     return CommuneCart(commune, lines)
@@ -221,7 +243,9 @@ class HeldCart:
 # Parameters after the schema name: family ids. Ordered by the router: newest first.
 CANCELLATIONS_PART = """
 SELECT %s::text, r.id, r.status, r.reason, r.comment, r.credit, r.created_at, r.decided_at,
-       r.attachment <> '', b.id, b.date, b.child_id, p.label, p.billing_mode
+       r.attachment <> '', b.id, b.date, b.child_id, p.label, p.billing_mode,
+       (SELECT count(*) FROM {s}.reservations_cancellationrequest_extra_bookings x
+        WHERE x.cancellationrequest_id = r.id)
 FROM {s}.reservations_cancellationrequest r
 JOIN {s}.reservations_booking b ON b.id = r.booking_id
 JOIN {s}.reservations_prestation p ON p.id = b.prestation_id
@@ -247,6 +271,7 @@ class FamilyCancellation:
     child_id: int
     prestation: str
     billing_mode: str
+    other_days: int = 0  # the other bookings the same request covers
     child: Child | None = None  # filled in by the router, from the family scope
 
     @property

@@ -371,6 +371,9 @@ class CancellationRequest(models.Model):
         REFUSED = "refused", _("Refusée")
 
     booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="cancellation_requests")
+    # The other bookings the same request covers (several days, several children: one reason,
+    # one certificate), when the family signals absences in a batch from its cart.
+    extra_bookings = models.ManyToManyField(Booking, related_name="+", blank=True)
     family = models.ForeignKey("shared_identity.Family", on_delete=models.PROTECT, related_name="+")
     account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     reason = models.TextField(_("motif"))
@@ -396,6 +399,10 @@ class CancellationRequest(models.Model):
 
     def __str__(self) -> str:
         return f"demande {self.pk} ({self.status})"
+
+    def all_bookings(self) -> list[Booking]:
+        """Every booking the request covers, by date."""
+        return sorted([self.booking, *self.extra_bookings.all()], key=lambda b: (b.date, b.child_id, b.pk))
 
 
 class BookingCredit(models.Model):

@@ -38,6 +38,7 @@ class Cell:
     can_book: bool = False
     can_cancel: bool = False
     can_request: bool = False
+    can_signal_absence: bool = False  # a confirmed booking: "Signaler une absence" (via the cart)
     price: str = ""
     deadline: dt.datetime | None = None  # until when a free place can be booked at the usual price
 
@@ -231,9 +232,9 @@ def _commune_rows(data: CommuneData, children: list[Child], start, end, now) -> 
 
 def _read_only(cell: Cell) -> None:
     """A suspended commune's cells: what is booked stays shown, nothing can be done."""
-    if cell.can_book or cell.can_cancel or cell.can_request or cell.cart_item_id:
+    if cell.can_book or cell.can_cancel or cell.can_request or cell.can_signal_absence or cell.cart_item_id:
         cell.note = _("service suspendu par la commune")
-    cell.can_book = cell.can_cancel = cell.can_request = False
+    cell.can_book = cell.can_cancel = cell.can_request = cell.can_signal_absence = False
     cell.cart_item_id = None
     cell.deadline = None
 
@@ -268,8 +269,12 @@ def _cell(
         if booking["status"] == "held":
             cell.can_cancel = True
             cell.note = _("à payer pour confirmer")
+        elif booking["status"] == "confirmed" and day >= today and cart_item is not None:
+            cell.cart_item_id = cart_item
+            cell.note = _("absence au panier : à valider")
         elif booking["status"] == "confirmed" and day >= today:
             rule = rule_from(prestation["cancellation_rule"])
+            cell.can_signal_absence = booking["id"] not in pending
             if rule.is_open(day, now=now, tz=tz, start_time=start_time):
                 cell.can_cancel = True
                 deadline = rule.deadline_for(day, tz=tz, start_time=start_time)
@@ -282,7 +287,7 @@ def _cell(
                 cell.note = _("demande d'annulation en cours")
             else:
                 cell.can_request = True
-                cell.note = _("délai d'annulation dépassé")
+                cell.note = _("délai d'annulation dépassé : une demande part à la commune")
         return cell
     if cart_item is not None:
         return Cell(day, "in_cart", _("Dans le panier"), note=_("à valider"), cart_item_id=cart_item)

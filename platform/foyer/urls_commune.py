@@ -13,6 +13,7 @@ commune_patterns = [
     path("mentions-legales/", tenant_views.legal_mentions, name="legal_mentions"),
     path("panier/ajouter/", reservation_views.cart_add, name="cart_add"),
     path("panier/ajouter-semaine/", reservation_views.cart_add_week, name="cart_add_week"),
+    path("reservations/<int:booking_id>/absence/", reservation_views.cart_absence, name="cart_absence"),
     path("panier/<int:item_id>/retirer/", reservation_views.cart_remove, name="cart_remove"),
     path("reservations/<int:booking_id>/annuler/", reservation_views.booking_cancel, name="booking_cancel"),
     path("factures/<int:invoice_id>/", billing_views.invoice_detail, name="invoice_detail"),

@@ -24,6 +24,7 @@ from .cart import (
     MAX_PATTERN_DAYS,
     CommuneCheckout,
     PatternResult,
+    add_absence_to_cart,
     add_pattern_to_cart,
     add_to_cart,
     remove_from_cart,
@@ -35,6 +36,7 @@ from .merges import reassign_family
 from .staff import enrol_child, mark_attendance, mass_cancel
 
 __all__ = [
+    "add_absence_to_cart",
     "cancellation_request_problem",
     "CommuneCheckout",
     "MAX_PATTERN_DAYS",

@@ -149,7 +149,12 @@ def decide_cancellation_request(
             raise NotFound()
         if request.status != CancellationRequest.Status.PENDING:
             raise FoyerError("already_decided", _("Cette demande a déjà été traitée."), status=409)
-        booking = Booking.objects.select_for_update().get(pk=request.booking_id)
+        bookings = list(
+            Booking.objects.select_for_update()
+            .select_related("prestation")
+            .filter(pk__in=[request.booking_id, *request.extra_bookings.values_list("pk", flat=True)])
+            .order_by("date", "pk")
+        )
         if accept and credit and not credit_allowed(request):
             if request.booking.prestation.billing_mode != Prestation.BillingMode.PREPAID:
                 message = _(
@@ -167,15 +172,17 @@ def decide_cancellation_request(
                 extra={"fields": {"comment": [_("Ce champ est obligatoire pour un refus.")]}},
             )
         if accept:
-            if booking.status in (Booking.Status.HELD, Booking.Status.CONFIRMED):
-                cancel_and_free(
-                    booking, actor=actor, reason=_("demande d'annulation acceptée"), now=now, credit=False
-                )
-            elif booking.status in (Booking.Status.ABSENT, Booking.Status.ATTENDED):
-                transition(booking, Booking.Status.ABSENT_JUSTIFIED)
-                booking.save(update_fields=["status"])
-            if credit:
-                record_credit(booking=booking, reason=_("demande d'annulation acceptée"))
+            for booking in bookings:
+                if booking.status in (Booking.Status.HELD, Booking.Status.CONFIRMED):
+                    cancel_and_free(
+                        booking, actor=actor, reason=_("demande d'annulation acceptée"), now=now, credit=False
+                    )
+                elif booking.status in (Booking.Status.ABSENT, Booking.Status.ATTENDED):
+                    transition(booking, Booking.Status.ABSENT_JUSTIFIED)
+                    booking.save(update_fields=["status"])
+                # Only what was paid is credited (a month-end day is simply not billed).
+                if credit and booking.prestation.billing_mode == Prestation.BillingMode.PREPAID:
+                    record_credit(booking=booking, reason=_("demande d'annulation acceptée"))
         request.status = CancellationRequest.Status.ACCEPTED if accept else CancellationRequest.Status.REFUSED
         request.credit = accept and credit
         request.comment = comment.strip()

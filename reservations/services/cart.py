@@ -8,15 +8,19 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from foyer.errors import FoyerError, NotFound
+from foyer.uploads import validate_attachment
 from shared_identity.models import Account, Child, Family
 from tenants.context import commune_context
 
+from ..deadlines import rule_from
 from ..models import (
     Booking,
+    CancellationRequest,
     Cart,
     CartItem,
     Enrolment,
@@ -24,8 +28,8 @@ from ..models import (
     Site,
 )
 from ..opening import CommuneCalendar
-from .bookings import take_place
-from .checks import Refusal, booking_price, booking_refusal, commune_calendar, family_child
+from .bookings import cancel_and_free, take_place
+from .checks import Refusal, booking_price, booking_refusal, commune_calendar, commune_tz, family_child
 
 
 def add_to_cart(
@@ -58,6 +62,42 @@ def add_to_cart(
             prestation=prestation,
             date=day,
             defaults={"site": site, "action": CartItem.Action.BOOK},
+        )
+    return item
+
+
+def add_absence_to_cart(*, family_ids: list[int], account: Account, booking_id: int) -> CartItem:
+    """ "Signaler une absence": the booking goes to the cart as an absence, with others (several
+    days, several children) before one validation. Validating cancels at once what is within the
+    commune's deadline and files one cancellation request for the rest."""
+    with transaction.atomic(durable=True):
+        booking = (
+            Booking.objects.select_related("child", "prestation")
+            .filter(pk=booking_id, family_id__in=family_ids)
+            .first()
+        )
+        if booking is None:
+            raise NotFound()
+        if booking.status != Booking.Status.CONFIRMED:
+            raise FoyerError(
+                "not_cancellable",
+                _("Cette réservation est « %(status)s » : il n'y a pas d'absence à signaler.")
+                % {"status": booking.get_status_display()},
+                status=409,
+            )
+        if CancellationRequest.objects.filter(
+            Q(booking=booking) | Q(extra_bookings=booking), status=CancellationRequest.Status.PENDING
+        ).exists():
+            raise FoyerError(
+                "request_pending", _("Une demande d'annulation est déjà en cours pour ce jour."), status=409
+            )
+        cart = _open_cart(booking.family, account)
+        item, _created = CartItem.objects.get_or_create(
+            cart=cart,
+            child=booking.child,
+            prestation=booking.prestation,
+            date=booking.date,
+            defaults={"site": booking.site, "action": CartItem.Action.CANCEL},
         )
     return item
 
@@ -148,6 +188,43 @@ def add_pattern_to_cart(
     return PatternResult(added=added, refusals=refusals)
 
 
+def _absence(item: CartItem, *, family: Family, account, now, checkout: CommuneCheckout, refusals) -> None:
+    """One absence of the cart: cancelled now within the deadline, else kept for the request."""
+    booking = (
+        Booking.objects.select_for_update()
+        .select_related("prestation")
+        .filter(family=family, child=item.child, prestation=item.prestation, date=item.date)
+        .exclude(status=Booking.Status.CANCELLED)
+        .first()
+    )
+    if booking is None or booking.status != Booking.Status.CONFIRMED:
+        refusals.append(Refusal(str(item.child), item.prestation.label, item.date, _("plus rien à annuler")))
+        return
+    tz = commune_tz()
+    start_time = booking.prestation.start_time or dt.time(0, 0)
+    if rule_from(booking.prestation.cancellation_rule).is_open(
+        booking.date, now=now, tz=tz, start_time=start_time
+    ):
+        cancel_and_free(
+            booking, actor=account, reason=_("absence signalée par la famille"), now=now, credit=True
+        )
+        checkout.cancelled.append(booking)
+    else:
+        checkout.requested.append(booking)
+
+
+def _request_for(checkout: CommuneCheckout, account, reason: str, certificate) -> CancellationRequest:
+    """The commune's one cancellation request for the absences after the deadline."""
+    first, *others = checkout.requested
+    request = CancellationRequest(booking=first, family_id=first.family_id, account=account, reason=reason)
+    if certificate is not None:
+        certificate.seek(0)
+        request.attachment.save(certificate.name, certificate, save=False)
+    request.save()
+    request.extra_bookings.set(others)
+    return request
+
+
 def remove_pattern_from_cart(
     *, children: list[Child], prestation_id: int, weekdays: set[int], start: dt.date, end: dt.date
 ) -> int:
@@ -203,17 +280,39 @@ class CommuneCheckout:
     cart: Cart | None
     bookings: list[Booking] = field(default_factory=list)
     amount_due: Decimal = Decimal("0.00")
+    cancelled: list[Booking] = field(default_factory=list)  # absences within the deadline
+    requested: list[Booking] = field(default_factory=list)  # after it: one request to the commune
+    request: CancellationRequest | None = None
 
 
 def validate_carts(
-    *, communes: list, family_ids: list[int], account: Account, now: dt.datetime | None = None
+    *,
+    communes: list,
+    family_ids: list[int],
+    account: Account,
+    absence_reason: str = "",
+    certificate=None,
+    now: dt.datetime | None = None,
 ) -> list[CommuneCheckout]:
     """ "Valider": apply the family's carts of all these communes at once, or none of them.
 
     Month-end prestations are confirmed; prepaid ones are held until paid (the commune's hold
-    delay), and their cart awaits payment. Any refusal (deadline passed in the meantime,
-    no place left) cancels the whole validation and says which lines to change."""
+    delay), and their cart awaits payment. Absences within the cancellation deadline are
+    cancelled (a paid booking is credited); those after it become ONE cancellation request per
+    commune, with ``absence_reason`` and the ``certificate`` (both asked for only then). Any
+    refusal (deadline passed in the meantime, no place left) cancels the whole validation and
+    says which lines to change."""
     now = now or timezone.now()
+    absence_reason = (absence_reason or "").strip()
+    if certificate is not None:
+        try:
+            validate_attachment(certificate)
+        except FoyerError as exc:
+            raise FoyerError(
+                "invalid",
+                _("Rien n'a été validé : corrigez les erreurs."),
+                extra={"fields": {"certificate": [exc.message]}},
+            ) from exc
     results: list[CommuneCheckout] = []
     refusals: list[Refusal] = []
     with transaction.atomic(durable=True):
@@ -228,8 +327,16 @@ def validate_carts(
                     )
                     if checkout:
                         results.append(checkout)
-        if refusals:
+                        if checkout.requested and absence_reason:
+                            checkout.request = _request_for(checkout, account, absence_reason, certificate)
+        if refusals or (any(c.requested for c in results) and not absence_reason):
             transaction.set_rollback(True)
+    if not refusals and any(c.requested for c in results) and not absence_reason:
+        raise FoyerError(
+            "absence_reason_required",
+            _("Rien n'a été validé : des absences dépassent le délai d'annulation, indiquez-en le motif."),
+            extra={"fields": {"absence_reason": [_("Indiquez le motif de l'absence (maladie…).")]}},
+        )
     if refusals:
         lines = [
             _("%(child)s, %(prestation)s le %(date)s : %(reason)s")
@@ -261,6 +368,9 @@ def _validate_cart(*, commune, cart: Cart, account, now, refusals: list[Refusal]
     checkout = CommuneCheckout(commune=commune, cart=cart)
     hold_until = now + dt.timedelta(minutes=commune.booking_hold_minutes)
     for item in items:
+        if item.action == CartItem.Action.CANCEL:
+            _absence(item, family=family, account=account, now=now, checkout=checkout, refusals=refusals)
+            continue
         reason, late = booking_refusal(
             child=item.child,
             prestation=item.prestation,
