@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import import_views, onboarding_views, views
+from . import dossier_views, import_views, onboarding_views, views
 
 app_name = "console"
 
@@ -27,6 +27,25 @@ urlpatterns = [
     ),
     path("familles/activation/", import_views.family_bulk_activation, name="family_bulk_activation"),
     path("familles/<int:membership_id>/", views.family_detail, name="family_detail"),
+    path("familles/<int:membership_id>/famille/", dossier_views.dossier_family, name="dossier_family"),
+    path(
+        "familles/<int:membership_id>/responsables/ajouter/",
+        dossier_views.dossier_guardian,
+        name="dossier_guardian_add",
+    ),
+    path(
+        "familles/<int:membership_id>/responsables/<int:guardian_id>/",
+        dossier_views.dossier_guardian,
+        name="dossier_guardian_edit",
+    ),
+    path(
+        "familles/<int:membership_id>/enfants/ajouter/", dossier_views.dossier_child, name="dossier_child_add"
+    ),
+    path(
+        "familles/<int:membership_id>/enfants/<int:child_id>/",
+        dossier_views.dossier_child,
+        name="dossier_child_edit",
+    ),
     path(
         "familles/<int:membership_id>/activation/",
         views.family_send_activation,

@@ -114,6 +114,8 @@ def objects_a(commune_a) -> dict[str, int]:
         news = NewsItem.objects.create(title="Fermeture", body="Vendredi.")
     return {
         "membership_id": membership.pk,
+        "guardian_id": family.guardians.get().pk,
+        "child_id": child.pk,
         "service_id": catalogue.service.pk,
         "site_id": catalogue.site.pk,
         "prestation_id": catalogue.prestation.pk,

@@ -11,6 +11,7 @@ What spans commune apps lives in the family layer (family.address, family.activa
 family.data_rights); every e-mail leaves through shared_identity.notifications.
 """
 
+from .dossier_edits import edit_dossier_family, save_dossier_child, save_dossier_guardian
 from .dossiers import create_family_dossier
 from .email_change import cancel_email_change, confirm_email_change, request_email_change
 from .guardians import (
@@ -54,6 +55,9 @@ from .profile import (
 )
 
 __all__ = [
+    "edit_dossier_family",
+    "save_dossier_child",
+    "save_dossier_guardian",
     "AddressInput",
     "ChildInput",
     "MAX_GUARDIANS",
