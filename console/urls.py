@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import dossier_views, import_views, onboarding_views, views
+from . import dossier_views, import_views, join_views, onboarding_views, views
 
 app_name = "console"
 
@@ -27,6 +27,8 @@ urlpatterns = [
     ),
     path("familles/activation/", import_views.family_bulk_activation, name="family_bulk_activation"),
     path("familles/<int:membership_id>/", views.family_detail, name="family_detail"),
+    path("adhesions/", join_views.join_request_list, name="join_request_list"),
+    path("adhesions/<int:request_id>/", join_views.join_request_detail, name="join_request_detail"),
     path("familles/<int:membership_id>/famille/", dossier_views.dossier_family, name="dossier_family"),
     path(
         "familles/<int:membership_id>/responsables/ajouter/",

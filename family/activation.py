@@ -46,7 +46,7 @@ def activate_family_for_account(*, commune, token: str, account: Account) -> Mem
             )
         target = Family.objects.filter(guardians__account=account).order_by("pk").first()
         if target is not None and target.pk != membership.family_id:
-            _merge_dossier(dossier=membership.family, into=target, account=account)
+            merge_dossier(dossier=membership.family, into=target, account=account)
             membership.refresh_from_db()
         else:
             Guardian.objects.filter(family=membership.family, email=invitation.email).update(account=account)
@@ -54,7 +54,7 @@ def activate_family_for_account(*, commune, token: str, account: Account) -> Mem
         return membership
 
 
-def _merge_dossier(*, dossier: Family, into: Family, account: Account) -> None:
+def merge_dossier(*, dossier: Family, into: Family, account: Account) -> None:
     """Runs in the schema of the commune that opened the dossier: the only one whose data
     points at it, and which is moved to the family it joins."""
     known_children = {(c.first_name.casefold(), c.birth_date): c.pk for c in into.children.all()}

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from . import account_views, billing_views, forms, reservation_views, two_factor_views, views
+from . import account_views, billing_views, forms, join_views, reservation_views, two_factor_views, views
 
 app_name = "portal"
 
@@ -15,6 +15,8 @@ urlpatterns = [
     path("factures/", billing_views.invoices, name="invoices"),
     path("factures/payer/", billing_views.invoices_pay, name="invoices_pay"),
     path("compte/", account_views.account, name="account"),
+    path("compte/communes/adherer/", join_views.join, name="join"),
+    path("compte/communes/adherer/<int:request_id>/retirer/", join_views.join_cancel, name="join_cancel"),
     path("compte/profil/", account_views.profile, name="profile"),
     path("compte/profil/identite/", account_views.profile_identity, name="profile_identity"),
     path("compte/profil/famille/<int:family_id>/", account_views.profile_family, name="profile_family"),

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.template import loader
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from family.activation import activate_family_for_account
 from family.dashboard import get_dashboard
@@ -37,6 +37,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
 
 
+@require_POST
+def activation_renewal(request: HttpRequest, token: str) -> HttpResponse:
+    """From an expired activation link: ask the commune for a new one."""
+    asked = services.request_link_renewal(commune=request.commune, token=token)
+    return render(request, "portal/activation_renewal.html", {"asked": asked}, status=200 if asked else 404)
+
+
 def commune_home(request: HttpRequest) -> HttpResponse:
     commune = request.commune
     membership = None
@@ -55,7 +62,9 @@ def activation(request: HttpRequest, token: str) -> HttpResponse:
             commune=commune, token=token, kind=Invitation.Kind.FAMILY
         )
     except FoyerError as error:
-        return render(request, "portal/activation_error.html", {"error": error}, status=error.status)
+        return render(
+            request, "portal/activation_error.html", {"error": error, "token": token}, status=error.status
+        )
 
     existing_account = selectors.get_account_by_email(invitation.email)
     if existing_account is not None or request.user.is_authenticated:

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -231,6 +232,8 @@ class Invitation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField()
+    # The family asked for a new link from the expired one (the agents resend it).
+    renewal_requested_at = models.DateTimeField(null=True, blank=True)
     used_at = models.DateTimeField(null=True, blank=True)
     used_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -397,3 +400,48 @@ class DeletionRequest(models.Model):
 
     def __str__(self) -> str:
         return f"suppression {self.account_id} ({self.status})"
+
+
+class JoinRequest(models.Model):
+    """A family asks a commune that uses Foyer to open (or link) its file: "adhérer à d'autres
+    collectivités" on the parent's initiative. The commune's agents accept it (linking an
+    existing dossier or creating one) or refuse it with a reason."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("En attente")
+        ACCEPTED = "accepted", _("Acceptée")
+        REFUSED = "refused", _("Refusée")
+        CANCELLED = "cancelled", _("Annulée")
+
+    # The transitions a request may take; anything else is refused.
+    TRANSITIONS = {Status.PENDING: {Status.ACCEPTED, Status.REFUSED, Status.CANCELLED}}
+
+    family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="join_requests")
+    commune = models.ForeignKey("tenants.Commune", on_delete=models.CASCADE, related_name="join_requests")
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    children = models.ManyToManyField(Child, related_name="+", blank=True)
+    dossier_number = models.CharField(_("numéro de dossier"), max_length=30, blank=True)
+    message = models.TextField(_("message"), blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    reason = models.TextField(_("motif du refus"), blank=True)
+    membership = models.ForeignKey(
+        Membership, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["family", "commune"], condition=Q(status="pending"), name="one_pending_join_request"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"adhésion {self.pk} ({self.status})"

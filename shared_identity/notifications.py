@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterable
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template, render_to_string
+from django.template import Context, TemplateDoesNotExist
+from django.template.loader import get_template
 
 from tenants.models import Commune
 
@@ -41,10 +41,10 @@ def compose(
     tenant = getattr(connection, "tenant", None)
     if isinstance(tenant, Commune):
         context.setdefault("commune", tenant)
-    subject = " ".join(render_to_string(f"emails/{template}_subject.txt", context).split())
+    subject = " ".join(_plain_text(f"emails/{template}_subject.txt", context).split())
     message = EmailMultiAlternatives(
         subject=subject,
-        body=render_to_string(f"emails/{template}.txt", context),
+        body=_plain_text(f"emails/{template}.txt", context),
         to=to,
         reply_to=reply_to or None,
     )
@@ -55,6 +55,12 @@ def compose(
     else:
         message.attach_alternative(html.render(context), "text/html")
     return message
+
+
+def _plain_text(name: str, context: dict) -> str:
+    """A text template rendered without HTML escaping: a plain-text e-mail shows "n'habitez",
+    never "n&#x27;habitez" (the HTML alternative stays escaped)."""
+    return get_template(name).template.render(Context(context, autoescape=False))
 
 
 def send(template: str, context: dict, *, to: list[str], reply_to: list[str] | None = None) -> None:

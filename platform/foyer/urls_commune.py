@@ -9,6 +9,7 @@ from tenants import views as tenant_views
 commune_patterns = [
     path("", portal_views.commune_home, name="home"),
     path("activation/<str:token>/", portal_views.activation, name="activation"),
+    path("activation/<str:token>/nouveau-lien/", portal_views.activation_renewal, name="activation_renewal"),
     path("logo/", tenant_views.logo, name="logo"),
     path("mentions-legales/", tenant_views.legal_mentions, name="legal_mentions"),
     path("panier/ajouter/", reservation_views.cart_add, name="cart_add"),

@@ -12,7 +12,7 @@ family.data_rights); every e-mail leaves through shared_identity.notifications.
 """
 
 from .dossier_edits import edit_dossier_family, save_dossier_child, save_dossier_guardian
-from .dossiers import create_family_dossier
+from .dossiers import create_family_dossier, next_dossier_number
 from .email_change import cancel_email_change, confirm_email_change, request_email_change
 from .guardians import (
     MAX_GUARDIANS,
@@ -46,6 +46,13 @@ from .invitations import (
     resend_invitation,
     send_family_invitation,
 )
+from .join_requests import (
+    cancel_join_request,
+    joinable_communes,
+    refuse_join_request,
+    request_link_renewal,
+    request_to_join,
+)
 from .profile import (
     revoke_calendar_token,
     rotate_calendar_token,
@@ -55,6 +62,12 @@ from .profile import (
 )
 
 __all__ = [
+    "cancel_join_request",
+    "joinable_communes",
+    "next_dossier_number",
+    "refuse_join_request",
+    "request_link_renewal",
+    "request_to_join",
     "edit_dossier_family",
     "save_dossier_child",
     "save_dossier_guardian",

@@ -79,7 +79,7 @@ def create_family_dossier(
         )
         audit.created_in_bulk(kids)
         if not dossier_number:
-            dossier_number = _next_dossier_number(commune)
+            dossier_number = next_dossier_number(commune)
         try:
             with transaction.atomic():
                 membership = Membership.objects.create(
@@ -93,7 +93,7 @@ def create_family_dossier(
     return membership
 
 
-def _next_dossier_number(commune) -> str:
+def next_dossier_number(commune) -> str:
     # Serialise numbering per commune on the commune row; numbers stay readable (F00042).
     type(commune).objects.select_for_update().filter(pk=commune.pk).first()
     top = Membership.objects.filter(commune=commune, dossier_number__regex=r"^F\d{1,9}$").aggregate(

@@ -81,6 +81,7 @@ def _family_pages() -> list[str]:
         "/compte/profil/",
         "/compte/email/",
         "/compte/suppression/",
+        "/compte/communes/adherer/",
         "/mot-de-passe/changer/",
         jolieville.path_prefix,
         f"{jolieville.path_prefix}mentions-legales/",
