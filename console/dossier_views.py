@@ -44,8 +44,17 @@ class DossierChildForm(forms.Form):
     )
 
 
-def _edit(request: HttpRequest, membership_id: int, *, form, title: str, save, done: str) -> HttpResponse:
-    membership = selectors.get_family_dossier(commune=request.commune, membership_id=membership_id)
+def _initial(rows, pk: int | None, fields: tuple[str, ...], missing: str) -> dict:
+    """The form's values from the row being corrected (none when adding one)."""
+    if pk is None:
+        return {}
+    row = rows.filter(pk=pk).first()
+    if row is None:
+        raise NotFound(missing)
+    return {name: getattr(row, name) for name in fields}
+
+
+def _edit(request: HttpRequest, membership, *, form, title: str, save, done: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             save(form.cleaned_data)
@@ -64,11 +73,13 @@ def _edit(request: HttpRequest, membership_id: int, *, form, title: str, save, d
 @staff_required
 @require_http_methods(["GET", "POST"])
 def dossier_family(request: HttpRequest, membership_id: int) -> HttpResponse:
-    family = selectors.get_family_dossier(commune=request.commune, membership_id=membership_id).family
-    initial = {f: getattr(family, f) for f in ("name", "address_line", "postcode", "city", "home_phone")}
+    membership = selectors.get_family_dossier(commune=request.commune, membership_id=membership_id)
+    initial = {
+        f: getattr(membership.family, f) for f in ("name", "address_line", "postcode", "city", "home_phone")
+    }
     return _edit(
         request,
-        membership_id,
+        membership,
         form=DossierFamilyForm(request.POST or None, initial=initial),
         title=_("Famille, adresse et téléphone"),
         save=lambda data: services.edit_dossier_family(
@@ -83,16 +94,12 @@ def dossier_family(request: HttpRequest, membership_id: int) -> HttpResponse:
 def dossier_guardian(
     request: HttpRequest, membership_id: int, guardian_id: int | None = None
 ) -> HttpResponse:
-    family = selectors.get_family_dossier(commune=request.commune, membership_id=membership_id).family
-    initial = {}
-    if guardian_id is not None:
-        guardian = family.guardians.filter(pk=guardian_id).first()
-        if guardian is None:
-            raise NotFound(_("Ce responsable n'existe pas."))
-        initial = {f: getattr(guardian, f) for f in ("first_name", "last_name", "email", "phone")}
+    membership = selectors.get_family_dossier(commune=request.commune, membership_id=membership_id)
+    fields = ("first_name", "last_name", "email", "phone")
+    initial = _initial(membership.family.guardians, guardian_id, fields, _("Ce responsable n'existe pas."))
     return _edit(
         request,
-        membership_id,
+        membership,
         form=DossierGuardianForm(request.POST or None, initial=initial),
         title=_("Modifier un responsable légal") if guardian_id else _("Ajouter un responsable légal"),
         save=lambda data: services.save_dossier_guardian(
@@ -109,16 +116,12 @@ def dossier_guardian(
 @staff_required
 @require_http_methods(["GET", "POST"])
 def dossier_child(request: HttpRequest, membership_id: int, child_id: int | None = None) -> HttpResponse:
-    family = selectors.get_family_dossier(commune=request.commune, membership_id=membership_id).family
-    initial = {}
-    if child_id is not None:
-        child = family.children.filter(pk=child_id).first()
-        if child is None:
-            raise NotFound(_("Cet enfant n'existe pas."))
-        initial = {f: getattr(child, f) for f in ("first_name", "last_name", "birth_date")}
+    membership = selectors.get_family_dossier(commune=request.commune, membership_id=membership_id)
+    fields = ("first_name", "last_name", "birth_date")
+    initial = _initial(membership.family.children, child_id, fields, _("Cet enfant n'existe pas."))
     return _edit(
         request,
-        membership_id,
+        membership,
         form=DossierChildForm(request.POST or None, initial=initial),
         title=_("Modifier un enfant") if child_id else _("Ajouter un enfant"),
         save=lambda data: services.save_dossier_child(
