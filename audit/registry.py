@@ -148,8 +148,12 @@ SPECS: dict[str, Spec] = {
         name=lambda row: _safe(lambda: _booking(row.booking), row),
     ),
     # --- billing
-    "billing.RegieSettings": Spec(
-        "regie", _("régie"), name=lambda row: row.regie_code, record_creation=False
+    "billing.Regie": Spec("regie", _("régie"), name=lambda row: f"{row.name} ({row.regie_code})"),
+    "billing.RegieApiToken": Spec(
+        "regie_api_token",
+        _("clé d'API de régie"),
+        name=lambda row: f"{row.name} ({row.prefix}…)",
+        ignored=frozenset({"last_used_at"}),
     ),
     "billing.Invoice": Spec(
         "invoice", _("facture"), name=lambda row: row.reference or f"brouillon n° {row.pk}"

@@ -94,13 +94,13 @@ def fill_commune(commune, *, index: int, family, others, today: dt.date) -> list
     """Issued invoices for the family (to pay × 2, paid, hidden) and for the other families,
     and a draft of the current month. Returns the references the family has to pay."""
     from billing import services
-    from billing.models import Invoice, InvoicingRun, RegieSettings
+    from billing.models import Invoice, InvoicingRun, Regie
     from tenants.context import commune_context
 
     months = months_before(today, MONTHS)
     issued_at = dt.datetime.combine(today - dt.timedelta(days=3), dt.time(9), tzinfo=dt.UTC)
     with commune_context(commune):
-        RegieSettings.objects.create(pk=1, regie_code=f"R{index:02d}", online_payment=index % 2 == 0)
+        Regie.objects.filter(pk=1).update(regie_code=f"R{index:02d}", online_payment=index % 2 == 0)
         number = 0
         invoices: list[Invoice] = []
         for offset, month in enumerate(months):

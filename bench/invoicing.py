@@ -559,12 +559,12 @@ def check_issued(run, *, facts: dict, now: dt.datetime) -> list[str]:
     from django.utils import timezone
 
     from billing.models import Invoice
-    from billing.services import format_reference, get_regie_settings
+    from billing.services import format_reference
     from reservations.models import BookingCredit
     from shared_identity.models import Guardian, Membership
 
     errors: list[str] = []
-    regie = get_regie_settings()
+    regie = run.regie
     invoices = list(Invoice.objects.filter(run=run).order_by("number"))
     year = timezone.localdate(now).year
     if [i.number for i in invoices] != list(range(1, len(invoices) + 1)):

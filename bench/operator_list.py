@@ -81,7 +81,7 @@ def add_communes(start: int, stop: int, *, families: int) -> None:
     """Communes start..stop-1: a cloned schema each, families, a régie and two runs."""
     from django.db import connection, transaction
 
-    from billing.models import InvoicingRun, RegieSettings
+    from billing.models import InvoicingRun, Regie
     from shared_identity.models import Family, Membership
     from tenants import schemas
     from tenants.context import commune_context
@@ -108,8 +108,7 @@ def add_communes(start: int, stop: int, *, families: int) -> None:
         )
         mode = ("live", "test", "")[index % 3]
         with commune_context(commune):
-            RegieSettings.objects.create(
-                pk=1,
+            Regie.objects.filter(pk=1).update(
                 regie_code="RG",
                 online_payment=bool(mode),
                 mollie_key_encrypted="opaque" if mode else "",
@@ -208,7 +207,7 @@ def measure(size: int, *, account, families: int, repetitions: int, warmups: int
 
 
 def query_kind(sql: str) -> str:
-    if "billing_regiesettings r " in sql:
+    if "billing_regie r " in sql:
         return f"one UNION ALL over {sql.count(' UNION ALL ') + 1} commune schemas"
     if "django_migrations" in sql and " UNION ALL " in sql:
         return "migration state (one UNION ALL)"

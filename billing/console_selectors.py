@@ -10,7 +10,7 @@ from django.db.models import Count, Prefetch, QuerySet, Sum
 
 from foyer.errors import NotFound
 
-from .models import Invoice, InvoicingRun, Payment
+from .models import Invoice, InvoicingRun, Payment, Regie
 
 
 def _get(rows: QuerySet, pk: int):
@@ -20,9 +20,18 @@ def _get(rows: QuerySet, pk: int):
     return row
 
 
+def list_regies() -> QuerySet[Regie]:
+    """Every régie with its services (one extra query)."""
+    return Regie.objects.prefetch_related("services").order_by("pk")
+
+
+def get_regie(*, regie_id: int) -> Regie:
+    return _get(Regie.objects.all(), regie_id)
+
+
 def list_invoicing_runs() -> QuerySet[InvoicingRun]:
     """Newest period first, each with ``invoice_count`` and ``invoice_total``."""
-    return InvoicingRun.objects.annotate(
+    return InvoicingRun.objects.select_related("regie").annotate(
         invoice_count=Count("invoices"), invoice_total=Sum("invoices__total")
     )
 

@@ -1,5 +1,5 @@
-"""Writes of the console's billing pages beyond billing.services: the régie settings, with the
-commune's Mollie API key checked, then stored encrypted and never shown back."""
+"""Writes of the console's billing pages beyond billing.services: the commune's régies, each
+with its Mollie API key checked, then stored encrypted and never shown back."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from foyer.errors import FoyerError
+from foyer.errors import FoyerError, NotFound
 
 from .crypto import encrypt_secret
-from .models import RegieSettings
-from .services import get_regie_settings
+from .models import Regie
 
 MOLLIE_KEY_RE = re.compile(r"^(test|live)_\w{30,}$", re.ASCII)
 
@@ -48,9 +47,12 @@ def check_mollie_key(key: str) -> None:
         ) from exc
 
 
-def update_regie_settings(
+def save_regie(
     *,
+    regie_id: int | None = None,
+    name: str,
     regie_code: str,
+    source: str = Regie.Source.FOYER,
     due_days: int,
     reference_format: str = "",
     invoicing_day: int,
@@ -58,10 +60,10 @@ def update_regie_settings(
     mollie_key: str = "",
     actor=None,
     now: dt.datetime | None = None,
-) -> RegieSettings:
-    """A commune admin sets the régie. An empty ``mollie_key`` keeps the stored one; online
-    payment cannot be switched on without a key. Everything is refused at once, with every
-    field to correct, or saved at once."""
+) -> Regie:
+    """A commune admin creates a régie (no id) or changes one. An empty ``mollie_key`` keeps
+    the stored one; online payment cannot be switched on without a key. Everything is refused
+    at once, with every field to correct, or saved at once."""
     mollie_key = mollie_key.strip()
     errors: dict[str, list[str]] = {}
     if mollie_key:
@@ -69,10 +71,16 @@ def update_regie_settings(
             check_mollie_key(mollie_key)
         except FoyerError as error:
             errors.update(error.field_errors or {"mollie_key": [error.message]})
-    get_regie_settings()
     with transaction.atomic(durable=True):
-        regie = RegieSettings.objects.select_for_update().get(pk=1)
+        if regie_id is None:
+            regie = Regie()
+        else:
+            regie = Regie.objects.select_for_update().filter(pk=regie_id).first()
+            if regie is None:
+                raise NotFound(_("Cette régie n'existe pas."))
+        regie.name = name.strip()
         regie.regie_code = regie_code.strip().upper()
+        regie.source = source
         regie.reference_format = reference_format.strip() or regie.reference_format
         regie.due_days = due_days
         regie.invoicing_day = invoicing_day
@@ -81,14 +89,14 @@ def update_regie_settings(
             regie.full_clean(validate_unique=False, validate_constraints=False)
         except ValidationError as exc:
             errors.update(exc.message_dict)
+        if Regie.objects.filter(regie_code=regie.regie_code).exclude(pk=regie.pk).exists():
+            errors.setdefault("regie_code", []).append(_("Une autre régie de la commune a déjà ce code."))
         if online_payment and not (mollie_key or regie.mollie_key_encrypted):
             errors.setdefault("online_payment", []).append(
                 _("Enregistrez d'abord une clé API Mollie pour activer le paiement en ligne.")
             )
         if errors:
-            raise FoyerError(
-                "invalid", _("Les réglages n'ont pas été enregistrés."), extra={"fields": errors}
-            )
+            raise FoyerError("invalid", _("La régie n'a pas été enregistrée."), extra={"fields": errors})
         if mollie_key:
             regie.mollie_key_encrypted = encrypt_secret(mollie_key)
             regie.mollie_mode = mollie_key.split("_", 1)[0]

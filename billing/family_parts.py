@@ -19,9 +19,8 @@ from .models import Invoice
 # Parameters after the schema name: family ids. Ordered by the router: due date, id.
 INVOICES_PART = """
 SELECT %s::text, i.id, i.reference, i.period_start, i.total, i.paid_amount, i.status, i.due_date,
-       i.hidden_by_family, i.issued_at, i.payer_name,
-       coalesce((SELECT r.online_payment FROM {s}.billing_regiesettings r WHERE r.id = 1), false)
-FROM {s}.billing_invoice i
+       i.hidden_by_family, i.issued_at, i.payer_name, r.online_payment, r.id, r.name, i.source
+FROM {s}.billing_invoice i JOIN {s}.billing_regie r ON r.id = i.regie_id
 WHERE i.family_id = ANY(%s) AND i.status <> 'draft'
 """
 
@@ -40,6 +39,9 @@ class FamilyInvoice:
     issued_at: dt.datetime
     payer_name: str
     online_payment: bool
+    regie_id: int
+    regie_name: str
+    source: str
 
     @property
     def amount_due(self) -> Decimal:
@@ -49,6 +51,19 @@ class FamilyInvoice:
     def key(self) -> str:
         return f"{self.commune.slug}:{self.id}"
 
+    @property
+    def regie_key(self) -> str:
+        return f"{self.commune.slug}:{self.regie_id}"
+
+    @property
+    def heading(self) -> str:
+        """ "Commune de JolieVille – Périscolaire", as the guide groups them."""
+        return f"{self.commune.name} – {self.regie_name}"
+
+    @property
+    def unpaid(self) -> bool:
+        return self.status == Invoice.Status.ISSUED and self.amount_due > 0
+
     def due_label(self, today: dt.date) -> str:
         days = (self.due_date - today).days
         if days < 0:
@@ -56,6 +71,20 @@ class FamilyInvoice:
         if days == 0:
             return _("échéance aujourd'hui")
         return ngettext("%(n)s jour avant échéance", "%(n)s jours avant échéance", days) % {"n": days}
+
+
+@dataclass
+class InvoiceGroup:
+    heading: str
+    invoices: list[FamilyInvoice]
+
+
+def grouped(invoices: list[FamilyInvoice]) -> list[InvoiceGroup]:
+    """Under "Commune – Régie" headings, in the order the invoices come."""
+    groups: dict[str, InvoiceGroup] = {}
+    for invoice in invoices:
+        groups.setdefault(invoice.regie_key, InvoiceGroup(invoice.heading, [])).invoices.append(invoice)
+    return list(groups.values())
 
 
 @dataclass
@@ -70,18 +99,42 @@ class InvoiceLists:
         return self.to_pay, self.paid, self.hidden
 
     @property
+    def hidden_unpaid(self) -> list[FamilyInvoice]:
+        return [i for i in self.hidden if i.unpaid]
+
+    @property
+    def hidden_unpaid_total(self) -> Decimal:
+        return sum((i.amount_due for i in self.hidden_unpaid), Decimal("0.00"))
+
+    @property
     def to_pay_total(self) -> Decimal:
-        return sum((i.amount_due for i in self.to_pay), Decimal("0.00"))
+        """What the family owes: hiding an unpaid invoice does not make it paid."""
+        return sum((i.amount_due for i in self.to_pay), Decimal("0.00")) + self.hidden_unpaid_total
+
+    @property
+    def to_pay_groups(self) -> list[InvoiceGroup]:
+        return grouped(self.to_pay)
+
+    @property
+    def paid_groups(self) -> list[InvoiceGroup]:
+        return grouped(self.paid)
+
+    @property
+    def hidden_groups(self) -> list[InvoiceGroup]:
+        return grouped(self.hidden)
 
 
-def invoice_lists(invoices: list[FamilyInvoice]) -> InvoiceLists:
-    """ "Factures à payer", "Factures payées" and "Factures masquées"."""
+def invoice_lists(invoices: list[FamilyInvoice], *, commune_slug: str = "") -> InvoiceLists:
+    """ "Factures à payer", "Factures payées" and "Factures masquées", of one commune when a
+    slug is given; sorted by commune and régie, then by due date."""
+    if commune_slug:
+        invoices = [i for i in invoices if i.commune.slug == commune_slug]
+    invoices = sorted(invoices, key=lambda i: (i.commune.name, i.regie_name, i.regie_id))
     return InvoiceLists(
         to_pay=[i for i in invoices if not i.hidden and i.status == Invoice.Status.ISSUED],
         paid=sorted(
             (i for i in invoices if not i.hidden and i.status == Invoice.Status.PAID),
-            key=lambda i: i.issued_at,
-            reverse=True,
+            key=lambda i: (i.commune.name, i.regie_name, i.regie_id, -i.issued_at.timestamp()),
         ),
         hidden=[i for i in invoices if i.hidden],
         today=timezone.localdate(),

@@ -1,16 +1,23 @@
-"""Billing of a commune (commune schema): its régie settings, month-end invoicing runs,
-invoices numbered without gaps, payments (online and at the counter)."""
+"""Billing of a commune (commune schema): its régies, month-end invoicing runs, invoices
+numbered without gaps per régie (or imported from the commune's own billing software),
+payments (online and at the counter), their receipts, and credit notes."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+import uuid
+from pathlib import PurePath
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+from foyer.uploads import private_storage
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 DEFAULT_REFERENCE_FORMAT = "{annee}-{regie}-00-{numero}"
@@ -42,14 +49,23 @@ def validate_reference_format(pattern: str) -> None:
         )
 
 
-class RegieSettings(models.Model):
-    """The commune's régie: how invoices are numbered and paid. One row per commune."""
+class Regie(models.Model):
+    """A régie de recettes: one régisseur, one account, one number series. A commune has one
+    or more (its canteen and its périscolaire may be two); each service is billed by one."""
 
+    class Source(models.TextChoices):
+        FOYER = "foyer", _("Factures préparées dans Foyer")
+        IMPORTED = "imported", _("Factures importées du logiciel de la commune")
+
+    name = models.CharField(_("nom"), max_length=120)
     regie_code = models.CharField(
         _("code de la régie"),
         max_length=4,
-        default="RG",
+        unique=True,
         validators=[RegexValidator(r"^[A-Z0-9]{1,4}$", _("1 à 4 majuscules ou chiffres."))],
+    )
+    source = models.CharField(
+        _("origine des factures"), max_length=10, choices=Source.choices, default=Source.FOYER
     )
     reference_format = models.CharField(
         _("format des références"),
@@ -71,21 +87,42 @@ class RegieSettings(models.Model):
     mollie_key_encrypted = models.TextField(blank=True)
     mollie_mode = models.CharField(max_length=4, blank=True)
     mollie_checked_at = models.DateTimeField(null=True, blank=True)
-    # When an admin last saved these settings (onboarding asks for it once).
+    # When an admin last saved this régie (onboarding asks for it once).
     saved_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        ordering = ["pk"]
+        verbose_name = _("régie")
+
     def __str__(self) -> str:
-        return f"régie {self.regie_code}"
+        return self.name or self.regie_code
+
+    @property
+    def imported(self) -> bool:
+        return self.source == self.Source.IMPORTED
 
 
 class InvoiceCounter(models.Model):
-    """The last number given for a year: locked while numbering, so numbers have no gap."""
+    """The last number a régie gave in a year, per kind of document: locked while numbering,
+    so numbers have no gap."""
 
-    year = models.PositiveIntegerField(unique=True)
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", _("Factures")
+        CREDIT_NOTE = "credit_note", _("Avoirs")
+        RECEIPT = "receipt", _("Reçus")
+
+    regie = models.ForeignKey(Regie, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.INVOICE)
+    year = models.PositiveIntegerField()
     last_number = models.PositiveIntegerField(default=0)
 
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["regie", "kind", "year"], name="one_counter_per_regie_kind_year")
+        ]
+
     def __str__(self) -> str:
-        return f"{self.year}: {self.last_number}"
+        return f"{self.regie_id} {self.kind} {self.year}: {self.last_number}"
 
 
 class InvoicingRun(models.Model):
@@ -93,6 +130,7 @@ class InvoicingRun(models.Model):
         DRAFT = "draft", _("Brouillon")
         ISSUED = "issued", _("Émise")
 
+    regie = models.ForeignKey(Regie, on_delete=models.PROTECT, related_name="runs")
     period_start = models.DateField(_("début"))
     period_end = models.DateField(_("fin"))
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
@@ -105,10 +143,32 @@ class InvoicingRun(models.Model):
 
     class Meta:
         ordering = ["-period_start"]
-        constraints = [models.UniqueConstraint(fields=["period_start"], name="one_run_per_period")]
+        constraints = [
+            models.UniqueConstraint(fields=["regie", "period_start"], name="one_run_per_regie_and_period")
+        ]
 
     def __str__(self) -> str:
         return f"{self.period_start:%Y-%m} ({self.status})"
+
+    def save(self, *args, **kwargs):
+        if self.regie_id is None:
+            self.regie_id = default_regie_id()
+        super().save(*args, **kwargs)
+
+
+def default_regie_id() -> int:
+    """The commune's first régie, created when it has none: it bills the services that
+    are not attached to another one."""
+    regie = Regie.objects.order_by("pk").first()
+    if regie is None:
+        regie = Regie.objects.create(name=str(_("Régie principale")), regie_code="RG")
+    return regie.pk
+
+
+def invoice_pdf_path(instance: Invoice, filename: str) -> str:
+    from django.db import connection
+
+    return f"{connection.schema_name}/invoices/{uuid.uuid4().hex}{PurePath(filename).suffix.lower()}"
 
 
 class Invoice(models.Model):
@@ -117,7 +177,16 @@ class Invoice(models.Model):
         ISSUED = "issued", _("À payer")
         PAID = "paid", _("Payée")
 
-    run = models.ForeignKey(InvoicingRun, on_delete=models.PROTECT, related_name="invoices")
+    class Source(models.TextChoices):
+        FOYER = "foyer", _("Foyer")
+        IMPORTED = "imported", _("Importée")
+
+    regie = models.ForeignKey(Regie, on_delete=models.PROTECT, related_name="invoices")
+    # Foyer's own invoices come from a run; imported ones from the commune's software.
+    run = models.ForeignKey(
+        InvoicingRun, on_delete=models.PROTECT, null=True, blank=True, related_name="invoices"
+    )
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.FOYER)
     family = models.ForeignKey("shared_identity.Family", on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     year = models.PositiveIntegerField(null=True, blank=True)
@@ -134,22 +203,36 @@ class Invoice(models.Model):
     payer_address = models.TextField(blank=True)
     dossier_number = models.CharField(max_length=30, blank=True)
     hidden_by_family = models.BooleanField(default=False)
+    # An imported invoice's own document, as the commune's software made it.
+    pdf = models.FileField(upload_to=invoice_pdf_path, storage=private_storage, max_length=255, blank=True)
+    imported_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-period_start", "number"]
         constraints = [
             models.UniqueConstraint(
-                fields=["year", "number"], condition=Q(number__isnull=False), name="invoice_number_unique"
+                fields=["regie", "year", "number"],
+                condition=Q(number__isnull=False),
+                name="invoice_number_unique_per_regie",
+            ),
+            models.UniqueConstraint(
+                fields=["regie", "reference"], condition=~Q(reference=""), name="invoice_reference_unique"
             ),
             models.UniqueConstraint(fields=["run", "family"], name="one_invoice_per_family_per_run"),
             models.CheckConstraint(
-                condition=Q(status="draft") | Q(number__isnull=False), name="issued_invoice_is_numbered"
+                condition=Q(status="draft") | Q(number__isnull=False) | Q(source="imported"),
+                name="issued_invoice_is_numbered",
             ),
             models.CheckConstraint(condition=Q(paid_amount__gte=0), name="invoice_paid_not_negative"),
         ]
 
     def __str__(self) -> str:
         return self.reference or f"brouillon {self.pk}"
+
+    def save(self, *args, **kwargs):
+        if self.regie_id is None:
+            self.regie_id = self.run.regie_id if self.run_id else default_regie_id()
+        super().save(*args, **kwargs)
 
     @property
     def amount_due(self):
@@ -170,6 +253,8 @@ class InvoiceLine(models.Model):
     quantity = models.PositiveIntegerField()
     unit_price = models.DecimalField(**MONEY)
     amount = models.DecimalField(**MONEY)
+    # The days billed by this line (bookings, late bookings, presences without booking).
+    dates = ArrayField(models.DateField(), default=list, blank=True)
     credit = models.ForeignKey(
         "reservations.BookingCredit", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -204,6 +289,9 @@ class Payment(models.Model):
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    receipt = models.ForeignKey(
+        "Receipt", on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+    )
 
     class Meta:
         ordering = ["-received_at"]
@@ -230,6 +318,7 @@ class PaymentAttempt(models.Model):
 
     FINAL = (Status.PAID, Status.FAILED, Status.CANCELED, Status.EXPIRED)
 
+    regie = models.ForeignKey(Regie, on_delete=models.PROTECT, related_name="attempts")
     family = models.ForeignKey("shared_identity.Family", on_delete=models.PROTECT, related_name="+")
     account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     invoices = models.ManyToManyField(Invoice, related_name="payment_attempts", blank=True)
@@ -257,6 +346,11 @@ class PaymentAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_id or self.idempotency_key} ({self.status})"
+
+    def save(self, *args, **kwargs):
+        if self.regie_id is None:
+            self.regie_id = default_regie_id()
+        super().save(*args, **kwargs)
 
 
 class PaymentEvent(models.Model):
@@ -301,6 +395,10 @@ class CreditNote(models.Model):
 
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
     family = models.ForeignKey("shared_identity.Family", on_delete=models.PROTECT, related_name="+")
+    # Numbered in the régie's own series of credit notes (AV2027-CA-0001).
+    year = models.PositiveIntegerField(null=True, blank=True)
+    number = models.PositiveIntegerField(null=True, blank=True)
+    reference = models.CharField(max_length=40, blank=True)
     amount = models.DecimalField(**MONEY)
     reason = models.CharField(max_length=255)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -314,7 +412,69 @@ class CreditNote(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_positive"),
+            models.UniqueConstraint(
+                fields=["reference"], condition=~Q(reference=""), name="credit_note_reference_unique"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"avoir {self.amount} sur {self.invoice}"
+
+
+class Receipt(models.Model):
+    """The proof of one payment, online or at the counter, numbered in the régie's series of
+    receipts (RC2027-CA-00001). ``items`` lists what was paid: [{"label", "amount"}]."""
+
+    regie = models.ForeignKey(Regie, on_delete=models.PROTECT, related_name="receipts")
+    family = models.ForeignKey("shared_identity.Family", on_delete=models.PROTECT, related_name="+")
+    year = models.PositiveIntegerField()
+    number = models.PositiveIntegerField()
+    reference = models.CharField(max_length=40)
+    payer_name = models.CharField(max_length=255, blank=True)
+    method = models.CharField(max_length=10, choices=Payment.Method.choices)
+    amount = models.DecimalField(**MONEY)
+    received_at = models.DateTimeField()
+    provider_reference = models.CharField(max_length=100, blank=True)
+    attempt = models.OneToOneField(
+        PaymentAttempt, on_delete=models.PROTECT, null=True, blank=True, related_name="receipt"
+    )
+    items = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["regie", "year", "number"], name="receipt_number_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="receipt_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class RegieApiToken(models.Model):
+    """A key the commune's billing software uses to push invoices to one régie and read its
+    payments back. Only its hash is stored; revoked, it opens nothing."""
+
+    regie = models.ForeignKey(Regie, on_delete=models.PROTECT, related_name="api_tokens")
+    name = models.CharField(_("nom"), max_length=120)
+    prefix = models.CharField(max_length=12)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -1,4 +1,5 @@
-"""Online payments at the commune's provider: invoices and prepaid carts.
+"""Online payments at the régie's provider: invoices and prepaid carts, one checkout per
+régie (a family paying several régies goes through them one by one: family.payment_plans).
 
 The attempt is created and committed before the provider is called, with a fixed
 idempotency key; the provider's word is only ever taken by re-fetching the payment with the
@@ -18,27 +19,37 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from foyer.errors import FoyerError, NotFound
-from reservations.for_billing import Booking, Cart, cancel_held_cart, confirm_paid_cart
+from reservations.for_billing import Booking, Cart, confirm_paid_cart
 from tenants.middleware import commune_urlconf
 
 from .gateway import MollieGateway, ProviderPayment, ProviderRefused, ProviderUnavailable
-from .models import Invoice, Payment, PaymentAttempt, PaymentEvent, Refund
-from .services import get_regie_settings, record_payment
+from .models import Invoice, Payment, PaymentAttempt, PaymentEvent, Refund, Regie, default_regie_id
+from .services import apply_payment, issue_receipt
 
 UNAVAILABLE = _(
     "Le service de paiement ne répond pas. Réessayez dans un instant : vous ne serez pas débité deux fois."
 )
 
 
-def gateway() -> MollieGateway:
+def gateway(regie: Regie) -> MollieGateway:
     from .crypto import decrypt_secret
 
-    regie = get_regie_settings()
     if not regie.online_payment or not regie.mollie_key_encrypted:
         raise FoyerError(
-            "online_payment_off", _("Cette commune ne propose pas le paiement en ligne."), status=409
+            "online_payment_off",
+            _("La régie « %(regie)s » ne propose pas le paiement en ligne : réglez-la au guichet.")
+            % {"regie": regie.name},
+            status=409,
         )
     return MollieGateway(decrypt_secret(regie.mollie_key_encrypted))
+
+
+ACTIVE = (
+    PaymentAttempt.Status.CREATED,
+    PaymentAttempt.Status.OPEN,
+    PaymentAttempt.Status.PENDING,
+    PaymentAttempt.Status.AUTHORIZED,
+)
 
 
 def _commune_url(name: str, **kwargs) -> str:
@@ -48,8 +59,8 @@ def _commune_url(name: str, **kwargs) -> str:
 
 
 def start_invoice_checkout(*, family_ids: list[int], account, invoice_ids: list[int]) -> PaymentAttempt:
-    """One checkout for invoices of this commune; a retry after a network failure reuses the
-    same attempt and idempotency key, so the provider makes one payment."""
+    """One checkout for invoices of one régie of this commune; a retry after a network failure
+    reuses the same attempt and idempotency key, so the provider makes one payment."""
     with transaction.atomic(durable=True):
         invoices = list(
             Invoice.objects.select_for_update()
@@ -58,16 +69,12 @@ def start_invoice_checkout(*, family_ids: list[int], account, invoice_ids: list[
         )
         if not invoices or len(invoices) != len(set(invoice_ids)):
             raise NotFound(_("Ces factures ne sont plus à payer."))
+        if len({invoice.regie_id for invoice in invoices}) > 1:
+            raise FoyerError(
+                "several_regies", _("Une régie à la fois : ces factures sont payées séparément.")
+            )
         amount = sum((invoice.amount_due for invoice in invoices), Decimal("0.00"))
-        busy = PaymentAttempt.objects.filter(
-            invoices__in=invoices,
-            status__in=(
-                PaymentAttempt.Status.OPEN,
-                PaymentAttempt.Status.PENDING,
-                PaymentAttempt.Status.AUTHORIZED,
-                PaymentAttempt.Status.CREATED,
-            ),
-        ).distinct()
+        busy = PaymentAttempt.objects.filter(invoices__in=invoices, status__in=ACTIVE).distinct()
         same = next(
             (
                 a
@@ -86,6 +93,7 @@ def start_invoice_checkout(*, family_ids: list[int], account, invoice_ids: list[
                 status=409,
             )
         attempt = same or _new_attempt(
+            regie_id=invoices[0].regie_id,
             family_id=invoices[0].family_id,
             account=account,
             amount=amount,
@@ -96,8 +104,25 @@ def start_invoice_checkout(*, family_ids: list[int], account, invoice_ids: list[
     return _open_at_provider(attempt)
 
 
-def start_cart_checkout(*, family_ids: list[int], account, cart_id: int) -> PaymentAttempt:
-    """Pay the held bookings of a validated prepaid cart."""
+def held_by_regie(cart: Cart) -> dict[int, list[Booking]]:
+    """The held bookings of a cart, by the régie that collects them."""
+    default = None
+    parts: dict[int, list[Booking]] = {}
+    for booking in cart.bookings.filter(status=Booking.Status.HELD).select_related("prestation__service"):
+        regie_id = booking.prestation.service.regie_id
+        if regie_id is None:
+            default = default or default_regie_id()
+            regie_id = default
+        parts.setdefault(regie_id, []).append(booking)
+    return parts
+
+
+def start_cart_checkout(
+    *, family_ids: list[int], account, cart_id: int, regie_id: int | None = None
+) -> PaymentAttempt:
+    """Pay the held bookings of a validated prepaid cart that one régie collects (the first
+    one still held when no régie is given). An attempt still open is reused; after a failed
+    one, a new attempt pays the same bookings, still held."""
     with transaction.atomic(durable=True):
         cart = (
             Cart.objects.select_for_update()
@@ -105,10 +130,19 @@ def start_cart_checkout(*, family_ids: list[int], account, cart_id: int) -> Paym
             .first()
         )
         if cart is None:
-            raise NotFound(_("Ce panier n'attend plus de paiement."))
-        held = list(cart.bookings.filter(status=Booking.Status.HELD))
+            raise NotFound(
+                _("Ce panier n'attend plus de paiement : ses places ont été confirmées ou libérées.")
+            )
+        parts = held_by_regie(cart)
+        if regie_id is None and parts:
+            regie_id = min(parts)
+        held = parts.get(regie_id, [])
         amount = sum((booking.price for booking in held), Decimal("0.00"))
-        attempt = cart.payment_attempts.exclude(status__in=PaymentAttempt.FINAL).first() or _new_attempt(
+        open_attempt = cart.payment_attempts.filter(regie_id=regie_id, status__in=ACTIVE).first()
+        if open_attempt is not None and open_attempt.amount != amount:
+            open_attempt = None  # the cart changed since (a hold expired): a new checkout
+        attempt = open_attempt or _new_attempt(
+            regie_id=regie_id,
             family_id=cart.family_id,
             account=account,
             amount=amount,
@@ -118,10 +152,13 @@ def start_cart_checkout(*, family_ids: list[int], account, cart_id: int) -> Paym
     return _open_at_provider(attempt)
 
 
-def _new_attempt(*, family_id, account, amount: Decimal, description: str, cart=None) -> PaymentAttempt:
+def _new_attempt(
+    *, regie_id: int, family_id, account, amount: Decimal, description: str, cart=None
+) -> PaymentAttempt:
     if amount <= 0:
         raise FoyerError("nothing_to_pay", _("Il n'y a rien à payer."))
     return PaymentAttempt.objects.create(
+        regie_id=regie_id,
         family_id=family_id,
         account=account,
         amount=amount,
@@ -136,12 +173,12 @@ def _open_at_provider(attempt: PaymentAttempt) -> PaymentAttempt:
     if attempt.provider_id:
         return attempt
     try:
-        provider = gateway().create_payment(
+        provider = gateway(Regie.objects.get(pk=attempt.regie_id)).create_payment(
             amount=attempt.amount,
             description=attempt.description,
             redirect_url=_commune_url("commune:payment_return", attempt_id=attempt.pk),
             webhook_url=_commune_url("commune:payment_webhook", token=attempt.webhook_token),
-            metadata={"attempt": attempt.pk, "commune": connection.schema_name},
+            metadata={"attempt": attempt.pk, "commune": connection.schema_name, "regie": attempt.regie_id},
             idempotency_key=attempt.idempotency_key,
         )
     except ProviderUnavailable as exc:
@@ -177,13 +214,13 @@ def _event(attempt: PaymentAttempt, source: str, provider: ProviderPayment | Non
 
 
 def sync_attempt(*, attempt_id: int, source: str) -> PaymentAttempt:
-    """Re-fetch the payment with the commune's key and apply what it says, once."""
-    attempt = PaymentAttempt.objects.filter(pk=attempt_id).first()
+    """Re-fetch the payment with the régie's key and apply what it says, once."""
+    attempt = PaymentAttempt.objects.select_related("regie").filter(pk=attempt_id).first()
     if attempt is None:
         raise NotFound()
     if not attempt.provider_id:
         return attempt
-    provider = gateway().get_payment(attempt.provider_id)
+    provider = gateway(attempt.regie).get_payment(attempt.provider_id)
     with transaction.atomic():
         attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
         _event(attempt, source, provider)
@@ -236,9 +273,8 @@ def _apply(attempt: PaymentAttempt, provider: ProviderPayment) -> None:
     elif provider.status in (Status.FAILED, Status.CANCELED, Status.EXPIRED) and attempt.status not in (
         PaymentAttempt.FINAL
     ):
+        # A prepaid cart keeps its hold: the family may try again until the hold expires.
         attempt.status = provider.status
-        if attempt.cart_id:
-            cancel_held_cart(cart_id=attempt.cart_id, reason=_("paiement non abouti"))
     elif provider.status in (Status.OPEN, Status.PENDING, Status.AUTHORIZED) and attempt.status not in (
         PaymentAttempt.FINAL
     ):
@@ -247,23 +283,65 @@ def _apply(attempt: PaymentAttempt, provider: ProviderPayment) -> None:
 
 
 def _settle(attempt: PaymentAttempt) -> Decimal:
-    """Apply a paid attempt; returns what could not be applied (paid twice, hold expired)."""
+    """Apply a paid attempt and issue its receipt; returns what could not be applied (paid
+    twice, hold expired)."""
     remaining = attempt.amount
+    items: list[dict] = []
+    payments: list[Payment] = []
+    payer_name = ""
     if attempt.cart_id:
-        confirmed = confirm_paid_cart(cart_id=attempt.cart_id)
-        remaining -= sum((booking.price for booking in confirmed), Decimal("0.00"))
-        return remaining
-    for invoice in Invoice.objects.select_for_update().filter(payment_attempts=attempt).order_by("pk"):
-        share = min(remaining, invoice.amount_due)
-        if share > 0:
-            record_payment(
-                invoice_id=invoice.pk,
-                method=Payment.Method.ONLINE,
-                amount=share,
-                reference=attempt.provider_id,
+        cart = Cart.objects.get(pk=attempt.cart_id)
+        held = held_by_regie(cart).get(attempt.regie_id, [])
+        confirmed = confirm_paid_cart(cart_id=attempt.cart_id, booking_ids=[b.pk for b in held])
+        for booking in Booking.objects.filter(pk__in=[b.pk for b in confirmed]).select_related(
+            "prestation", "child"
+        ):
+            items.append(
+                {
+                    "label": _("%(prestation)s — %(child)s, le %(date)s")
+                    % {
+                        "prestation": booking.prestation.label,
+                        "child": booking.child.first_name,
+                        "date": booking.date.strftime("%d/%m/%Y"),
+                    },
+                    "amount": str(booking.price),
+                }
             )
-            Payment.objects.filter(invoice=invoice, reference=attempt.provider_id).update(attempt=attempt)
-            remaining -= share
+            remaining -= booking.price
+    else:
+        for invoice in Invoice.objects.select_for_update().filter(payment_attempts=attempt).order_by("pk"):
+            share = min(remaining, invoice.amount_due)
+            if share > 0:
+                payment = apply_payment(
+                    invoice_id=invoice.pk,
+                    method=Payment.Method.ONLINE,
+                    amount=share,
+                    reference=attempt.provider_id,
+                )
+                payments.append(payment)
+                items.append(
+                    {
+                        "label": _("Facture %(ref)s") % {"ref": invoice.reference},
+                        "amount": str(share),
+                        "invoice_id": invoice.pk,
+                    }
+                )
+                payer_name = payer_name or invoice.payer_name
+                remaining -= share
+    paid = attempt.amount - remaining
+    if paid > 0:
+        receipt = issue_receipt(
+            regie=attempt.regie,
+            family_id=attempt.family_id,
+            payer_name=payer_name,
+            method=Payment.Method.ONLINE,
+            amount=paid,
+            received_at=attempt.settled_at,
+            provider_reference=attempt.provider_id,
+            attempt=attempt,
+            items=items,
+        )
+        Payment.objects.filter(pk__in=[p.pk for p in payments]).update(attempt=attempt, receipt=receipt)
     return remaining
 
 
@@ -296,7 +374,7 @@ def refund_attempt(*, attempt_id: int, amount: Decimal, reason: str, actor=None)
             attempt=attempt, amount=amount, reason=reason, idempotency_key=uuid.uuid4().hex, created_by=actor
         )
     try:
-        provider_id = gateway().refund(
+        provider_id = gateway(attempt.regie).refund(
             payment_id=attempt.provider_id,
             amount=amount,
             description=reason,

@@ -3,11 +3,13 @@ of every commune is read by the family router (family.router, with billing.famil
 
 from __future__ import annotations
 
+from django.db.models import Count, Min
 from django.utils.translation import gettext as _
 
 from foyer.errors import NotFound
+from reservations.for_billing import Booking
 
-from .models import Invoice
+from .models import Invoice, PaymentAttempt
 
 
 def get_family_invoice(*, family_ids: list[int], invoice_id: int) -> Invoice:
@@ -21,3 +23,23 @@ def get_family_invoice(*, family_ids: list[int], invoice_id: int) -> Invoice:
     if invoice is None:
         raise NotFound(_("Cette facture n'existe pas."))
     return invoice
+
+
+def held_cart_of_booking(*, family_ids: list[int], booking_id: int) -> int:
+    """The cart awaiting payment that holds this booking of the family."""
+    booking = Booking.objects.filter(
+        pk=booking_id, family_id__in=family_ids, status=Booking.Status.HELD, cart__isnull=False
+    ).first()
+    if booking is None:
+        raise NotFound(_("Cette réservation n'attend plus de paiement."))
+    return booking.cart_id
+
+
+def held_cart_summary(attempt: PaymentAttempt) -> dict | None:
+    """For a cart's payment: the places still held and until when (None once none is)."""
+    if not attempt.cart_id:
+        return None
+    held = Booking.objects.filter(cart_id=attempt.cart_id, status=Booking.Status.HELD).aggregate(
+        places=Count("pk"), expires_at=Min("hold_expires_at")
+    )
+    return held if held["places"] else None

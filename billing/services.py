@@ -1,5 +1,6 @@
-"""Writes on billing: the month-end invoicing run (set-based), issuing with gapless numbers,
-counter payments, hiding an invoice. Each command is one transaction."""
+"""Writes on billing: the month-end invoicing run of a régie (set-based), issuing with gapless
+numbers per régie, credit notes and receipts in the régie's series, counter payments, hiding an
+invoice. Each command is one transaction."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -27,7 +28,9 @@ from .models import (
     InvoiceLine,
     InvoicingRun,
     Payment,
-    RegieSettings,
+    Receipt,
+    Regie,
+    default_regie_id,
     render_reference,
 )
 
@@ -35,10 +38,11 @@ CENT = Decimal("0.01")
 
 # Billable bookings of a month, priced with the grid: the quotient familial at the service
 # date picks the bracket; late and unbooked prices apply; justified absences are not billed.
-# One statement for the whole commune, grouped into invoice lines.
+# One statement for the whole régie (its services; services without a régie belong to the
+# commune's first one), grouped into invoice lines that carry their dates.
 _PRICED_LINES = """
 WITH billable AS (
-    SELECT bk.family_id, bk.child_id, bk.prestation_id, bk.late, bk.unbooked,
+    SELECT bk.family_id, bk.child_id, bk.prestation_id, bk.late, bk.unbooked, bk.date,
            p.label, p.base_price, p.late_price, p.unbooked_presence_price,
            (SELECT q.value FROM reservations_quotientfamilial q
              WHERE q.family_id = bk.family_id AND q.valid_from <= bk.date
@@ -46,7 +50,9 @@ WITH billable AS (
            EXISTS (SELECT 1 FROM reservations_pricebracket pb WHERE pb.prestation_id = p.id) AS has_brackets
     FROM reservations_booking bk
     JOIN reservations_prestation p ON p.id = bk.prestation_id
-    WHERE p.billing_mode = 'month_end' AND bk.date BETWEEN %s AND %s
+    JOIN reservations_service s ON s.id = p.service_id
+    WHERE p.billing_mode = 'month_end' AND bk.date BETWEEN %(start)s AND %(end)s
+      AND COALESCE(s.regie_id, %(default_regie)s) = %(regie)s
       AND bk.status IN ('confirmed', 'attended', 'absent')
 )
 SELECT b.family_id, b.child_id, c.first_name || ' ' || c.last_name, b.label,
@@ -56,7 +62,8 @@ SELECT b.family_id, b.child_id, c.first_name || ' ' || c.last_name, b.label,
             WHEN b.late AND b.late_price IS NOT NULL THEN b.late_price
             ELSE COALESCE(bracket.price, b.base_price) END AS unit_price,
        count(*) AS quantity,
-       bool_or(b.has_brackets AND b.quotient IS NULL) AS quotient_missing
+       bool_or(b.has_brackets AND b.quotient IS NULL) AS quotient_missing,
+       array_agg(DISTINCT b.date ORDER BY b.date) AS dates
 FROM billable b
 JOIN shared_identity_child c ON c.id = b.child_id
 LEFT JOIN LATERAL (
@@ -70,9 +77,27 @@ ORDER BY 1, 3, 4, 5
 """
 
 
-def get_regie_settings() -> RegieSettings:
-    regie, _created = RegieSettings.objects.get_or_create(pk=1)
+def get_regie(regie_id: int | None = None) -> Regie:
+    """A régie of the current commune; by default its first one (created if it has none)."""
+    regie = Regie.objects.filter(pk=regie_id or default_regie_id()).first()
+    if regie is None:
+        raise NotFound(_("Cette régie n'existe pas."))
     return regie
+
+
+def regie_of_service(service) -> int:
+    return service.regie_id or default_regie_id()
+
+
+def next_number(*, regie: Regie, kind: str, year: int, count: int = 1) -> int:
+    """Reserve ``count`` numbers of a régie's series (locked until the caller's transaction
+    ends, so numbers have no gap); returns the first."""
+    InvoiceCounter.objects.get_or_create(regie=regie, kind=kind, year=year)
+    counter = InvoiceCounter.objects.select_for_update().get(regie=regie, kind=kind, year=year)
+    first = counter.last_number + 1
+    counter.last_number += count
+    counter.save(update_fields=["last_number"])
+    return first
 
 
 def month_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
@@ -81,12 +106,19 @@ def month_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
     return start, end
 
 
-def prepare_invoicing_run(*, month: dt.date, actor=None) -> InvoicingRun:
-    """Draft one invoice per family for the month's month-end prestations, with a journal
-    of what needs an agent's eye. Preparing again replaces the drafts."""
+def prepare_invoicing_run(*, month: dt.date, regie_id: int | None = None, actor=None) -> InvoicingRun:
+    """Draft one invoice per family for the month's month-end prestations of a régie, with a
+    journal of what needs an agent's eye. Preparing again replaces the drafts."""
     start, end = month_bounds(month)
+    regie = get_regie(regie_id)
+    if regie.imported:
+        raise FoyerError(
+            "regie_imported",
+            _("Cette régie importe ses factures du logiciel de la commune : pas de facturation dans Foyer."),
+            status=409,
+        )
     with transaction.atomic(durable=True):
-        run = InvoicingRun.objects.select_for_update().filter(period_start=start).first()
+        run = InvoicingRun.objects.select_for_update().filter(regie=regie, period_start=start).first()
         if run is not None and run.status == InvoicingRun.Status.ISSUED:
             raise FoyerError(
                 "run_issued",
@@ -94,15 +126,30 @@ def prepare_invoicing_run(*, month: dt.date, actor=None) -> InvoicingRun:
                 status=409,
             )
         if run is None:
-            run = InvoicingRun.objects.create(period_start=start, period_end=end, created_by=actor)
+            run = InvoicingRun.objects.create(
+                regie=regie, period_start=start, period_end=end, created_by=actor
+            )
         else:
             _delete_drafts(run)
         with connection.cursor() as cursor:
-            cursor.execute(_PRICED_LINES, [start, end])
+            cursor.execute(
+                _PRICED_LINES,
+                {"start": start, "end": end, "regie": regie.pk, "default_regie": default_regie_id()},
+            )
             rows = cursor.fetchall()
         lines_by_family: dict[int, list[InvoiceLine]] = defaultdict(list)
         missing_quotient: dict[int, int] = defaultdict(int)
-        for family_id, _child_id, child_name, label, kind, unit_price, quantity, quotient_missing in rows:
+        for (
+            family_id,
+            _child_id,
+            child_name,
+            label,
+            kind,
+            unit_price,
+            quantity,
+            quotient_missing,
+            dates,
+        ) in rows:
             lines_by_family[family_id].append(
                 InvoiceLine(
                     kind=kind,
@@ -111,13 +158,15 @@ def prepare_invoicing_run(*, month: dt.date, actor=None) -> InvoicingRun:
                     quantity=quantity,
                     unit_price=unit_price,
                     amount=(unit_price * quantity).quantize(CENT),
+                    dates=dates,
                 )
             )
             if quotient_missing:
                 missing_quotient[family_id] += quantity
-        _add_credits(lines_by_family)
+        _add_credits(lines_by_family, regie=regie)
         invoices = [
             Invoice(
+                regie=regie,
                 run=run,
                 family_id=family_id,
                 period_start=start,
@@ -139,11 +188,14 @@ def prepare_invoicing_run(*, month: dt.date, actor=None) -> InvoicingRun:
     return run
 
 
-def _add_credits(lines_by_family: dict[int, list[InvoiceLine]]) -> None:
-    """Credits not yet applied (cancelled paid bookings, credit notes on earlier invoices)
-    become negative lines, never more than what is billed; the rest waits for next month."""
+def _add_credits(lines_by_family: dict[int, list[InvoiceLine]], *, regie: Regie) -> None:
+    """Credits of the régie not yet applied (cancelled paid bookings, credit notes on earlier
+    invoices) become negative lines, never more than what is billed; the rest waits."""
+    booking_regie = Q(booking__prestation__service__regie=regie)
+    if regie.pk == default_regie_id():
+        booking_regie |= Q(booking__prestation__service__regie__isnull=True)
     booking_credits = (
-        BookingCredit.objects.filter(applied_at__isnull=True, family_id__in=lines_by_family)
+        BookingCredit.objects.filter(booking_regie, applied_at__isnull=True, family_id__in=lines_by_family)
         .select_related("booking__prestation", "booking__child")
         .order_by("pk")
     )
@@ -160,14 +212,14 @@ def _add_credits(lines_by_family: dict[int, list[InvoiceLine]]) -> None:
             credit=credit,
         )
     notes = CreditNote.objects.filter(
-        applied_at__isnull=True, refund__isnull=True, family_id__in=lines_by_family
+        applied_at__isnull=True, refund__isnull=True, family_id__in=lines_by_family, invoice__regie=regie
     ).select_related("invoice")
     for note in notes.order_by("pk"):
         _credit_line(
             lines_by_family[note.family_id],
             amount=note.amount,
-            label=_("Avoir sur la facture %(ref)s : %(reason)s")
-            % {"ref": note.invoice.reference, "reason": note.reason},
+            label=_("Avoir %(note)s sur la facture %(ref)s : %(reason)s")
+            % {"note": note.reference, "ref": note.invoice.reference, "reason": note.reason},
             child_name="",
             credit_note=note,
         )
@@ -262,17 +314,16 @@ def issue_invoicing_run(*, run_id: int, actor=None, now: dt.datetime | None = No
     """Number the drafts without gaps (a locked counter row per year), copy the payer's
     identity onto each invoice, mark the credits used, and e-mail the families."""
     now = now or timezone.now()
-    regie = get_regie_settings()
     with transaction.atomic(durable=True):
-        run = InvoicingRun.objects.select_for_update().filter(pk=run_id).first()
+        run = InvoicingRun.objects.select_for_update().select_related("regie").filter(pk=run_id).first()
         if run is None:
             raise NotFound()
         if run.status != InvoicingRun.Status.DRAFT:
             raise FoyerError("run_issued", _("Cette facturation est déjà émise."), status=409)
+        regie = run.regie
         invoices = list(run.invoices.order_by("family_id"))
         year = timezone.localdate(now).year
-        InvoiceCounter.objects.get_or_create(year=year)
-        counter = InvoiceCounter.objects.select_for_update().get(year=year)
+        number = next_number(regie=regie, kind=InvoiceCounter.Kind.INVOICE, year=year, count=len(invoices))
         payers = _payers([invoice.family_id for invoice in invoices])
         dossiers = dict(
             Membership.objects.filter(commune=connection.tenant, family_id__in=payers).values_list(
@@ -281,23 +332,19 @@ def issue_invoicing_run(*, run_id: int, actor=None, now: dt.datetime | None = No
         )
         due = timezone.localdate(now) + dt.timedelta(days=regie.due_days)
         for invoice in invoices:
-            counter.last_number += 1
             # An invoice brought to zero by an avoir is still a legal document, settled already.
             invoice.status = Invoice.Status.ISSUED if invoice.total > 0 else Invoice.Status.PAID
             invoice.year = year
-            invoice.number = counter.last_number
+            invoice.number = number
             invoice.reference = format_reference(
-                year=year,
-                regie_code=regie.regie_code,
-                number=counter.last_number,
-                pattern=regie.reference_format,
+                year=year, regie_code=regie.regie_code, number=number, pattern=regie.reference_format
             )
+            number += 1
             invoice.issued_at = now
             invoice.due_date = due
             invoice.payer_name, invoice.payer_address = payers[invoice.family_id]
             invoice.dossier_number = dossiers.get(invoice.family_id, "")
         _number_invoices(invoices, year=year, issued_at=now, due_date=due)
-        counter.save(update_fields=["last_number"])
         used = InvoiceLine.objects.filter(invoice__run=run)
         BookingCredit.objects.filter(pk__in=used.filter(credit__isnull=False).values("credit_id")).update(
             applied_at=now
@@ -337,7 +384,82 @@ def _payers(family_ids: list[int]) -> dict[int, tuple[str, str]]:
 def record_payment(
     *, invoice_id: int, method: str, amount: Decimal, reference: str = "", actor=None, received_at=None
 ) -> Payment:
-    """Money received for an invoice (counter: cash, check, CESU; or online)."""
+    """Money received at the counter for an invoice (cash, check, CESU), with its receipt."""
+    with transaction.atomic():
+        payment = apply_payment(
+            invoice_id=invoice_id,
+            method=method,
+            amount=amount,
+            reference=reference,
+            actor=actor,
+            received_at=received_at,
+        )
+        receipt = issue_receipt(
+            regie=payment.invoice.regie,
+            family_id=payment.invoice.family_id,
+            payer_name=payment.invoice.payer_name,
+            method=method,
+            amount=payment.amount,
+            received_at=payment.received_at,
+            provider_reference=payment.reference,
+            items=[_invoice_item(payment.invoice, payment.amount)],
+        )
+        Payment.objects.filter(pk=payment.pk).update(receipt=receipt)
+        payment.receipt = receipt
+    return payment
+
+
+def _invoice_item(invoice: Invoice, amount: Decimal) -> dict:
+    return {
+        "label": _("Facture %(ref)s") % {"ref": invoice.reference},
+        "amount": str(amount),
+        "invoice_id": invoice.pk,
+    }
+
+
+def issue_receipt(
+    *,
+    regie: Regie,
+    family_id: int,
+    payer_name: str,
+    method: str,
+    amount: Decimal,
+    received_at,
+    items: list[dict],
+    provider_reference: str = "",
+    attempt=None,
+) -> Receipt:
+    """Number a receipt in the régie's series and have it e-mailed once committed. Called
+    inside the transaction that records the money."""
+    year = timezone.localdate(received_at).year
+    number = next_number(regie=regie, kind=InvoiceCounter.Kind.RECEIPT, year=year)
+    receipt = Receipt.objects.create(
+        regie=regie,
+        family_id=family_id,
+        year=year,
+        number=number,
+        reference=f"RC{year}-{regie.regie_code}-{number:05d}",
+        payer_name=payer_name
+        or Family.objects.filter(pk=family_id).values_list("name", flat=True).first()
+        or "",
+        method=method,
+        amount=amount,
+        received_at=received_at,
+        provider_reference=provider_reference,
+        attempt=attempt,
+        items=items,
+    )
+    from .tasks import send_receipt_email
+
+    enqueue_on_commit(send_receipt_email, schema_name=connection.schema_name, receipt_id=receipt.pk)
+    return receipt
+
+
+def apply_payment(
+    *, invoice_id: int, method: str, amount: Decimal, reference: str = "", actor=None, received_at=None
+) -> Payment:
+    """Money received for an invoice (counter or online), without its receipt: the caller
+    issues one receipt for everything one payment settled."""
     if method not in Payment.Method.values:
         raise FoyerError("invalid", _("Mode de paiement inconnu."))
     amount = Decimal(amount).quantize(CENT)
@@ -372,7 +494,8 @@ def record_payment(
 
 
 def set_invoice_hidden(*, family_ids: list[int], invoice_id: int, hidden: bool) -> Invoice:
-    """ "Masquer" an invoice in the family's list (or show it again)."""
+    """ "Masquer" an invoice in the family's list (or show it again). An unpaid invoice stays
+    owed: the family's lists keep counting it in the amount to pay."""
     invoice = Invoice.objects.filter(pk=invoice_id, family_id__in=family_ids).exclude(status="draft").first()
     if invoice is None:
         raise NotFound()
@@ -400,6 +523,16 @@ def issue_credit_note(*, invoice_id: int, amount: Decimal, reason: str, actor=No
             raise FoyerError(
                 "invalid", _("L'avoir n'a pas été créé : corrigez les erreurs."), extra={"fields": errors}
             )
+        year = timezone.localdate().year
+        regie = Regie.objects.get(pk=invoice.regie_id)
+        number = next_number(regie=regie, kind=InvoiceCounter.Kind.CREDIT_NOTE, year=year)
         return CreditNote.objects.create(
-            invoice=invoice, family_id=invoice.family_id, amount=amount, reason=reason, created_by=actor
+            invoice=invoice,
+            family_id=invoice.family_id,
+            year=year,
+            number=number,
+            reference=f"AV{year}-{regie.regie_code}-{number:04d}",
+            amount=amount,
+            reason=reason,
+            created_by=actor,
         )

@@ -9,7 +9,7 @@ from shared_identity import notifications
 from tenants.tasks import TenantTask, send_to_every_commune
 
 from .gateway import ProviderUnavailable
-from .models import Invoice, InvoicingRun, PaymentAttempt
+from .models import Invoice, PaymentAttempt, Receipt
 
 
 @app.task(base=TenantTask)
@@ -63,20 +63,34 @@ def reconcile_payments_everywhere() -> None:
 
 
 @app.task(base=TenantTask)
-def prepare_monthly_invoicing(*, today: str | None = None) -> int | None:
-    """On the régie's invoicing day, draft last month's invoices (never over a run that an
-    agent is already reviewing or has issued)."""
-    from .services import get_regie_settings, prepare_invoicing_run
+def prepare_monthly_invoicing(*, today: str | None = None) -> list[int]:
+    """On each régie's invoicing day, draft last month's invoices (never over a run that an
+    agent is already reviewing or has issued; never for a régie that imports its invoices)."""
+    from .models import Regie
+    from .services import prepare_invoicing_run
 
     day = dt.date.fromisoformat(today) if today else timezone.localdate()
-    if get_regie_settings().invoicing_day != day.day:
-        return None
     last_month = (day.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
-    if InvoicingRun.objects.filter(period_start=last_month).exists():
-        return None
-    return prepare_invoicing_run(month=last_month).pk
+    due = Regie.objects.filter(invoicing_day=day.day, source=Regie.Source.FOYER).exclude(
+        runs__period_start=last_month
+    )
+    return [prepare_invoicing_run(month=last_month, regie_id=regie.pk).pk for regie in due]
 
 
 @app.task
 def prepare_monthly_invoicing_everywhere() -> None:
     send_to_every_commune(prepare_monthly_invoicing)
+
+
+@app.task(base=TenantTask)
+def send_receipt_email(*, receipt_id: int) -> int:
+    """The receipt of a payment, to the family's guardians who want billing e-mails."""
+    receipt = Receipt.objects.select_related("regie").filter(pk=receipt_id).first()
+    if receipt is None:
+        return 0
+    return notifications.notify_families(
+        family_ids=[receipt.family_id],
+        kind="invoice",
+        template="receipt_issued",
+        context={"receipt": receipt},
+    )

@@ -10,7 +10,7 @@ from django import forms
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
-from billing.models import Payment, RegieSettings
+from billing.models import Payment, Regie
 
 from .reservation_forms import money_field
 
@@ -21,7 +21,7 @@ COUNTER_METHODS = [
 ]
 
 
-class RegieSettingsForm(forms.ModelForm):
+class RegieForm(forms.ModelForm):
     """Labels and limits come from the model; the Mollie key is never shown back."""
 
     mollie_key = forms.CharField(
@@ -36,9 +36,24 @@ class RegieSettingsForm(forms.ModelForm):
     )
 
     class Meta:
-        model = RegieSettings
-        fields = ["regie_code", "reference_format", "due_days", "invoicing_day", "online_payment"]
-        help_texts = {"regie_code": _("Apparaît dans la référence des factures, par exemple 2027-CA-00-154.")}
+        model = Regie
+        fields = [
+            "name",
+            "regie_code",
+            "source",
+            "reference_format",
+            "due_days",
+            "invoicing_day",
+            "online_payment",
+        ]
+        help_texts = {
+            "name": _("Tel que les familles le lisent, par exemple « Restauration scolaire »."),
+            "regie_code": _("Apparaît dans la référence des factures, par exemple 2027-CA-00-154."),
+            "source": _(
+                "« Importées » : la commune facture dans son propre logiciel et publie ici ses factures, "
+                "que les familles paient en ligne."
+            ),
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -47,6 +62,9 @@ class RegieSettingsForm(forms.ModelForm):
 
     def clean_regie_code(self) -> str:
         return self.cleaned_data["regie_code"].strip().upper()
+
+    def validate_unique(self) -> None:
+        """The form is not bound to the row: billing.console_services checks the code."""
 
 
 def _months(today: dt.date) -> list[dt.date]:

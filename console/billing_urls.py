@@ -28,6 +28,8 @@ urlpatterns = [
         views.online_payment_refund,
         name="online_payment_refund",
     ),
-    # The régie (commune administrators)
-    path("facturation/regie/", views.regie_settings, name="regie_settings"),
+    # The régies (commune administrators)
+    path("facturation/regies/", views.regie_list, name="regie_list"),
+    path("facturation/regies/nouvelle/", views.regie_edit, name="regie_create"),
+    path("facturation/regies/<int:regie_id>/", views.regie_edit, name="regie_edit"),
 ]

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from billing import console_selectors as selectors
 from billing import services
-from billing.console_services import update_regie_settings
+from billing.console_services import save_regie
 from billing.models import Invoice, InvoicingRun
 from billing.pdf import invoice_pdf_response
 from foyer.errors import FoyerError, NotFound, apply_errors
@@ -33,7 +33,7 @@ from .billing_forms import (
     PaymentFilterForm,
     PrepareRunForm,
     RefundForm,
-    RegieSettingsForm,
+    RegieForm,
 )
 from .reservation_views import _form_page
 
@@ -41,24 +41,25 @@ admin_only = staff_required(admin_only=True)
 
 
 @admin_only
+def regie_list(request: HttpRequest) -> HttpResponse:
+    """The commune's régies, each with its services and how it is paid."""
+    return render(request, "console/billing/regie_list.html", {"regies": selectors.list_regies()})
+
+
+@admin_only
 @require_http_methods(["GET", "POST"])
-def regie_settings(request: HttpRequest) -> HttpResponse:
-    regie = services.get_regie_settings()
+def regie_edit(request: HttpRequest, regie_id: int | None = None) -> HttpResponse:
+    regie = selectors.get_regie(regie_id=regie_id) if regie_id else None
     # Not bound to the row: a refused form must not change the row shown beside it.
-    form = RegieSettingsForm(
-        request.POST or None, initial=model_to_dict(regie, fields=RegieSettingsForm._meta.fields)
-    )
+    initial = model_to_dict(regie, fields=RegieForm._meta.fields) if regie else None
+    form = RegieForm(request.POST or None, initial=initial)
     return _form_page(
         request,
         form=form,
-        save=lambda: update_regie_settings(actor=request.user, **form.cleaned_data),
-        success=lambda saved: _("Réglages de la régie enregistrés."),
-        done="console:regie_settings",
-        page=lambda: render(
-            request,
-            "console/billing/regie_settings.html",
-            {"form": form, "regie": regie},
-        ),
+        save=lambda: save_regie(regie_id=regie_id, actor=request.user, **form.cleaned_data),
+        success=lambda saved: _("Régie « %(name)s » enregistrée.") % {"name": saved.name},
+        done="console:regie_list",
+        page=lambda: render(request, "console/billing/regie_settings.html", {"form": form, "regie": regie}),
     )
 
 

@@ -20,7 +20,7 @@ The steps, and when each one is done ("fait"):
    holidays, closures and holidays are taken into account (long enough to span the summer
    holidays).
 4. **Régie et paiement en ligne** (required): an admin has saved the régie settings once
-   (``RegieSettings.saved_at``: its code, payment delay and invoicing day are the
+   (``Regie.saved_at`` of at least one régie: its code, payment delay and invoicing day are the
    commune's, not the defaults), and online payment is either off while no active
    prestation is prepaid, or on with a Mollie key saved (a prepaid prestation needs it). A
    test key is accepted, with a note that payments are not real until the live key is saved.
@@ -50,7 +50,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from billing.models import RegieSettings
+from billing.models import Regie
 from demandes.models import RequestCategory
 from foyer.formatting import format_day
 from reservations.deadlines import RuleKind
@@ -195,7 +195,7 @@ class _Facts:
 def _facts(commune: Commune) -> _Facts:
     """Every count and the régie in one query (public and commune tables side by side: the
     commune's search path holds both)."""
-    regie = RegieSettings.objects.order_by("pk")
+    regie = Regie.objects.order_by("pk")
     row = (
         Commune.objects.filter(pk=commune.pk)
         .annotate(
@@ -212,7 +212,7 @@ def _facts(commune: Commune) -> _Facts:
                 )
             ),
             regie_saved=Exists(regie.filter(saved_at__isnull=False)),
-            online_payment=Subquery(regie.values("online_payment")[:1]),
+            online_payment=Exists(regie.filter(online_payment=True)),
             has_mollie_key=Exists(regie.exclude(mollie_key_encrypted="")),
             mollie_mode=Subquery(regie.values("mollie_mode")[:1]),
         )
@@ -525,7 +525,7 @@ def _regie_step(facts: _Facts, prestations: list[_Prestation], urls: _Urls) -> S
     if not facts.online_payment and not prepaid:
         notes.append(_("Paiement en ligne désactivé : les familles paient leurs factures au guichet."))
     return _step(
-        "regie", gettext_lazy("Régie et paiement en ligne"), urls("console:regie_settings"), missing, notes
+        "regie", gettext_lazy("Régie et paiement en ligne"), urls("console:regie_list"), missing, notes
     )
 
 

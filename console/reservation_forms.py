@@ -11,6 +11,7 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from billing.models import Regie
 from foyer.formatting import WEEKDAY_NAMES
 from reservations.catalogue_services import (
     BracketInput,
@@ -73,12 +74,21 @@ class ServiceForm(forms.Form):
         initial=Service.LateCancellation.AGENT_DECIDES,
         help_text=_("Ce que la commune accorde quand une famille demande à annuler après le délai."),
     )
+    regie = forms.ModelChoiceField(
+        label=_("Régie"),
+        queryset=Regie.objects.all(),
+        required=False,
+        empty_label=_("La première régie de la commune"),
+        help_text=_("La régie qui facture ce service et encaisse ses paiements."),
+    )
 
     def __init__(self, data=None, *, service: Service | None = None):
         super().__init__(data, initial=model_to_dict(service) if service else None)
 
     def to_input(self) -> ServiceInput:
-        return ServiceInput(**self.cleaned_data)
+        data = dict(self.cleaned_data)
+        regie = data.pop("regie")
+        return ServiceInput(**data, regie_id=regie.pk if regie else None)
 
 
 class SiteForm(forms.Form):

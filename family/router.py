@@ -245,8 +245,8 @@ def list_family_invoices(*, scope: FamilyScope) -> list[invoices.FamilyInvoice]:
     return [invoices.FamilyInvoice(commune, *row) for commune, row in rows]
 
 
-def family_invoice_lists(*, scope: FamilyScope) -> invoices.InvoiceLists:
-    return invoices.invoice_lists(list_family_invoices(scope=scope))
+def family_invoice_lists(*, scope: FamilyScope, commune_slug: str = "") -> invoices.InvoiceLists:
+    return invoices.invoice_lists(list_family_invoices(scope=scope), commune_slug=commune_slug)
 
 
 @dataclass

@@ -292,11 +292,10 @@ def _billing(family: Family, *, regie_code: str) -> None:
     """Online payment through the fake Mollie, and last month's invoice to pay."""
     from billing.crypto import encrypt_secret
     from billing.fake_mollie import TEST_KEY
-    from billing.models import InvoicingRun, RegieSettings
-    from billing.services import get_regie_settings, issue_invoicing_run, month_bounds, prepare_invoicing_run
+    from billing.models import InvoicingRun, Regie, default_regie_id
+    from billing.services import issue_invoicing_run, month_bounds, prepare_invoicing_run
 
-    get_regie_settings()
-    RegieSettings.objects.filter(mollie_key_encrypted="").update(
+    Regie.objects.filter(pk=default_regie_id(), mollie_key_encrypted="").update(
         online_payment=True,
         mollie_key_encrypted=encrypt_secret(TEST_KEY),
         mollie_mode="test",

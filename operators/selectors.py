@@ -28,7 +28,7 @@ PAGE_SIZE = 50
 # The commune's billing tables exist (a schema behind on migrations, or a missing schema,
 # must not break the list: it is where the operators look when something is wrong).
 _BILLING_READY = RawSQL(
-    "to_regclass(quote_ident(tenants_commune.schema_name) || '.billing_regiesettings') IS NOT NULL "
+    "to_regclass(quote_ident(tenants_commune.schema_name) || '.billing_regie') IS NOT NULL "
     "AND to_regclass(quote_ident(tenants_commune.schema_name) || '.billing_invoicingrun') IS NOT NULL",
     [],
 )
@@ -43,7 +43,7 @@ _PART = """
 SELECT %s::text AS schema_name,
   (SELECT json_build_object('mode', r.mollie_mode, 'has_key', r.mollie_key_encrypted <> '',
                             'online', r.online_payment, 'regie_code', r.regie_code)
-     FROM {s}.billing_regiesettings r ORDER BY r.id LIMIT 1) AS regie,
+     FROM {s}.billing_regie r ORDER BY r.online_payment DESC, r.id LIMIT 1) AS regie,
   (SELECT json_build_object('period_start', ir.period_start, 'status', ir.status,
                             'created_at', ir.created_at, 'issued_at', ir.issued_at)
      FROM {s}.billing_invoicingrun ir ORDER BY ir.period_start DESC, ir.id DESC LIMIT 1) AS last_run

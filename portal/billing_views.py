@@ -13,19 +13,26 @@ from django.views.decorators.http import require_POST
 from billing import payments, services
 from billing.gateway import ProviderUnavailable
 from billing.models import PaymentAttempt
-from billing.selectors import get_family_invoice
+from billing.selectors import get_family_invoice, held_cart_of_booking, held_cart_summary
+from family import payment_plans
 from family.router import family_invoice_lists, get_family_scope, get_family_scope_in
-from foyer.errors import FoyerError
+from foyer.errors import FoyerError, NotFound
 
 
 @login_required
 def invoices(request: HttpRequest) -> HttpResponse:
     scope = get_family_scope(request.user)
+    slugs = {commune.slug for commune in scope.communes}
+    chosen = request.GET.get("commune", "")
+    chosen = chosen if chosen in slugs else ""
     return render(
         request,
         "portal/billing/invoices.html",
         {
-            "lists": family_invoice_lists(scope=scope),
+            "lists": family_invoice_lists(scope=scope, commune_slug=chosen),
+            "communes": scope.communes,
+            "chosen": chosen,
+            "plans": payment_plans.open_plans(request.user),
             "suspended": scope.suspended_communes,
             "show_hidden": request.GET.get("masquees") == "1",
         },
@@ -57,69 +64,125 @@ def invoice_visibility(request: HttpRequest, invoice_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def invoices_pay(request: HttpRequest) -> HttpResponse:
-    """ "Payer les factures sélectionnées": one checkout per commune, said before starting."""
-    lists = family_invoice_lists(scope=get_family_scope(request.user))
-    chosen = set(request.POST.getlist("invoices"))
-    selected = [invoice for invoice in lists.to_pay if invoice.key in chosen]
-    if not selected:
-        messages.error(request, _("Sélectionnez au moins une facture à payer."))
-        return redirect("portal:invoices")
-    plan: dict = {}
-    for invoice in selected:
-        plan.setdefault(invoice.commune, []).append(invoice)
-    steps = [
-        {
-            "commune": commune,
-            "invoices": invoices,
-            "total": sum(i.amount_due for i in invoices),
-            "online": invoices[0].online_payment,
-        }
-        for commune, invoices in plan.items()
-    ]
-    return render(request, "portal/billing/pay.html", {"steps": steps})
-
-
-@login_required
-@require_POST
-def invoices_checkout(request: HttpRequest) -> HttpResponse:
-    scope = get_family_scope_in(request.user, request.commune)
-    ids = [int(v) for v in request.POST.getlist("invoices") if v.isdecimal()]
+    """ "Payer les factures sélectionnées": one checkout per commune and régie, chained; the
+    first one starts at once."""
+    scope = get_family_scope(request.user)
     try:
-        attempt = payments.start_invoice_checkout(
-            family_ids=scope.family_ids, account=request.user, invoice_ids=ids
+        plan, offline = payment_plans.plan_invoices(
+            scope=scope, account=request.user, keys=request.POST.getlist("invoices")
         )
     except FoyerError as error:
         messages.error(request, error.message)
         return redirect("portal:invoices")
-    return redirect(attempt.checkout_url)
+    if offline:
+        messages.info(request, payment_plans.offline_message(offline))
+    return _start_next(request, scope, payment_plans.refresh(plan))
+
+
+def _start_next(request: HttpRequest, scope, plan, step=None) -> HttpResponse:
+    """Open the checkout of ``step`` (or the plan's next step); when it cannot start, the
+    plan's page says why and offers to try again."""
+    step = step or payment_plans.next_step(plan)
+    if step is None:
+        return redirect("portal:payment_plan", plan_id=plan.pk)
+    try:
+        return redirect(payment_plans.start_step(plan=plan, step=step, scope=scope, account=request.user))
+    except FoyerError as error:
+        messages.error(request, error.message)
+        return redirect("portal:payment_plan", plan_id=plan.pk)
+
+
+@login_required
+def payment_plan(request: HttpRequest, plan_id: int) -> HttpResponse:
+    plan = payment_plans.get_plan(account=request.user, plan_id=plan_id)
+    return render(
+        request,
+        "portal/billing/payment_plan.html",
+        {"plan": plan, "next": payment_plans.next_step(plan), "paid": payment_plans.paid_total(plan)},
+    )
+
+
+@login_required
+@require_POST
+def payment_plan_continue(request: HttpRequest, plan_id: int) -> HttpResponse:
+    """ "Continuer" (the next step) or "Réessayer le paiement" (one step again)."""
+    plan = payment_plans.get_plan(account=request.user, plan_id=plan_id)
+    step_id = request.POST.get("step", "")
+    step = None
+    if step_id.isdecimal():
+        step = next((s for s in plan.ordered_steps if s.pk == int(step_id)), None)
+        if step is None:
+            raise NotFound()
+    return _start_next(request, get_family_scope(request.user), plan, step)
+
+
+@login_required
+@require_POST
+def payment_plan_drop(request: HttpRequest, plan_id: int) -> HttpResponse:
+    plan = payment_plans.get_plan(account=request.user, plan_id=plan_id)
+    payment_plans.drop_plan(plan)
+    messages.success(
+        request, _("Paiement arrêté : ce qui est payé le reste, le reste est toujours dans « Mes factures ».")
+    )
+    return redirect("portal:invoices")
 
 
 @login_required
 @require_POST
 def cart_checkout(request: HttpRequest, cart_id: int) -> HttpResponse:
+    """ "Payer" / "Réessayer le paiement" of a prepaid cart whose places are held."""
+    return pay_carts(request, [(request.commune, cart_id)], fallback="portal:cart")
+
+
+def pay_carts(request: HttpRequest, carts, *, fallback: str, quiet: bool = False) -> HttpResponse:
+    """Straight to the checkout of held places: one régie, or the first of a plan."""
+    plan = payment_plans.plan_carts(account=request.user, carts=carts)
+    if plan is None:
+        if not quiet:
+            messages.error(
+                request,
+                _(
+                    "Ces réservations ne se paient pas en ligne : leurs places sont déjà confirmées ou "
+                    "libérées, ou elles se règlent au guichet de la régie."
+                ),
+            )
+        return redirect(fallback)
+    return _start_next(request, get_family_scope(request.user), payment_plans.refresh(plan))
+
+
+@login_required
+@require_POST
+def booking_pay(request: HttpRequest, booking_id: int) -> HttpResponse:
+    """ "Payer" on a held cell of the week: the cart that holds it."""
     scope = get_family_scope_in(request.user, request.commune)
-    try:
-        attempt = payments.start_cart_checkout(
-            family_ids=scope.family_ids, account=request.user, cart_id=cart_id
-        )
-    except FoyerError as error:
-        messages.error(request, error.message)
-        return redirect("portal:week")
-    return redirect(attempt.checkout_url)
+    cart_id = held_cart_of_booking(family_ids=scope.family_ids, booking_id=booking_id)
+    return pay_carts(request, [(request.commune, cart_id)], fallback="portal:week")
 
 
 @login_required
 def payment_return(request: HttpRequest, attempt_id: int) -> HttpResponse:
     """Where the provider sends the family back: never the proof of payment, but if the
-    webhook has not arrived yet, ask the provider now."""
+    webhook has not arrived yet, ask the provider now. Says what is paid and what is next."""
     scope = get_family_scope_in(request.user, request.commune)
     attempt = payments.get_family_attempt(family_ids=scope.family_ids, attempt_id=attempt_id)
     if attempt.status not in PaymentAttempt.FINAL:
         try:
             attempt = payments.sync_attempt(attempt_id=attempt.pk, source="return")
-        except ProviderUnavailable:
+        except (ProviderUnavailable, FoyerError):
             pass
-    return render(request, "portal/billing/payment_return.html", {"attempt": attempt})
+    plan = payment_plans.plan_of_attempt(account=request.user, commune=request.commune, attempt_id=attempt.pk)
+    step = next((s for s in plan.ordered_steps if s.attempt_id == attempt.pk), None) if plan else None
+    return render(
+        request,
+        "portal/billing/payment_return.html",
+        {
+            "attempt": attempt,
+            "plan": plan,
+            "step": step,
+            "next": payment_plans.next_step(plan) if plan else None,
+            "hold": held_cart_summary(attempt),
+        },
+    )
 
 
 @csrf_exempt

@@ -24,6 +24,7 @@ from family.router import (
     get_family_scope,
     get_family_scope_in,
     list_family_carts,
+    list_held_carts,
     read_family_reservations,
 )
 from foyer.errors import FoyerError, NotFound, apply_errors
@@ -32,6 +33,7 @@ from reservations import services
 from reservations.opening import week_start
 from tenants.context import commune_context
 
+from .billing_views import pay_carts
 from .reservation_forms import AbsenceForm, CancellationRequestForm, CartItemForm, PeriodForm, WeekItemForm
 
 
@@ -182,7 +184,12 @@ def _render_cart(
     return render(
         request,
         "portal/reservations/cart.html",
-        {"carts": carts, "several": len(carts) > 1, "absence_form": absence_form},
+        {
+            "carts": carts,
+            "several": len(carts) > 1,
+            "absence_form": absence_form,
+            "held_carts": list_held_carts(scope=scope),
+        },
     )
 
 
@@ -235,6 +242,10 @@ def cart_validate(request: HttpRequest) -> HttpResponse:
         }
         for checkout in checkouts
     ]
+    prepaid = [(checkout.commune, checkout.cart.pk) for checkout in checkouts if checkout.amount_due]
+    if prepaid:
+        # Prepaid places go straight to payment; they stay held if the family leaves it.
+        return pay_carts(request, prepaid, fallback="portal:cart_validated", quiet=True)
     return redirect("portal:cart_validated")
 
 

@@ -14,6 +14,13 @@ urlpatterns = [
     path("panier/valide/", reservation_views.cart_validated, name="cart_validated"),
     path("factures/", billing_views.invoices, name="invoices"),
     path("factures/payer/", billing_views.invoices_pay, name="invoices_pay"),
+    path("paiements/<int:plan_id>/", billing_views.payment_plan, name="payment_plan"),
+    path(
+        "paiements/<int:plan_id>/continuer/",
+        billing_views.payment_plan_continue,
+        name="payment_plan_continue",
+    ),
+    path("paiements/<int:plan_id>/arreter/", billing_views.payment_plan_drop, name="payment_plan_drop"),
     path("compte/", account_views.account, name="account"),
     path("compte/communes/adherer/", join_views.join, name="join"),
     path("compte/communes/adherer/<int:request_id>/retirer/", join_views.join_cancel, name="join_cancel"),

@@ -42,6 +42,8 @@ class ServiceInput:
     description: str = ""
     is_active: bool = True
     late_cancellation: str = Service.LateCancellation.AGENT_DECIDES
+    # The régie that bills it (None: the commune's first régie).
+    regie_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,7 @@ def save_service(*, service_id: int | None = None, data: ServiceInput, actor: Ac
         service.description = data.description.strip()
         service.is_active = data.is_active
         service.late_cancellation = data.late_cancellation
+        service.regie_id = data.regie_id
         errors = _Errors()
         errors.check_model(service)
         if _taken(Service.objects.filter(name__iexact=service.name), service):

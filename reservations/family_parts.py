@@ -211,7 +211,9 @@ def commune_cart(commune: Commune, items, *, children: dict[int, Child], now: dt
 
 # Parameters after the schema name: family ids.
 HELD_PART = """
-SELECT %s::text, c.id, count(b.id), coalesce(sum(b.price), 0), min(b.hold_expires_at), min(b.date)
+SELECT %s::text, c.id, count(b.id), coalesce(sum(b.price), 0), min(b.hold_expires_at), min(b.date),
+       EXISTS (SELECT 1 FROM {s}.billing_paymentattempt a
+               WHERE a.cart_id = c.id AND a.status IN ('failed', 'canceled', 'expired'))
 FROM {s}.reservations_cart c
 JOIN {s}.reservations_booking b ON b.cart_id = c.id AND b.status = 'held'
 WHERE c.family_id = ANY(%s) AND c.status = 'awaiting_payment'
@@ -229,6 +231,8 @@ class HeldCart:
     amount: Decimal
     expires_at: dt.datetime | None
     first_day: dt.date
+    # A payment was tried and did not go through: the places are still held, "Réessayer".
+    payment_failed: bool = False
 
     @property
     def expires_label(self) -> str:

@@ -41,6 +41,15 @@ class Service(models.Model):
         choices=LateCancellation.choices,
         default=LateCancellation.AGENT_DECIDES,
     )
+    # The régie that bills it; none: the commune's first régie.
+    regie = models.ForeignKey(
+        "billing.Regie",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="services",
+        verbose_name=_("régie"),
+    )
 
     class Meta:
         ordering = ["name"]

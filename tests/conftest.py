@@ -11,9 +11,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from billing.models import default_regie_id
 from operators.services import provision_commune
 from shared_identity.models import Account, Child, Family, Guardian, Membership, StaffRole
 from tenants import schemas
+from tenants.context import commune_context
 from tenants.models import Commune, schema_name_for_slug
 
 PASSWORD = "Une-phrase-de-passe-solide"
@@ -71,6 +73,10 @@ def wipe_identity() -> None:
         if tables:
             cursor.execute(f"TRUNCATE {tables} CASCADE")
     extra.delete()
+    # Every commune starts with one régie (billing's migration creates it).
+    for commune in Commune.objects.filter(slug__in=SESSION_COMMUNES):
+        with commune_context(commune):
+            default_regie_id()
 
 
 @pytest.fixture

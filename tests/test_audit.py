@@ -20,7 +20,7 @@ from django.utils.formats import date_format
 from audit.models import AppendOnly, AuditEntry
 from audit.scope import AuditScope, opened
 from billing.fake_mollie import FakeMollie
-from billing.models import Invoice
+from billing.models import Invoice, default_regie_id
 from billing.services import issue_invoicing_run, prepare_invoicing_run
 from demandes.models import Request
 from family.imports import request_family_invitations
@@ -179,6 +179,7 @@ def test_creating_a_service_records_the_whole_row(client, commune_a, admin_a):
             "description": "",
             "is_active": True,
             "late_cancellation": "no_credit",
+            "regie": None,
         }
     }
 
@@ -251,9 +252,16 @@ def test_a_request_decision_is_recorded(client, commune_a, agent_a):
 
 def test_the_regie_key_is_recorded_as_changed_but_never_stored(client, commune_a, admin_a, mollie_server):
     client.force_login(admin_a)
-    url = commune_path(commune_a, "console/facturation/regie/")
-    client.get(url)  # the page creates the régie row with its defaults (a reading: not recorded)
-    data = {"regie_code": "ca", "due_days": "45", "invoicing_day": "5", "online_payment": "on"}
+    with commune_context(commune_a):
+        url = commune_path(commune_a, f"console/facturation/regies/{default_regie_id()}/")
+    data = {
+        "name": "Régie principale",
+        "regie_code": "ca",
+        "source": "foyer",
+        "due_days": "45",
+        "invoicing_day": "5",
+        "online_payment": "on",
+    }
     # when the admin sets a Mollie key, then replaces it
     assert client.post(url, {**data, "mollie_key": MOLLIE_KEY}).status_code == 302
     assert client.post(url, {**data, "mollie_key": OTHER_KEY}).status_code == 302
@@ -278,9 +286,9 @@ def test_the_regie_key_is_recorded_as_changed_but_never_stored(client, commune_a
     with commune_context(commune_a):
         stored = AuditEntry.objects.values_list("changes", "summary")
         dumped = json.dumps(list(stored), ensure_ascii=False)
-        from billing.models import RegieSettings
+        from billing.models import Regie
 
-        encrypted = RegieSettings.objects.get().mollie_key_encrypted
+        encrypted = Regie.objects.get().mollie_key_encrypted
     assert "dHar4XY7" not in dumped and "Zk9YpQ2" not in dumped and encrypted not in dumped
     page = page_text(client.get(commune_path(commune_a, JOURNAL)))
     assert "clé API Mollie : avant : •••• → après : ••••" in page and "Zk9YpQ2" not in page
@@ -614,7 +622,7 @@ def test_family_actions_record_nothing_even_by_a_staff_member(client, commune_a,
 
 def test_reading_pages_records_nothing(client, commune_a, admin_a):
     client.force_login(admin_a)
-    for rest in ("console/", "console/facturation/regie/", "console/catalogue/prestations/", JOURNAL):
+    for rest in ("console/", "console/facturation/regies/", "console/catalogue/prestations/", JOURNAL):
         assert client.get(commune_path(commune_a, rest)).status_code == 200
     assert entries(commune_a) == []
 

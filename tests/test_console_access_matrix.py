@@ -130,6 +130,7 @@ def objects_a(commune_a) -> dict[str, int]:
         "attachment_id": attachment.pk,
         "category_id": category.pk,
         "item_id": news.pk,
+        "regie_id": run.regie_id,
     }
 
 
@@ -150,7 +151,9 @@ def test_every_console_page_is_behind_staff_required():
     unguarded = [p.name for p in STAFF_PATTERNS if getattr(p.callback, "console_access", None) is None]
     assert unguarded == []
     assert len(STAFF_PATTERNS) >= 50
-    assert {"booking_settings", "service_list", "regie_settings", "run_issue"} <= set(_ids(ADMIN_PATTERNS))
+    assert {"booking_settings", "service_list", "regie_edit", "regie_list", "run_issue"} <= set(
+        _ids(ADMIN_PATTERNS)
+    )
     assert "family_list" not in _ids(ADMIN_PATTERNS)
 
 

@@ -19,7 +19,7 @@ from billing import payments
 from billing import services as billing_services
 from billing.crypto import encrypt_secret
 from billing.fake_mollie import TEST_KEY, FakeMollie
-from billing.models import Invoice, InvoicingRun, PaymentAttempt, RegieSettings
+from billing.models import Invoice, InvoicingRun, PaymentAttempt, Regie
 from billing.models import Refund as RefundRow
 from console.dashboard import get_dashboard_counts
 from demandes.models import Request, RequestCategory
@@ -395,8 +395,8 @@ def mollie(settings):
 def test_a_cart_paid_after_its_hold_expired_counts_as_overpaid(commune_a, agent_a, mollie):
     # given a prepaid cart whose hold expires before the bank confirms (billing.payments flags it)
     with commune_context(commune_a):
-        billing_services.get_regie_settings()
-        RegieSettings.objects.update(
+        billing_services.get_regie()
+        Regie.objects.update(
             online_payment=True, mollie_key_encrypted=encrypt_secret(TEST_KEY), mollie_mode="test"
         )
     leisure = make_catalogue(commune_a, code="MERJ", billing_mode="prepaid", price="12.00")

@@ -10,24 +10,24 @@ from tenants import schemas
 from tenants.models import Commune
 
 
-def _billing_migrations() -> int:
+def _actualites_migrations() -> int:
     return sum(
         1
         for app, _name in MigrationLoader(None, ignore_no_migrations=True).disk_migrations
-        if app == "billing"
+        if app == "actualites"
     )
 
 
 def _break(schema_name: str) -> None:
-    """Make a commune schema behind: drop its billing tables (a leaf app) and their records."""
+    """Make a commune schema behind: drop its actualites tables (a leaf app) and their records."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT string_agg(format('%%I.%%I', table_schema, table_name), ', ') FROM information_schema.tables "
-            "WHERE table_schema = %s AND table_name LIKE 'billing%%'",
+            "WHERE table_schema = %s AND table_name LIKE 'actualites%%'",
             [schema_name],
         )
         cursor.execute(f"DROP TABLE {cursor.fetchone()[0]} CASCADE")
-        cursor.execute(f"DELETE FROM {schema_name}.django_migrations WHERE app = 'billing'")
+        cursor.execute(f"DELETE FROM {schema_name}.django_migrations WHERE app = 'actualites'")
 
 
 def test_schemas_behind_costs_the_same_queries_for_any_number_of_schemas(db, commune_a, commune_b):
@@ -42,10 +42,10 @@ def test_schemas_behind_costs_the_same_queries_for_any_number_of_schemas(db, com
 def test_a_schema_behind_is_found_and_migrated(db, commune_a, commune_b):
     _break(commune_b.schema_name)
     assert schemas.schemas_behind([commune_a.schema_name, commune_b.schema_name]) == [commune_b.schema_name]
-    assert schemas.migrate_schema(commune_b.schema_name) == _billing_migrations()
+    assert schemas.migrate_schema(commune_b.schema_name) == _actualites_migrations()
     assert schemas.schemas_behind([commune_b.schema_name]) == []
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM {commune_b.schema_name}.billing_invoice")
+        cursor.execute(f"SELECT count(*) FROM {commune_b.schema_name}.actualites_newsitem")
         assert cursor.fetchone()[0] == 0
 
 

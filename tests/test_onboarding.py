@@ -17,10 +17,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from PIL import Image
 
-from billing.console_services import update_regie_settings
+from billing.console_services import save_regie
 from billing.crypto import encrypt_secret
 from billing.fake_mollie import TEST_KEY
-from billing.models import RegieSettings
+from billing.models import Regie, default_regie_id
 from console.onboarding import OPENING_HORIZON_WEEKS, get_onboarding_checklist
 from console.services import open_commune, update_commune_identity
 from demandes.models import RequestCategory
@@ -82,9 +82,7 @@ def _identity(commune: Commune) -> Commune:
 
 def _regie(commune: Commune, **fields) -> None:
     with commune_context(commune):
-        RegieSettings.objects.update_or_create(
-            pk=1, defaults={"regie_code": "JV", "saved_at": timezone.now(), **fields}
-        )
+        Regie.objects.update(**{"regie_code": "JV", "saved_at": timezone.now(), **fields})
 
 
 def _category(commune: Commune, **fields) -> None:
@@ -137,7 +135,7 @@ def test_an_empty_commune_is_told_what_each_step_misses(commune_a, admin_a):
             "référence de chaque facture), le délai de paiement et le jour de facturation."
         ],
     )
-    assert steps["regie"].url == "/c/jolieville/console/facturation/regie/"
+    assert steps["regie"].url == "/c/jolieville/console/facturation/regies/"
     assert _summary(steps["categories"]) == (
         "a_faire",
         ["Aucune catégorie de demande n'est proposée aux familles."],
@@ -333,12 +331,18 @@ def test_saving_the_regie_page_once_completes_its_step(commune_a, admin_a):
     # given a month-end catalogue and a régie nobody has saved yet
     make_catalogue(commune_a)
     with commune_context(commune_a):
-        RegieSettings.objects.update_or_create(pk=1, defaults={"regie_code": "RG", "saved_at": None})
+        Regie.objects.update(regie_code="RG", saved_at=None)
     assert _steps(commune_a)["regie"].state == "a_faire"
     # when the admin saves the régie settings, even keeping the starting code
     with commune_context(commune_a):
-        update_regie_settings(
-            regie_code="RG", due_days=30, invoicing_day=1, online_payment=False, actor=admin_a
+        save_regie(
+            regie_id=default_regie_id(),
+            name="Régie principale",
+            regie_code="RG",
+            due_days=30,
+            invoicing_day=1,
+            online_payment=False,
+            actor=admin_a,
         )
     # then the step is done
     assert _steps(commune_a)["regie"].state == "fait"

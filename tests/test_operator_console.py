@@ -18,7 +18,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from billing.models import InvoicingRun, RegieSettings
+from billing.models import InvoicingRun, Regie
 from foyer.celery import app as celery_app
 from foyer.errors import FoyerError
 from operators.health import BEAT_LATE_AFTER, broker_redis_url, get_platform_health
@@ -183,8 +183,8 @@ def test_list_shows_status_families_last_run_payment_account_and_migrations(ops_
     make_family(commune_a, email="a3@example.fr", dossier="F3", active=False)
     with commune_context(commune_a):
         # not a real Fernet token: the list must show the mode without decrypting anything
-        RegieSettings.objects.create(
-            pk=1, regie_code="JV", online_payment=True, mollie_key_encrypted="opaque", mollie_mode="live"
+        Regie.objects.update(
+            regie_code="JV", online_payment=True, mollie_key_encrypted="opaque", mollie_mode="live"
         )
         InvoicingRun.objects.create(
             period_start=dt.date(2026, 9, 1),
@@ -197,7 +197,7 @@ def test_list_shows_status_families_last_run_payment_account_and_migrations(ops_
     make_family(commune_b, email="b1@example.fr", dossier="F1")
     Commune.objects.filter(pk=commune_b.pk).update(status="suspended", suspension_reason="Travaux")
     with commune_context(commune_b):
-        RegieSettings.objects.create(pk=1, mollie_key_encrypted="opaque", mollie_mode="test")
+        Regie.objects.update(mollie_key_encrypted="opaque", mollie_mode="test")
         InvoicingRun.objects.create(period_start=dt.date(2026, 10, 1), period_end=dt.date(2026, 10, 31))
     # when the operator opens the list
     page = _page(ops_client.get("/operateur/"))
@@ -231,7 +231,7 @@ def test_list_query_count_is_pinned_and_does_not_grow_with_the_communes(ops_clie
     for commune in (commune_a, commune_b):
         make_family(commune, email=f"p@{commune.slug}.fr")
         with commune_context(commune):
-            RegieSettings.objects.create(pk=1, mollie_key_encrypted="opaque", mollie_mode="test")
+            Regie.objects.update(mollie_key_encrypted="opaque", mollie_mode="test")
     with CaptureQueriesContext(connection) as two:
         assert ops_client.get("/operateur/").status_code == 200
     # when there are five communes
@@ -247,7 +247,7 @@ def test_list_query_count_is_pinned_and_does_not_grow_with_the_communes(ops_clie
         queries = _without_set_search_path(captured)
         assert len(queries) == 9, "\n".join(queries)
         assert len(captured) <= 10
-    unions = [sql for sql in _without_set_search_path(five) if "billing_regiesettings r " in sql]
+    unions = [sql for sql in _without_set_search_path(five) if "billing_regie r " in sql]
     assert len(unions) == 1 and unions[0].count(" UNION ALL ") == 4
 
 

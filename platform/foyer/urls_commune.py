@@ -22,8 +22,8 @@ commune_patterns = [
     path(
         "factures/<int:invoice_id>/visibilite/", billing_views.invoice_visibility, name="invoice_visibility"
     ),
-    path("factures/paiement/", billing_views.invoices_checkout, name="invoices_checkout"),
     path("panier/<int:cart_id>/paiement/", billing_views.cart_checkout, name="cart_checkout"),
+    path("reservations/<int:booking_id>/paiement/", billing_views.booking_pay, name="booking_pay"),
     path("paiement/<int:attempt_id>/retour/", billing_views.payment_return, name="payment_return"),
     path("paiement/webhook/<str:token>/", billing_views.payment_webhook, name="payment_webhook"),
     path(

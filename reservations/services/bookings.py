@@ -93,21 +93,29 @@ def _expire_holds(*, now: dt.datetime, slot: tuple[int, int, dt.date] | None = N
     return len(expired)
 
 
-def confirm_paid_cart(*, cart_id: int, now: dt.datetime | None = None) -> list[Booking]:
-    """The payment of a prepaid cart arrived: its held bookings are confirmed.
+def confirm_paid_cart(
+    *, cart_id: int, booking_ids: list[int] | None = None, now: dt.datetime | None = None
+) -> list[Booking]:
+    """The payment of a prepaid cart (or of the part of it one régie collects: ``booking_ids``)
+    arrived: those held bookings are confirmed; the cart is done when none is held any more.
 
     Entry point for billing. Bookings whose hold already expired stay cancelled; the caller
     flags the payment for an agent (refund or re-booking)."""
     now = now or timezone.now()
     with transaction.atomic():
         cart = Cart.objects.select_for_update().get(pk=cart_id)
-        bookings = list(cart.bookings.select_for_update().filter(status=Booking.Status.HELD))
+        held = cart.bookings.select_for_update().filter(status=Booking.Status.HELD)
+        bookings = list(held if booking_ids is None else held.filter(pk__in=booking_ids))
         for booking in bookings:
             transition(booking, Booking.Status.CONFIRMED)
             booking.hold_expires_at = None
             booking.save(update_fields=["status", "hold_expires_at"])
-        cart.status = Cart.Status.VALIDATED
-        cart.save(update_fields=["status"])
+        if (
+            cart.status == Cart.Status.AWAITING_PAYMENT
+            and not held.exclude(pk__in=[b.pk for b in bookings]).exists()
+        ):
+            cart.status = Cart.Status.VALIDATED
+            cart.save(update_fields=["status"])
     return bookings
 
 

@@ -14,7 +14,7 @@ from django.utils.formats import date_format
 
 from billing import services
 from billing.crypto import decrypt_secret
-from billing.models import Invoice, InvoicingRun, Payment, RegieSettings
+from billing.models import Invoice, InvoicingRun, Payment, Regie, default_regie_id
 from reservations.models import Booking
 from shared_identity.models import StaffRole
 from tenants.context import commune_context
@@ -28,7 +28,15 @@ MONTH_LABEL = date_format(MONTH, "F Y")
 pytestmark = pytest.mark.usefixtures("mollie")
 
 MOLLIE_KEY = "test_dHar4XY7LxsDOtmnkVtjNVWXLSlXsM"
-SETTINGS = "console/facturation/regie/"
+REGIES = "console/facturation/regies/"
+
+
+def settings_path(commune) -> str:
+    """The commune's first régie (every commune starts with one)."""
+    with commune_context(commune):
+        return f"{REGIES}{default_regie_id()}/"
+
+
 RUNS = "console/facturation/"
 
 
@@ -80,11 +88,18 @@ def issued_invoices(commune, **kwargs) -> list[Invoice]:
 
 def regie_row(commune) -> dict:
     with commune_context(commune):
-        return RegieSettings.objects.values().get(pk=services.get_regie_settings().pk)
+        return Regie.objects.values().get(pk=services.get_regie().pk)
 
 
 def settings_data(**changes) -> dict:
-    data = {"regie_code": "ca", "due_days": "45", "invoicing_day": "5", "mollie_key": MOLLIE_KEY}
+    data = {
+        "name": "Restauration scolaire",
+        "regie_code": "ca",
+        "source": "foyer",
+        "due_days": "45",
+        "invoicing_day": "5",
+        "mollie_key": MOLLIE_KEY,
+    }
     data.update(changes)
     return {key: value for key, value in data.items() if value is not None}
 
@@ -96,7 +111,9 @@ def test_admin_saves_the_regie_with_the_mollie_key_encrypted_at_rest(client, com
     # given
     client.force_login(admin_a)
     # when
-    response = client.post(commune_path(commune_a, SETTINGS), settings_data(online_payment="on"))
+    response = client.post(
+        commune_path(commune_a, settings_path(commune_a)), settings_data(online_payment="on")
+    )
     # then
     assert response.status_code == 302
     row = regie_row(commune_a)
@@ -116,8 +133,13 @@ def test_admin_saves_the_regie_with_the_mollie_key_encrypted_at_rest(client, com
     assert row["mollie_checked_at"] is not None
     assert decrypt_secret(row["mollie_key_encrypted"]) == MOLLIE_KEY
     assert not any("dHar4XY7" in str(value) for value in row.values())
-    page = page_text(client.get(response["Location"]))
-    assert "Clé test enregistrée le " in page and "Mode test : les paiements en ligne sont des essais" in page
+    assert "activé (clé de test)" in page_text(client.get(response["Location"]))
+    page = page_text(client.get(commune_path(commune_a, settings_path(commune_a))))
+    assert (
+        "Clé de test" in page
+        and "Vérifiée auprès de Mollie et enregistrée le " in page
+        and "Mode test : les paiements en ligne sont des essais" in page
+    )
     assert "Le paiement en ligne est activé." in page
     assert "dHar4XY7" not in page
 
@@ -125,11 +147,12 @@ def test_admin_saves_the_regie_with_the_mollie_key_encrypted_at_rest(client, com
 def test_an_empty_key_field_keeps_the_stored_key(client, commune_a, admin_a):
     # given
     client.force_login(admin_a)
-    client.post(commune_path(commune_a, SETTINGS), settings_data())
+    client.post(commune_path(commune_a, settings_path(commune_a)), settings_data())
     stored = regie_row(commune_a)["mollie_key_encrypted"]
     # when
     response = client.post(
-        commune_path(commune_a, SETTINGS), settings_data(regie_code="RG2", mollie_key="", online_payment="on")
+        commune_path(commune_a, settings_path(commune_a)),
+        settings_data(regie_code="RG2", mollie_key="", online_payment="on"),
     )
     # then
     assert response.status_code == 302
@@ -160,7 +183,7 @@ def test_refused_regie_settings_change_nothing(client, commune_a, admin_a, chang
     client.force_login(admin_a)
     before = regie_row(commune_a)
     # when
-    response = client.post(commune_path(commune_a, SETTINGS), settings_data(**changes))
+    response = client.post(commune_path(commune_a, settings_path(commune_a)), settings_data(**changes))
     # then
     assert response.status_code == 200
     assert message in page_text(response)
@@ -179,8 +202,8 @@ def test_agents_get_403_on_the_regie_and_on_issuing_and_change_nothing(client, c
     client.force_login(agent_a)
     issue = f"{RUNS}{run.pk}/emission/"
     # when / then
-    assert client.get(commune_path(commune_a, SETTINGS)).status_code == 403
-    assert client.post(commune_path(commune_a, SETTINGS), settings_data()).status_code == 403
+    assert client.get(commune_path(commune_a, settings_path(commune_a))).status_code == 403
+    assert client.post(commune_path(commune_a, settings_path(commune_a)), settings_data()).status_code == 403
     assert client.get(commune_path(commune_a, issue)).status_code == 403
     assert client.post(commune_path(commune_a, issue)).status_code == 403
     assert regie_row(commune_a) == before
@@ -213,13 +236,15 @@ def test_others_get_404_on_every_billing_page_and_change_nothing(client, commune
         f"{RUNS}factures/{invoice.pk}/",
         f"{RUNS}factures/{invoice.pk}/pdf/",
         f"{RUNS}paiements/",
-        SETTINGS,
+        settings_path(commune_a),
+        REGIES,
     ]
     writes = {
         f"{RUNS}preparer/": {"month": MONTH.isoformat()},
         f"{RUNS}{run_id}/emission/": {},
         f"{RUNS}factures/{invoice.pk}/": {"method": "cash", "amount": "1,00"},
-        SETTINGS: settings_data(),
+        settings_path(commune_a): settings_data(),
+        f"{REGIES}nouvelle/": settings_data(regie_code="ZZ"),
     }
     # when / then
     for path in pages:
@@ -439,7 +464,7 @@ def test_billing_pages_cost_the_same_queries_for_many_rows(
 def test_a_key_mollie_cannot_check_is_refused_and_nothing_is_saved(client, commune_a, admin_a, mollie):
     mollie.inject_fault("status 500", method="GET", path="/v2/payments")
     client.force_login(admin_a)
-    page = client.post(commune_path(commune_a, SETTINGS), settings_data()).content.decode()
+    page = client.post(commune_path(commune_a, settings_path(commune_a)), settings_data()).content.decode()
     assert "Mollie ne répond pas" in html.unescape(page)
     assert regie_row(commune_a)["mollie_key_encrypted"] == ""
 

@@ -62,9 +62,15 @@ def test_hide_and_show_an_invoice(client, commune_a, commune_b):
     client.force_login(family.guardians.get().account)
     client.post(commune_path(commune_a, f"factures/{invoice.pk}/visibilite/"), {"hidden": "1"})
     page = html.unescape(client.get("/factures/").content.decode())
-    assert "Aucune facture à payer." in page and "Voir les factures masquées (1)" in page
+    # hidden, it leaves the list but is still owed: counted in the amount to pay, with a note
+    assert f"(ref : {invoice.reference})" not in page and "Voir les factures masquées (1)" in page
+    assert 'Montant à payer <strong id="amount-to-pay" aria-live="polite">4,05\u00a0€</strong>' in page
+    assert (
+        "Dont 4,05\u00a0€ d'une facture que vous avez masquée : masquer une facture ne la règle pas" in page
+    )
     hidden = html.unescape(client.get("/factures/?masquees=1").content.decode())
-    assert f"(ref : {invoice.reference})" in hidden
+    assert f"(ref : {invoice.reference})" in hidden and "4,05\u00a0€" in hidden
+    assert "jours avant échéance" in hidden and "— —" not in hidden
     client.post(commune_path(commune_a, f"factures/{invoice.pk}/visibilite/"), {"hidden": "0"})
     assert f"(ref : {invoice.reference})" in html.unescape(client.get("/factures/").content.decode())
 
@@ -96,25 +102,24 @@ def test_invoice_detail_shows_lines_and_what_is_left_to_pay(client, commune_a):
     assert "8,10\u00a0€" in page and "3,10\u00a0€" in page and "Espèces du" in page
 
 
-def test_paying_invoices_of_two_communes_says_it_takes_two_checkouts(client, commune_a, commune_b):
+def test_invoices_of_regies_without_online_payment_are_sent_to_the_counter(client, commune_a, commune_b):
     family = _family_in_both(commune_a, commune_b)
     invoice_a = _issue(commune_a, family, (4,))
     invoice_b = _issue(commune_b, family, (4,))
     client.force_login(family.guardians.get().account)
-    page = html.unescape(
-        client.post(
-            "/factures/payer/",
-            {
-                "invoices": [f"jolieville:{invoice_a.pk}", f"demo:{invoice_b.pk}"],
-            },
-        ).content.decode()
+    response = client.post(
+        "/factures/payer/", {"invoices": [f"jolieville:{invoice_a.pk}", f"demo:{invoice_b.pk}"]}, follow=True
     )
-    assert "vous payez donc en 2 fois, une commune après l'autre" in page
-    assert "ne propose pas le paiement en ligne" in page
+    page = html.unescape(response.content.decode())
+    assert response.redirect_chain == [("/factures/", 302)]
+    assert "Ces factures se règlent au guichet de la régie" in page
+    assert (
+        "Commune de JolieVille – Régie principale" in page and "Collectivité Démo – Régie principale" in page
+    )
 
 
 def test_the_invoicing_day_drafts_last_months_invoices_once(commune_a):
-    from billing.models import InvoicingRun, RegieSettings
+    from billing.models import InvoicingRun, Regie
     from billing.tasks import prepare_monthly_invoicing
 
     family = family_in(commune_a, "parent@example.fr").family
@@ -129,12 +134,12 @@ def test_the_invoicing_day_drafts_last_months_invoices_once(commune_a):
             status="confirmed",
             price=Decimal("4.05"),
         )
-        services.get_regie_settings()
-        RegieSettings.objects.update(invoicing_day=3)
+        services.get_regie()
+        Regie.objects.update(invoicing_day=3)
     run = {"schema_name": commune_a.schema_name}
-    assert prepare_monthly_invoicing.apply(kwargs={**run, "today": "2027-02-02"}).get() is None
-    run_id = prepare_monthly_invoicing.apply(kwargs={**run, "today": "2027-02-03"}).get()
-    assert prepare_monthly_invoicing.apply(kwargs={**run, "today": "2027-02-03"}).get() is None
+    assert prepare_monthly_invoicing.apply(kwargs={**run, "today": "2027-02-02"}).get() == []
+    (run_id,) = prepare_monthly_invoicing.apply(kwargs={**run, "today": "2027-02-03"}).get()
+    assert prepare_monthly_invoicing.apply(kwargs={**run, "today": "2027-02-03"}).get() == []
     with commune_context(commune_a):
         drafted = InvoicingRun.objects.get()
         assert (drafted.pk, drafted.period_start, drafted.status) == (run_id, dt.date(2027, 1, 1), "draft")

@@ -118,10 +118,10 @@ def test_issue_numbers_without_gaps_and_copies_the_payer(
 ):
     canteen, martin, durand = january
     with commune_context(commune_a):
-        services.get_regie_settings()
-        from billing.models import RegieSettings
+        services.get_regie()
+        from billing.models import Regie
 
-        RegieSettings.objects.update(regie_code="CA")
+        Regie.objects.update(regie_code="CA")
         run = services.prepare_invoicing_run(month=JANUARY)
         with django_capture_on_commit_callbacks(execute=True):
             services.issue_invoicing_run(run_id=run.pk, now=dt.datetime(2027, 2, 1, 9, tzinfo=dt.UTC))
@@ -208,12 +208,13 @@ def test_a_credit_note_corrects_an_issued_invoice_on_the_next_one(commune_a, jan
         note = services.issue_credit_note(
             invoice_id=issued.pk, amount=Decimal("1.00"), reason="repas non servi"
         )
+        assert (note.number, note.reference) == (1, f"AV{note.year}-RG-0001")
         # the issued invoice is untouched; February's carries the avoir
         february = services.prepare_invoicing_run(month=dt.date(2027, 2, 1))
         line = february.invoices.get(family=martin).lines.get(kind="credit")
         assert (line.amount, line.label) == (
             Decimal("-1.00"),
-            f"Avoir sur la facture {issued.reference} : repas non servi",
+            f"Avoir {note.reference} sur la facture {issued.reference} : repas non servi",
         )
         services.issue_invoicing_run(run_id=february.pk)
         note.refresh_from_db()
@@ -227,7 +228,7 @@ def test_a_credit_note_corrects_an_issued_invoice_on_the_next_one(commune_a, jan
 def test_the_regie_chooses_its_reference_format(commune_a, january):
     from django.core.exceptions import ValidationError
 
-    from billing.models import RegieSettings, render_reference, validate_reference_format
+    from billing.models import Regie, render_reference, validate_reference_format
 
     assert (
         render_reference("{annee}/{regie}/{numero:06}", year=2027, regie_code="CA", number=154)
@@ -237,8 +238,8 @@ def test_the_regie_chooses_its_reference_format(commune_a, january):
         with pytest.raises(ValidationError):
             validate_reference_format(bad)
     with commune_context(commune_a):
-        services.get_regie_settings()
-        RegieSettings.objects.update(regie_code="CA", reference_format="F{annee}{regie}{numero:05}")
+        services.get_regie()
+        Regie.objects.update(regie_code="CA", reference_format="F{annee}{regie}{numero:05}")
         run = services.prepare_invoicing_run(month=JANUARY)
         services.issue_invoicing_run(run_id=run.pk, now=dt.datetime(2027, 2, 1, 9, tzinfo=dt.UTC))
         assert sorted(Invoice.objects.values_list("reference", flat=True)) == ["F2027CA00001", "F2027CA00002"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 from decimal import Decimal
 
 import pytest
@@ -11,7 +12,7 @@ from billing import payments, services
 from billing.crypto import encrypt_secret
 from billing.fake_mollie import OTHER_TEST_KEY, TEST_KEY
 from billing.gateway import MollieGateway, ProviderRefused
-from billing.models import Invoice, Payment, PaymentAttempt, PaymentEvent, RegieSettings
+from billing.models import Invoice, Payment, PaymentAttempt, PaymentEvent, Regie
 from foyer.errors import FoyerError
 from reservations import services as reservation_services
 from reservations.models import Booking
@@ -22,8 +23,8 @@ from tests.reservations.conftest import MONDAY, at, enrol, family_in, make_catal
 
 def _online(commune, key=TEST_KEY):
     with commune_context(commune):
-        services.get_regie_settings()
-        RegieSettings.objects.update(
+        services.get_regie()
+        Regie.objects.update(
             online_payment=True, mollie_key_encrypted=encrypt_secret(key), mollie_mode="test"
         )
 
@@ -54,7 +55,11 @@ def invoice(commune_a, mollie):
 def _pay(client, commune, invoice):
     account = invoice.family.guardians.get().account
     client.force_login(account)
-    return client.post(commune_path(commune, "factures/paiement/"), {"invoices": [invoice.pk]})
+    return client.post("/factures/payer/", {"invoices": [f"{commune.slug}:{invoice.pk}"]})
+
+
+def page_text(response) -> str:
+    return html.unescape(response.content.decode())
 
 
 def _webhook(client, commune, attempt):
@@ -73,7 +78,11 @@ def test_paying_an_invoice_end_to_end(client, commune_a, invoice, mollie):
     assert response["Location"].startswith(mollie.url)
     created = mollie.payment(attempt.provider_id)
     assert created["amount"] == {"currency": "EUR", "value": "12.15"}
-    assert created["metadata"] == {"attempt": attempt.pk, "commune": "c_jolieville"}
+    assert created["metadata"] == {
+        "attempt": attempt.pk,
+        "commune": "c_jolieville",
+        "regie": attempt.regie_id,
+    }
     assert (
         created["webhookUrl"] == f"http://testserver/c/jolieville/paiement/webhook/{attempt.webhook_token}/"
     )
@@ -138,7 +147,9 @@ def test_a_network_failure_on_create_then_a_retry_makes_one_payment(client, comm
     # the provider creates the payment, then the connection drops before the answer
     mollie.inject_fault("drop_after_create", method="POST", path="/v2/payments", count=1)
     response = _pay(client, commune_a, invoice)
-    assert response.status_code == 302 and response["Location"] == "/factures/"
+    assert response.status_code == 302 and response["Location"].startswith("/paiements/")
+    page = page_text(client.get(response["Location"]))
+    assert "Le service de paiement ne répond pas" in page and "vous ne serez pas débité deux fois" in page
     with commune_context(commune_a):
         attempt = PaymentAttempt.objects.get()
         assert (attempt.status, attempt.provider_id) == ("created", None)
@@ -214,7 +225,7 @@ def test_a_paid_cart_confirms_and_a_late_payment_is_flagged(client, commune_a, m
         assert Booking.objects.get().status == "cancelled"
 
 
-def test_a_failed_cart_payment_frees_the_places(
+def test_a_failed_cart_payment_keeps_the_hold_for_a_retry_until_it_expires(
     client, commune_a, mollie, django_capture_on_commit_callbacks
 ):
     _online(commune_a)
@@ -242,10 +253,17 @@ def test_a_failed_cart_payment_frees_the_places(
         )
         mollie.set_status(attempt.provider_id, "failed", webhook=False)
         payments.sync_attempt(attempt_id=attempt.pk, source="return")
-        assert Booking.objects.get().status == "cancelled"
         from reservations.models import Slot
 
-        assert Slot.objects.get().taken == 0
+        # the place is still held: the family may try again
+        assert (Booking.objects.get().status, Slot.objects.get().taken) == ("held", 1)
+        retry = payments.start_cart_checkout(
+            family_ids=[family.pk], account=account, cart_id=checkout.cart.pk
+        )
+        assert retry.pk != attempt.pk and retry.amount == attempt.amount
+        # freed only when the hold expires unpaid
+        reservation_services.expire_holds(now=Booking.objects.get().hold_expires_at)
+        assert (Booking.objects.get().status, Slot.objects.get().taken) == ("cancelled", 0)
 
 
 def test_refunds_carry_idempotency_and_cannot_exceed_what_was_paid(client, commune_a, invoice, mollie):

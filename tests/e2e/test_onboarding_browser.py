@@ -147,11 +147,13 @@ def test_a_new_commune_goes_from_the_invitation_to_a_family_booking_a_meal(
     # the régie, with a Mollie test key that the (fake) Mollie accepts
     _checklist(admin, live_url)
     admin.get_by_role("link", name="Compléter : Régie et paiement en ligne").click()
+    admin.get_by_role("link", name="Régie principale").click()
+    admin.fill("#id_name", "Restauration scolaire")
     admin.fill("#id_regie_code", "BF")
     admin.fill("#id_mollie_key", TEST_KEY)
     admin.check("#id_online_payment")
     admin.get_by_role("button", name="Enregistrer").click()
-    assert "Réglages de la régie enregistrés." in admin.content()
+    assert "Régie « Restauration scolaire » enregistrée." in admin.content()
 
     # the default request categories are kept; an agent is invited
     _checklist(admin, live_url)

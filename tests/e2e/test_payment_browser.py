@@ -11,7 +11,7 @@ import pytest
 from billing import services
 from billing.crypto import encrypt_secret
 from billing.fake_mollie import TEST_KEY, FakeMollie
-from billing.models import Invoice, RegieSettings
+from billing.models import Invoice, Regie
 from reservations.models import Booking
 from tenants.context import commune_context
 from tenants.models import Commune
@@ -25,8 +25,8 @@ pytestmark = pytest.mark.browser
 def _invoice(commune, family):
     canteen = make_catalogue(commune, code=f"R{commune.pk}")
     with commune_context(commune):
-        services.get_regie_settings()
-        RegieSettings.objects.update(online_payment=True, mollie_key_encrypted=encrypt_secret(TEST_KEY))
+        services.get_regie()
+        Regie.objects.update(online_payment=True, mollie_key_encrypted=encrypt_secret(TEST_KEY))
         Booking.objects.create(
             child=family.children.get(),
             family=family,
