@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from actualites.models import NewsItem
 from actualites.services import NewsInput, create_news_item
+from billing.fake_mollie import TEST_KEY
 from demandes.models import Request, RequestCategory
 from demandes.services import change_request_status, submit_request
 from operators.services import provision_commune
@@ -33,6 +34,9 @@ LEGAL_MENTIONS = (
 SCHOOL_DAYS = [0, 1, 3, 4]
 OPERATOR_EMAIL = "operateur@foyer.localhost"
 PARENT_EMAIL = "parent@foyer.localhost"
+# The accounts of the fake Mollie the demo starts (run_demo), by API key: the one every demo
+# régie stores. The fake refuses any other key, as Mollie does.
+FAKE_MOLLIE_ACCOUNTS = {TEST_KEY: "Régies de démonstration Foyer"}
 
 COMMUNES = [
     {
@@ -291,7 +295,6 @@ def _catalogue(spec: dict, family: Family) -> None:
 def _billing(family: Family, *, regie_code: str) -> None:
     """Online payment through the fake Mollie, and last month's invoice to pay."""
     from billing.crypto import encrypt_secret
-    from billing.fake_mollie import TEST_KEY
     from billing.models import InvoicingRun, Regie, default_regie_id
     from billing.services import issue_invoicing_run, month_bounds, prepare_invoicing_run
 

@@ -19,7 +19,7 @@ from django.utils.formats import date_format
 
 from audit.models import AppendOnly, AuditEntry
 from audit.scope import AuditScope, opened
-from billing.fake_mollie import FakeMollie
+from billing.fake_mollie import TEST_KEY, FakeMollie
 from billing.models import Invoice, default_regie_id
 from billing.services import issue_invoicing_run, prepare_invoicing_run
 from demandes.models import Request
@@ -43,8 +43,12 @@ OTHER_KEY = "test_Zk9YpQ2LmN4vB6xC8dF0gH1jK3lM5n"
 
 @pytest.fixture
 def mollie_server(settings):
-    """The fake Mollie on loopback, with Foyer's settings pointing at it."""
+    """The fake Mollie on loopback, with Foyer's settings pointing at it; it knows the keys
+    these tests save in the régie and TEST_KEY (online payments)."""
     with FakeMollie("127.0.0.1", 0, webhook_retry_delays=(0.05, 0.1, 0.2)) as fake:
+        fake.add_account(MOLLIE_KEY, "Régie cantine – JolieVille")
+        fake.add_account(OTHER_KEY, "Régie cantine – JolieVille (nouveau compte)")
+        fake.add_account(TEST_KEY, "Régie en ligne – JolieVille")
         settings.MOLLIE_API_ENDPOINT = fake.base_url
         yield fake
 

@@ -388,6 +388,7 @@ def test_the_dashboard_page_costs_the_same_with_more_rows(client, commune_a, age
 @pytest.fixture
 def mollie(settings):
     with FakeMollie("127.0.0.1", 0, webhook_retry_delays=(0.05, 0.1, 0.2)) as fake:
+        fake.add_account(TEST_KEY, "Régie cantine – JolieVille")
         settings.MOLLIE_API_ENDPOINT = fake.base_url
         yield fake
 

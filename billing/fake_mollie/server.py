@@ -1,12 +1,18 @@
 """A fake Mollie API on loopback, faithful to what mollie-api-python 4.x and Foyer use.
 
-- ``/v2/…``: the API (Bearer API key, problem JSON errors, idempotency keys, HAL links on the
-  fake's own base URL);
+- ``/v2/…``: the API (Bearer API key of an account the fake knows, problem JSON errors,
+  idempotency keys, HAL links on the fake's own base URL);
 - ``/checkout/{id}``: a French test checkout page with the buttons Payé / Échoué / Annulé /
   Expiré; a choice fires the webhook (in the background, with retries) and redirects (303) to
   the payment's ``redirectUrl``;
-- ``/_fake/…``: test-only controls without authentication (statuses, chargebacks, refund
-  statuses, webhook log, reset, fault injection), mirrored by methods of :class:`FakeMollie`.
+- ``/_fake/…``: test-only controls without authentication (accounts, statuses, chargebacks,
+  refund statuses, webhook log, reset, fault injection), mirrored by methods of :class:`FakeMollie`.
+
+Like Mollie, the fake only accepts the API keys of the accounts it knows: each is added
+explicitly (:meth:`FakeMollie.add_account`, ``POST /_fake/accounts``, ``--account`` on the
+command line). Any other key, a malformed one or none gets Mollie's 401, word for word. One
+key is one account (a test key and a live key are two); an account only sees the payments
+made with its key: another account's payment is 404, as on Mollie.
 
 Nothing here needs Django. The only outgoing request is the webhook POST, and by default only
 to a loopback host (``allow_any_webhook_host=True`` lifts that for a demo on several hosts)."""
@@ -29,7 +35,6 @@ from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 from .state import (
-    KEY_RE,
     WEBHOOK_STATUSES,
     ApiError,
     Store,
@@ -55,7 +60,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 class FakeMollie:
-    """``with FakeMollie() as fake: Client(api_endpoint=fake.base_url)``.
+    """``with FakeMollie() as fake: Client(api_endpoint=fake.base_url)``, after
+    ``fake.add_account(TEST_KEY, "Régie cantine – JolieVille")``: the fake knows no account at
+    first, every API key a test or the demo uses is added; any other key gets Mollie's 401.
 
     ``base_url`` is the API endpoint as the client wants it (``http://127.0.0.1:PORT``: the
     client appends ``/v2/…`` itself, and treats links starting with ``{endpoint}/v2`` as
@@ -131,6 +138,17 @@ class FakeMollie:
     def api_url(self) -> str:
         return f"{self.store.root}/v2"
 
+    def add_account(self, key: str, name: str = "") -> dict[str, str]:
+        """Make ``key`` a key the fake accepts: an account named ``name`` (a Mollie organisation,
+        e.g. "Régie cantine – JolieVille"). Idempotent; a non-empty ``name`` renames it. Raises
+        ApiError (422) unless the key looks like a Mollie API key (test_/live_ + 30 characters)."""
+        return self.store.add_account(key, name)[0]
+
+    @property
+    def accounts(self) -> dict[str, dict[str, str]]:
+        """The accounts by API key: key, name, mode (test/live), profileId."""
+        return {account["key"]: account for account in self.store.list_accounts()}
+
     def new_client(self, api_key: str = TEST_KEY, timeout: Any = (2, 10)) -> Any:
         """A real ``mollie.api.client.Client`` pointed at this fake, with a neutral UNAME."""
         from mollie.api.client import Client
@@ -179,7 +197,8 @@ class FakeMollie:
             return [fault.as_dict() for fault in self.store.faults]
 
     def create_payment(self, data: dict[str, Any], api_key: str = TEST_KEY) -> dict[str, Any]:
-        """Create a payment without HTTP (e.g. to prepare a reconciliation test)."""
+        """Create a payment without HTTP (e.g. to prepare a reconciliation test), for the
+        account of ``api_key`` (ApiError 401 when the fake does not know it)."""
         return self.store.create_payment(api_key, data)
 
     # --- controls --------------------------------------------------------------------------
@@ -235,7 +254,9 @@ class FakeMollie:
             self.store.faults.clear()
 
     def reset(self) -> None:
-        """Forget everything (payments, idempotency keys, faults, logs); pending retries stop."""
+        """Forget payments, idempotency keys, faults and logs; pending retries stop. The accounts
+        stay: they are set up once, like the keys stored in Foyer, and a test that resets the
+        payments between two steps keeps using the same keys."""
         self.store.reset()
 
     def wait_for_webhooks(self, count: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
@@ -467,8 +488,7 @@ class _Handler(BaseHTTPRequestHandler):
         """(status, payload, headers); status None: close the connection without an answer."""
         store, claim = self.fake.store, None
         try:
-            if not KEY_RE.match(api_key):
-                raise ApiError(401, "Missing authentication, or failed to authenticate.")
+            store.authenticate(api_key)
             body = self._body()
             if idempotency_key:
                 answer = store.idempotency_begin(
@@ -487,7 +507,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 status, payload = self._dispatch(method, path, query, api_key, body)
         except ApiError as exc:
-            status, payload = exc.status, problem(exc.status, exc.detail, store.root, exc.field)
+            status, payload = exc.status, exc.as_problem(store.root)
         except Exception:
             traceback.print_exc()
             status, payload = 500, problem(500, "The fake Mollie failed (see its log).", store.root)
@@ -538,6 +558,11 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._body() if method == "POST" else {}
             webhook = bool(body.get("webhook", True))
             match method, path.removeprefix("/_fake/").strip("/").split("/"):
+                case "POST", ["accounts"]:
+                    account, created = fake.store.add_account(body.get("key"), body.get("name") or "")
+                    status, payload = 201 if created else 200, {"account": account}
+                case "GET", ["accounts"]:
+                    status, payload = 200, {"accounts": list(fake.accounts.values())}
                 case "GET", ["payments"]:
                     status, payload = 200, {"payments": list(fake.payments.values())}
                 case "GET", ["payments", pid]:
@@ -577,7 +602,7 @@ class _Handler(BaseHTTPRequestHandler):
                 case _:
                     raise ApiError(404, f"No control {method} {path}.")
         except ApiError as exc:
-            status, payload = exc.status, problem(exc.status, exc.detail, fake.url, exc.field)
+            status, payload = exc.status, exc.as_problem(fake.url)
         self._send(status, payload, "application/json")
 
     # --- pages ---------------------------------------------------------------------------

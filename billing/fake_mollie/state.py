@@ -1,11 +1,13 @@
-"""The fake Mollie's state: payments, refunds, chargebacks, idempotency records, faults and
-the log of webhook calls. One lock guards all of it; every public method takes it.
+"""The fake Mollie's state: the accounts (one API key each), payments, refunds, chargebacks,
+idempotency records, faults and the log of webhook calls. One lock guards all of it; every
+public method takes it.
 
 Methods return JSON-ready dicts (as the API renders them), never the mutable records."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import secrets
@@ -49,21 +51,37 @@ TITLES = {
 }
 DEFAULT_LIMIT, MAX_LIMIT = 50, 250
 HAL = "application/hal+json"
+# Mollie's answer, word for word, to a request without a key or with a key it does not know.
+UNAUTHORIZED_DETAIL = "Missing authentication, or failed to authenticate"
+AUTHENTICATION_DOCS = "https://docs.mollie.com/overview/authentication"
 
 
 class ApiError(Exception):
-    """Answered as problem JSON."""
+    """Answered as problem JSON; ``documentation`` replaces the fake's own errors page."""
 
-    def __init__(self, status: int, detail: str, field: str | None = None) -> None:
+    def __init__(
+        self, status: int, detail: str, field: str | None = None, documentation: str | None = None
+    ) -> None:
         super().__init__(detail)
         self.status, self.detail, self.field = status, detail, field
+        self.documentation = documentation
+
+    def as_problem(self, root: str) -> dict[str, Any]:
+        return problem(self.status, self.detail, root, self.field, self.documentation)
 
 
-def problem(status: int, detail: str, root: str, field: str | None = None) -> dict[str, Any]:
+def unauthorized() -> ApiError:
+    return ApiError(401, UNAUTHORIZED_DETAIL, documentation=AUTHENTICATION_DOCS)
+
+
+def problem(
+    status: int, detail: str, root: str, field: str | None = None, documentation: str | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"status": status, "title": TITLES.get(status, "Error"), "detail": detail}
     if field:
         body["field"] = field
-    body["_links"] = {"documentation": {"href": f"{root}/docs/errors", "type": "text/html"}}
+    href = documentation or f"{root}/docs/errors"
+    body["_links"] = {"documentation": {"href": href, "type": "text/html"}}
     return body
 
 
@@ -98,6 +116,27 @@ def parse_amount(data: Any, name: str = "amount") -> tuple[str, Decimal]:
 
 def fingerprint(method: str, path: str, body: Any) -> str:
     return f"{method} {path} {json.dumps(body, sort_keys=True, default=str)}"
+
+
+@dataclass
+class Account:
+    """A Mollie account as the fake knows it: one API key (a test key and a live key are two
+    accounts) and the organisation's name. Its profile id is derived from the key, so the same
+    key gives the same profile id from one run to the next."""
+
+    key: str
+    name: str = ""
+
+    @property
+    def mode(self) -> str:
+        return self.key.split("_", 1)[0]
+
+    @property
+    def profile_id(self) -> str:
+        return "pfl_" + hashlib.sha256(self.key.encode()).hexdigest()[:10]
+
+    def as_dict(self) -> dict[str, str]:
+        return {"key": self.key, "name": self.name, "mode": self.mode, "profileId": self.profile_id}
 
 
 @dataclass
@@ -207,6 +246,7 @@ class Store:
         self.root = ""  # set once the server is bound: every link is built on it
         self.idempotency_ttl = 3600.0
         self.generation = 0  # bumped by reset(): pending webhook retries stop
+        self.accounts: dict[str, Account] = {}  # by API key; reset() keeps them
         self._clear()
 
     def _clear(self) -> None:
@@ -222,6 +262,38 @@ class Store:
         with self.lock:
             self._clear()
             self.generation += 1
+
+    # --- accounts ------------------------------------------------------------------------
+
+    def add_account(self, key: Any, name: Any = "") -> tuple[dict[str, str], bool]:
+        """Register the account of ``key`` (idempotent): (the account, whether it is new).
+        A non-empty ``name`` renames an account that exists; an empty one keeps its name."""
+        if not isinstance(key, str) or not KEY_RE.match(key):
+            raise ApiError(
+                422, "The key must be test_ or live_ followed by at least 30 letters or digits.", "key"
+            )
+        if not isinstance(name, str) or len(name) > 255:
+            raise ApiError(422, "The name must be a string of at most 255 characters.", "name")
+        with self.lock:
+            account = self.accounts.get(key)
+            created = account is None
+            if account is None:
+                account = self.accounts[key] = Account(key, name)
+            elif name:
+                account.name = name
+            return account.as_dict(), created
+
+    def list_accounts(self) -> list[dict[str, str]]:
+        with self.lock:
+            return [account.as_dict() for account in self.accounts.values()]
+
+    def authenticate(self, api_key: str) -> Account:
+        """The account of ``api_key``, or Mollie's 401 (no key, a malformed or an unknown one)."""
+        with self.lock:
+            account = self.accounts.get(api_key)
+            if account is None:
+                raise unauthorized()
+            return account
 
     # --- rendering -----------------------------------------------------------------------
 
@@ -247,7 +319,7 @@ class Store:
             "description": p.description,
             "method": p.method,
             "metadata": p.metadata,
-            "profileId": "pfl_fakemollie",
+            "profileId": self.accounts[p.api_key].profile_id,
             "sequenceType": "oneoff",
             "redirectUrl": p.redirect_url,
             "webhookUrl": p.webhook_url,
@@ -350,7 +422,7 @@ class Store:
             return self.render_refund(item)
         return self.render_chargeback(item)
 
-    # --- the API (scoped to the API key) -------------------------------------------------
+    # --- the API (scoped to the API key: another account's payment is "not found") --------
 
     def _payment(self, api_key: str | None, payment_id: str) -> Payment:
         p = self.payments.get(payment_id)
@@ -359,6 +431,7 @@ class Store:
         return p
 
     def create_payment(self, api_key: str, data: dict[str, Any]) -> dict[str, Any]:
+        self.authenticate(api_key)
         currency, amount = parse_amount(data.get("amount"))
         description = data.get("description")
         if not isinstance(description, str) or not description.strip() or len(description) > 255:

@@ -2,14 +2,25 @@ from __future__ import annotations
 
 import pytest
 
-from billing.fake_mollie import FakeMollie
+from billing.fake_mollie import LIVE_KEY, OTHER_TEST_KEY, TEST_KEY, FakeMollie
+
+# The Mollie accounts the tests use, by API key. The fake refuses any key it was not given
+# (401, as Mollie does): a test that needs another key adds its account itself.
+ACCOUNTS = {
+    TEST_KEY: "Régie cantine – JolieVille",
+    OTHER_TEST_KEY: "Régie périscolaire – Collectivité Démo",
+    LIVE_KEY: "Régie cantine – JolieVille (production)",
+}
 
 
 @pytest.fixture
 def fake_mollie():
-    """A fake Mollie on 127.0.0.1 (free port), fresh for each test; webhook retries are quick.
+    """A fake Mollie on 127.0.0.1 (free port), fresh for each test, that knows the accounts of
+    TEST_KEY, OTHER_TEST_KEY and LIVE_KEY; webhook retries are quick.
     ``Client(api_endpoint=fake_mollie.base_url)`` or ``fake_mollie.new_client(TEST_KEY)``."""
     with FakeMollie("127.0.0.1", 0, webhook_retry_delays=(0.05, 0.1, 0.2)) as fake:
+        for key, name in ACCOUNTS.items():
+            fake.add_account(key, name)
         yield fake
 
 

@@ -45,6 +45,13 @@ def page_text(response) -> str:
 
 
 @pytest.fixture
+def mollie(mollie):
+    """The fake Mollie of tests/billing, which also knows MOLLIE_KEY's account."""
+    mollie.add_account(MOLLIE_KEY, "Régie cantine – JolieVille")
+    return mollie
+
+
+@pytest.fixture
 def admin_a(commune_a):
     return make_staff(commune_a, "chef@jolieville.test", role=StaffRole.Role.ADMIN)
 

@@ -23,9 +23,20 @@ from mollie.api.error import (
 )
 from mollie.api.objects.payment import Payment
 
-from billing.fake_mollie import LIVE_KEY, OTHER_TEST_KEY, TEST_KEY, FakeMollie, parse_form
+from billing.fake_mollie import LIVE_KEY, OTHER_TEST_KEY, TEST_KEY, ApiError, FakeMollie, parse_form
 
 ROOT = Path(__file__).resolve().parents[2]
+# Well formed, but no account of the fake has it.
+UNKNOWN_KEY = "test_FoyerFakeMollieUnknownKey000000001"
+# What Mollie answers to a request without a key, or with a key it does not know.
+UNAUTHORIZED = {
+    "status": 401,
+    "title": "Unauthorized Request",
+    "detail": "Missing authentication, or failed to authenticate",
+    "_links": {
+        "documentation": {"href": "https://docs.mollie.com/overview/authentication", "type": "text/html"}
+    },
+}
 
 
 def payment_data(**overrides):
@@ -112,9 +123,13 @@ def test_create_answers_201_with_an_open_payment_linked_on_the_fake(fake_mollie,
     assert client.payments.get(payment.id).description == "Facture 2027-0001"
 
 
-def test_the_mode_follows_the_key(fake_mollie):
+def test_the_mode_and_the_profile_follow_the_key(fake_mollie, client):
     live = fake_mollie.new_client(LIVE_KEY).payments.create(payment_data())
-    assert live.mode == "live"
+    test = client.payments.create(payment_data())
+    assert (live.mode, test.mode) == ("live", "test")
+    accounts = fake_mollie.accounts
+    assert live.profile_id == accounts[LIVE_KEY]["profileId"]
+    assert test.profile_id == accounts[TEST_KEY]["profileId"] != live.profile_id
 
 
 def test_the_client_sends_a_neutral_client_info_and_an_idempotency_key(fake_mollie, client):
@@ -160,33 +175,133 @@ def test_a_form_body_is_accepted(fake_mollie):
     assert parse_form("metadata[a][b]=1&x=") == {"metadata": {"a": {"b": "1"}}, "x": ""}
 
 
-@pytest.mark.parametrize("auth", [None, "Bearer test_short", "Bearer prod_" + "x" * 30, "Basic " + TEST_KEY])
-def test_a_bad_key_is_401_problem_json(fake_mollie, auth):
-    response = requests.get(
-        f"{fake_mollie.api_url}/payments", headers={"Authorization": auth} if auth else {}
+@pytest.mark.parametrize(
+    "auth",
+    [
+        None,
+        "Bearer ",
+        "Bearer test_short",
+        "Bearer prod_" + "x" * 30,
+        "Basic " + TEST_KEY,
+        "Bearer " + UNKNOWN_KEY,
+        "Bearer live_FoyerFakeMollieTestKey0000000001",  # TEST_KEY's characters, another account
+    ],
+)
+def test_a_missing_malformed_or_unknown_key_is_mollies_401(fake_mollie, auth):
+    # when
+    response = requests.post(
+        f"{fake_mollie.api_url}/payments",
+        json=payment_data(),
+        headers={"Authorization": auth, "Content-Type": "application/json"} if auth else {},
     )
+    # then
     assert response.status_code == 401
     assert response.headers["Content-Type"].startswith("application/hal+json")
-    body = response.json()
-    assert body["status"] == 401 and body["title"] == "Unauthorized Request" and body["detail"]
-    assert body["_links"]["documentation"]["href"].startswith(fake_mollie.url)
+    assert response.json() == UNAUTHORIZED
+    assert fake_mollie.payments == {}
+    (entry,) = fake_mollie.requests
+    assert entry["status"] == 401
 
 
-def test_the_client_raises_unauthorized_for_a_key_the_fake_refuses(fake_mollie):
-    client = fake_mollie.new_client("test_tooshort")  # the client only checks ^(live|test)_\w+$
+@pytest.mark.parametrize("key", ["test_tooshort", UNKNOWN_KEY])  # the client only checks ^(live|test)_\w+$
+def test_the_client_raises_unauthorized_for_a_key_the_fake_refuses(fake_mollie, key):
+    client = fake_mollie.new_client(key)
+    with pytest.raises(UnauthorizedError) as error:
+        client.payments.list()
+    assert error.value.status == 401
+    assert str(error.value) == "Missing authentication, or failed to authenticate"
+
+
+def test_a_key_is_accepted_once_its_account_is_added(fake_mollie):
+    # given
+    client = fake_mollie.new_client(UNKNOWN_KEY)
     with pytest.raises(UnauthorizedError):
         client.payments.list()
+    # when
+    account = fake_mollie.add_account(UNKNOWN_KEY, "Régie cantine – Villeneuve")
+    # then
+    assert account == {
+        "key": UNKNOWN_KEY,
+        "name": "Régie cantine – Villeneuve",
+        "mode": "test",
+        "profileId": account["profileId"],
+    }
+    assert account["profileId"].startswith("pfl_")
+    assert len(client.payments.list()) == 0
+    assert client.payments.create(payment_data()).mode == "test"
+    assert fake_mollie.accounts[UNKNOWN_KEY] == account
 
 
-def test_a_payment_is_404_for_another_key(fake_mollie, client):
-    payment = client.payments.create(payment_data())
-    other = fake_mollie.new_client(OTHER_TEST_KEY)
+def test_adding_an_account_is_idempotent_and_a_name_renames_it(fake_mollie):
+    first = fake_mollie.add_account(UNKNOWN_KEY, "Régie A")
+    assert fake_mollie.add_account(UNKNOWN_KEY) == first
+    assert fake_mollie.add_account(UNKNOWN_KEY, "Régie B") == {**first, "name": "Régie B"}
+    assert list(fake_mollie.accounts) == [TEST_KEY, OTHER_TEST_KEY, LIVE_KEY, UNKNOWN_KEY]
+
+
+@pytest.mark.parametrize("key", ["test_short", "prod_" + "x" * 30, "", None, 42])
+def test_an_account_needs_a_key_that_looks_like_mollies(fake_mollie, key):
+    with pytest.raises(ApiError) as error:
+        fake_mollie.add_account(key, "Régie")
+    assert (error.value.status, error.value.field) == (422, "key")
+    assert list(fake_mollie.accounts) == [TEST_KEY, OTHER_TEST_KEY, LIVE_KEY]
+
+
+def test_the_control_endpoint_adds_an_account_idempotently(fake_mollie):
+    # when
+    created = requests.post(
+        f"{fake_mollie.url}/_fake/accounts", json={"key": UNKNOWN_KEY, "name": "Régie cantine – Villeneuve"}
+    )
+    again = requests.post(f"{fake_mollie.url}/_fake/accounts", json={"key": UNKNOWN_KEY})
+    refused = requests.post(f"{fake_mollie.url}/_fake/accounts", json={"key": "test_short", "name": "x"})
+    # then
+    account = fake_mollie.accounts[UNKNOWN_KEY]
+    assert account["name"] == "Régie cantine – Villeneuve"
+    assert (created.status_code, created.json()) == (201, {"account": account})
+    assert (again.status_code, again.json()) == (200, {"account": account})
+    assert refused.status_code == 422 and refused.json()["field"] == "key"
+    listed = requests.get(f"{fake_mollie.url}/_fake/accounts").json()["accounts"]
+    assert [a["key"] for a in listed] == [TEST_KEY, OTHER_TEST_KEY, LIVE_KEY, UNKNOWN_KEY]
+    response = requests.get(f"{fake_mollie.api_url}/payments", headers=headers(UNKNOWN_KEY))
+    assert response.status_code == 200 and response.json()["count"] == 0
+
+
+def test_a_fake_without_accounts_refuses_every_key():
+    with FakeMollie() as fake:
+        with pytest.raises(UnauthorizedError):
+            fake.new_client(TEST_KEY).payments.list()
+        with pytest.raises(ApiError) as error:
+            fake.create_payment(payment_data())
+        assert error.value.status == 401
+        assert fake.accounts == {} and fake.payments == {}
+
+
+@pytest.mark.parametrize("other_key", [OTHER_TEST_KEY, LIVE_KEY])
+def test_a_payment_is_404_for_another_account(fake_mollie, client, other_key):
+    # given a paid payment of TEST_KEY's account, and one of the other account
+    payment = paid_payment(fake_mollie, client)
+    other = fake_mollie.new_client(other_key)
+    theirs = other.payments.create(payment_data())
+    # then the other account can neither read, cancel, refund nor list it
     with pytest.raises(NotFoundError) as error:
         other.payments.get(payment.id)
-    assert error.value.status == 404 and payment.id in str(error.value)
+    assert (error.value.status, str(error.value)) == (404, f"No payment exists with token {payment.id}.")
     with pytest.raises(NotFoundError):
         other.payments.delete(payment.id)
-    assert len(other.payments.list()) == 0
+    refund = requests.post(
+        f"{fake_mollie.api_url}/payments/{payment.id}/refunds",
+        json={"amount": {"currency": "EUR", "value": "1.00"}},
+        headers=headers(other_key),
+    )
+    assert refund.status_code == 404
+    assert refund.json()["detail"] == f"No payment exists with token {payment.id}."
+    refunds = requests.get(f"{fake_mollie.api_url}/payments/{payment.id}/refunds", headers=headers(other_key))
+    assert refunds.status_code == 404
+    assert [p.id for p in other.payments.list()] == [theirs.id]
+    assert [p.id for p in client.payments.list()] == [payment.id]
+    assert fake_mollie.payment(payment.id)["amountRefunded"]["value"] == "0.00"
+    with pytest.raises(NotFoundError):
+        client.payments.get(theirs.id)
     with pytest.raises(NotFoundError):
         client.payments.get("tr_doesnotexist")
 
@@ -404,6 +519,7 @@ def test_a_non_loopback_webhook_is_recorded_not_sent(fake_mollie, client):
 def test_a_webhook_sender_replaces_http(client):
     sent = []
     with FakeMollie(webhook_sender=lambda url, data: sent.append((url, data)) or 200) as fake:
+        fake.add_account(TEST_KEY, "Régie cantine – JolieVille")
         payment = fake.new_client(TEST_KEY).payments.create(payment_data(webhookUrl="https://foyer.test/wh"))
         assert fake.set_status(payment.id, "failed")["webhook"]["status"] == 200
     assert sent == [("https://foyer.test/wh", {"id": payment.id})]
@@ -465,8 +581,10 @@ def test_control_reset_and_python_api(fake_mollie, client):
     assert fake_mollie.create_payment(payment_data())["status"] == "open"
     listed = requests.get(f"{fake_mollie.url}/_fake/payments").json()["payments"]
     assert len(listed) == 2
+    accounts = fake_mollie.accounts
     assert requests.post(f"{fake_mollie.url}/_fake/reset").json() == {"reset": True}
     assert fake_mollie.payments == {} and fake_mollie.webhook_calls == []
+    assert fake_mollie.accounts == accounts  # reset keeps the accounts: the key still works
     with pytest.raises(NotFoundError):
         client.payments.get(payment.id)
 
@@ -537,9 +655,18 @@ def test_drop_after_create_then_retry_with_the_same_key_gives_one_payment(fake_m
 # --- running it ----------------------------------------------------------------------------------
 
 
-def test_the_module_runs_in_the_foreground_and_prints_its_base_url():
+def test_the_module_runs_in_the_foreground_with_its_accounts_and_prints_its_base_url():
     process = subprocess.Popen(
-        [sys.executable, "-m", "billing.fake_mollie", "--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "billing.fake_mollie",
+            "--port",
+            "0",
+            "--account",
+            f"{TEST_KEY}=Régie cantine – JolieVille",
+            f"--account={LIVE_KEY}",
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -549,6 +676,13 @@ def test_the_module_runs_in_the_foreground_and_prints_its_base_url():
         base_url = line.split("api_endpoint=")[1].strip()
         assert base_url.startswith("http://127.0.0.1:")
         assert requests.get(base_url + "/").json()["service"] == "fake-mollie"
+        accounts = requests.get(f"{base_url}/_fake/accounts").json()["accounts"]
+        assert [(a["key"], a["name"], a["mode"]) for a in accounts] == [
+            (TEST_KEY, "Régie cantine – JolieVille", "test"),
+            (LIVE_KEY, "", "live"),
+        ]
+        for key, status in ((TEST_KEY, 200), (LIVE_KEY, 200), (OTHER_TEST_KEY, 401)):
+            assert requests.get(f"{base_url}/v2/payments", headers=headers(key)).status_code == status
     finally:
         process.terminate()
         process.wait(timeout=5)

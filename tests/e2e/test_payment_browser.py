@@ -42,6 +42,7 @@ def _invoice(commune, family):
 
 def test_parent_pays_invoices_of_two_communes(live_url, browser, settings):
     with FakeMollie("127.0.0.1", 0) as mollie:
+        mollie.add_account(TEST_KEY, "Régies de JolieVille et de Collectivité Démo")
         settings.MOLLIE_API_ENDPOINT = mollie.base_url
         settings.FOYER_BASE_URL = live_url
         communes = list(Commune.objects.filter(slug__in=["jolieville", "demo"]).order_by("name"))

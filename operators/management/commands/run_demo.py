@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from operators.demo import COMMUNES, DEMO_PASSWORD, OPERATOR_EMAIL, PARENT_EMAIL
+from operators.demo import COMMUNES, DEMO_PASSWORD, FAKE_MOLLIE_ACCOUNTS, OPERATOR_EMAIL, PARENT_EMAIL
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -43,12 +43,16 @@ class Command(BaseCommand):
         python = sys.executable
         processes = []
         if "MOLLIE_API_ENDPOINT" not in os.environ:
-            # Pay invoices end to end with no Mollie account: the fake server on loopback.
+            # Pay invoices end to end with no Mollie account: the fake server on loopback, which
+            # accepts the demo régies' key only.
             mollie_port = int(os.environ.get("FOYER_FAKE_MOLLIE_PORT", "8765"))
             env["MOLLIE_API_ENDPOINT"] = f"http://127.0.0.1:{mollie_port}"
+            accounts = [f"--account={key}={name}" for key, name in FAKE_MOLLIE_ACCOUNTS.items()]
             processes.append(
                 subprocess.Popen(
-                    [python, "-m", "billing.fake_mollie", "--port", str(mollie_port)], cwd=ROOT, env=env
+                    [python, "-m", "billing.fake_mollie", "--port", str(mollie_port), *accounts],
+                    cwd=ROOT,
+                    env=env,
                 )
             )
         processes += [
