@@ -8,11 +8,10 @@ import datetime as dt
 
 import pytest
 
-from billing.console_services import check_mollie_key, update_regie_settings
+from billing.console_services import check_mollie_key, save_regie
 from billing.crypto import decrypt_secret
 from billing.fake_mollie import LIVE_KEY, TEST_KEY
-from billing.models import RegieSettings
-from billing.services import get_regie_settings
+from billing.models import Regie, default_regie_id
 from foyer.errors import FoyerError
 from tenants.context import commune_context
 
@@ -26,13 +25,20 @@ pytestmark = pytest.mark.usefixtures("mollie")
 
 def regie_row(commune) -> dict:
     with commune_context(commune):
-        return RegieSettings.objects.values().get(pk=get_regie_settings().pk)
+        return Regie.objects.values().get(pk=default_regie_id())
 
 
-def save(commune, *, mollie_key: str, now: dt.datetime = SAVED_AT, **changes) -> RegieSettings:
-    fields = {"regie_code": "CA", "due_days": 30, "invoicing_day": 5, "online_payment": True, **changes}
+def save(commune, *, mollie_key: str, now: dt.datetime = SAVED_AT, **changes) -> Regie:
+    fields = {
+        "name": "Restauration scolaire",
+        "regie_code": "CA",
+        "due_days": 30,
+        "invoicing_day": 5,
+        "online_payment": True,
+        **changes,
+    }
     with commune_context(commune):
-        return update_regie_settings(mollie_key=mollie_key, now=now, **fields)
+        return save_regie(regie_id=default_regie_id(), mollie_key=mollie_key, now=now, **fields)
 
 
 def test_check_mollie_key_refuses_a_well_formed_key_mollie_does_not_know(mollie):
@@ -57,7 +63,7 @@ def test_an_unknown_key_is_refused_and_the_regie_is_unchanged(commune_a, mollie)
             due_days=45,
         )
     # then nothing is saved: the old key stays, encrypted as before
-    assert error.value.message == "Les réglages n'ont pas été enregistrés."
+    assert error.value.message == "La régie n'a pas été enregistrée."
     assert error.value.field_errors == {"mollie_key": [REFUSED]}
     assert regie_row(commune_a) == before
     assert decrypt_secret(before["mollie_key_encrypted"]) == TEST_KEY
