@@ -34,9 +34,14 @@ LEGAL_MENTIONS = (
 SCHOOL_DAYS = [0, 1, 3, 4]
 OPERATOR_EMAIL = "operateur@foyer.localhost"
 PARENT_EMAIL = "parent@foyer.localhost"
-# The accounts of the fake Mollie the demo starts (run_demo), by API key: the one every demo
-# régie stores. The fake refuses any other key, as Mollie does.
-FAKE_MOLLIE_ACCOUNTS = {TEST_KEY: "Régies de démonstration Foyer"}
+# The accounts of the fake Mollie the demo starts (run_demo), by API key: JolieVille's
+# périscolaire has its own, every other demo régie shares the first. The fake refuses any
+# other key, as Mollie does.
+PERISCOLAIRE_KEY = "test_FoyerDemoPeriscolaireKey000000000004"
+FAKE_MOLLIE_ACCOUNTS = {
+    TEST_KEY: "Régies de démonstration Foyer",
+    PERISCOLAIRE_KEY: "JolieVille – Service périscolaire",
+}
 
 COMMUNES = [
     {
@@ -47,7 +52,11 @@ COMMUNES = [
         "colour": "#1d4ed8",
         "admin": "admin@jolieville.localhost",
         "dossier": "JV-0154",
-        "regie": "A4",
+        # (name, code, key at the fake Mollie, services): two régies, two accounts
+        "regies": [
+            ("Restauration scolaire", "CA", TEST_KEY, ["Restauration scolaire"]),
+            ("Service périscolaire", "A4", PERISCOLAIRE_KEY, ["Périscolaire"]),
+        ],
         "sites": ["École Jules Ferry", "École du Parc"],
         "catalogue": {
             "Restauration scolaire": [
@@ -103,7 +112,11 @@ COMMUNES = [
         "colour": "#7c3aed",
         "admin": "admin@demo.localhost",
         "dossier": "CD-0078",
-        "regie": "CA",
+        # No key: the régie's invoices come from the commune's own billing software.
+        "regies": [
+            ("Paiement en ligne", "PL", TEST_KEY, ["Accueil de loisirs", "Restauration scolaire"]),
+            ("Factures de la collectivité", "FC", None, []),
+        ],
         "sites": ["Centre de loisirs Les Pins"],
         "catalogue": {
             "Accueil de loisirs": [
@@ -189,7 +202,7 @@ def seed_demo() -> dict:
         )
         with commune_context(commune):
             _catalogue(spec, family)
-            _billing(family, regie_code=spec["regie"])
+            _billing(family, regies=spec["regies"])
             _news(spec, admin)
         communes.append(commune)
     with commune_context(communes[0]):
@@ -292,24 +305,44 @@ def _catalogue(spec: dict, family: Family) -> None:
             )
 
 
-def _billing(family: Family, *, regie_code: str) -> None:
-    """Online payment through the fake Mollie, and last month's invoice to pay."""
+def _billing(family: Family, *, regies: list[tuple]) -> None:
+    """The commune's régies (each its own account at the fake Mollie, its services), and
+    last month's invoice of each to pay."""
     from billing.crypto import encrypt_secret
     from billing.models import InvoicingRun, Regie, default_regie_id
     from billing.services import issue_invoicing_run, month_bounds, prepare_invoicing_run
 
-    Regie.objects.filter(pk=default_regie_id(), mollie_key_encrypted="").update(
-        online_payment=True,
-        mollie_key_encrypted=encrypt_secret(TEST_KEY),
-        mollie_mode="test",
-        regie_code=regie_code,
-    )
     start, end = month_bounds(timezone.localdate().replace(day=1) - dt.timedelta(days=1))
-    if InvoicingRun.objects.filter(period_start=start).exists():
-        return
-    prestation = (
-        Prestation.objects.filter(billing_mode=Prestation.BillingMode.MONTH_END).order_by("pk").first()
-    )
+    for position, (name, code, key, services) in enumerate(regies):
+        regie = (
+            Regie.objects.filter(pk=default_regie_id()).first()
+            if position == 0
+            else Regie.objects.filter(regie_code=code).first()
+        ) or Regie(regie_code=code)
+        if regie.saved_at is None:
+            regie.name, regie.regie_code = name, code
+            regie.source = Regie.Source.FOYER if key else Regie.Source.IMPORTED
+            regie.online_payment = True
+            regie.mollie_key_encrypted = encrypt_secret(key or TEST_KEY)
+            regie.mollie_mode = "test"
+            regie.saved_at = timezone.now()
+            regie.save()
+        Service.objects.filter(name__in=services).update(regie=regie)
+        if regie.imported or InvoicingRun.objects.filter(regie=regie, period_start=start).exists():
+            continue
+        prestation = (
+            Prestation.objects.filter(service__regie=regie, billing_mode=Prestation.BillingMode.MONTH_END)
+            .order_by("pk")
+            .first()
+        )
+        if prestation is None:
+            continue
+        _attended(family, prestation, start, end)
+        run = prepare_invoicing_run(month=start, regie_id=regie.pk)
+        issue_invoicing_run(run_id=run.pk)
+
+
+def _attended(family: Family, prestation: Prestation, start: dt.date, end: dt.date) -> None:
     enrolment = Enrolment.objects.filter(family=family, service=prestation.service).select_related("site")
     day = start
     while day <= end:
@@ -327,8 +360,6 @@ def _billing(family: Family, *, regie_code: str) -> None:
                     },
                 )
         day += dt.timedelta(days=1)
-    run = prepare_invoicing_run(month=start)
-    issue_invoicing_run(run_id=run.pk)
 
 
 def _news(spec: dict, admin: Account) -> None:

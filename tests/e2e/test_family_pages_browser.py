@@ -14,6 +14,8 @@ from django.utils import timezone
 from actualites.models import NewsItem
 from billing.models import Invoice
 from demandes.models import Request
+from family.payment_plans import plan_invoices
+from family.router import family_invoice_lists, get_family_scope
 from operators.demo import DEMO_PASSWORD, PARENT_EMAIL, seed_demo
 from reservations.models import Booking, Cart, Enrolment, Prestation
 from shared_identity.models import Account
@@ -64,8 +66,13 @@ def _with_a_held_place_and_a_meal_today(parent: Account) -> None:
         )
 
 
-def _family_pages() -> list[str]:
+def _family_pages(parent: Account) -> list[str]:
     jolieville, demo = Commune.objects.get(slug="jolieville"), Commune.objects.get(slug="demo")
+    # a payment plan over every invoice of the demo (three régies, two communes)
+    lists = family_invoice_lists(scope=get_family_scope(parent))
+    plan, _offline = plan_invoices(
+        scope=get_family_scope(parent), account=parent, keys=[i.key for i in lists.to_pay]
+    )
     next_monday = timezone.localdate() + dt.timedelta(days=7 - timezone.localdate().weekday())
     pages = [
         "/",
@@ -86,11 +93,12 @@ def _family_pages() -> list[str]:
         jolieville.path_prefix,
         f"{jolieville.path_prefix}mentions-legales/",
         f"{demo.path_prefix}demandes/nouvelle/autre-demande/",
+        f"/paiements/{plan.pk}/",
     ]
     for commune in (jolieville, demo):
         with commune_context(commune):
-            invoice = Invoice.objects.get()
-            pages.append(f"{commune.path_prefix}factures/{invoice.pk}/")
+            for invoice in Invoice.objects.order_by("pk"):
+                pages.append(f"{commune.path_prefix}factures/{invoice.pk}/")
             item = NewsItem.objects.order_by("pk").first()
             pages.append(f"{commune.path_prefix}actualites/{item.pk}/")
             request = Request.objects.first()
@@ -116,7 +124,7 @@ def test_every_family_page_fits_a_phone_and_a_desktop_and_passes_axe(live_url, b
         install_default_categories(commune)
     parent = seed_demo()["parent"]
     _with_a_held_place_and_a_meal_today(parent)
-    pages = _family_pages()
+    pages = _family_pages(parent)
     problems = []
     for viewport in (PHONE, SMALL_PHONE, DESKTOP):
         page = browser.new_context(viewport=viewport).new_page()

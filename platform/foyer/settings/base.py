@@ -83,7 +83,7 @@ SHARED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
-    # The family layer (no models): the unified views and the cross-app use cases.
+    # The family layer: the unified views, the cross-app use cases, payment plans.
     "family",
     "portal",
     "console",
