@@ -77,6 +77,13 @@ def _months(today: dt.date) -> list[dt.date]:
 
 
 class PrepareRunForm(forms.Form):
+    regie = forms.ModelChoiceField(
+        label=_("Régie"),
+        queryset=Regie.objects.filter(source=Regie.Source.FOYER),
+        required=False,  # left out: the commune's first régie
+        empty_label=None,
+        help_text=_("Chaque régie facture ses services, avec sa propre série de numéros."),
+    )
     month = forms.TypedChoiceField(label=_("Mois à facturer"), coerce=dt.date.fromisoformat)
 
     def __init__(self, data=None, *, today: dt.date):

@@ -91,7 +91,11 @@ def run_prepare(request: HttpRequest) -> HttpResponse:
     form = _prepare_form(request)
     if form.is_valid():
         try:
-            run = services.prepare_invoicing_run(month=form.cleaned_data["month"], actor=request.user)
+            run = services.prepare_invoicing_run(
+                month=form.cleaned_data["month"],
+                regie_id=getattr(form.cleaned_data["regie"], "pk", None),
+                actor=request.user,
+            )
         except FoyerError as error:
             apply_errors(form, error)
         else:
@@ -99,11 +103,11 @@ def run_prepare(request: HttpRequest) -> HttpResponse:
             messages.success(
                 request,
                 ngettext(
-                    "Facturation de %(month)s préparée : %(count)d facture en brouillon.",
-                    "Facturation de %(month)s préparée : %(count)d factures en brouillon.",
+                    "Facturation de %(month)s (%(regie)s) préparée : %(count)d facture en brouillon.",
+                    "Facturation de %(month)s (%(regie)s) préparée : %(count)d factures en brouillon.",
                     count,
                 )
-                % {"month": date_format(run.period_start, "F Y"), "count": count},
+                % {"month": date_format(run.period_start, "F Y"), "regie": run.regie.name, "count": count},
             )
             return redirect("console:run_detail", run_id=run.pk)
     return _runs_page(request, form)

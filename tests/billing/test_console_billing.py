@@ -297,7 +297,7 @@ def test_prepare_shows_the_journal_then_issuing_numbers_the_invoices(client, com
         run = InvoicingRun.objects.get()
     assert response["Location"] == commune_path(commune_a, f"{RUNS}{run.pk}/")
     page = page_text(client.get(response["Location"]))
-    assert f"Facturation de {MONTH_LABEL} préparée : 2 factures en brouillon." in page
+    assert f"Facturation de {MONTH_LABEL} (Régie principale) préparée : 2 factures en brouillon." in page
     assert (
         "Martin : adresse du payeur incomplète." in page and "Durand : adresse du payeur incomplète." in page
     )
@@ -459,7 +459,7 @@ def test_billing_pages_cost_the_same_queries_for_many_rows(
     client.force_login(admin_a)
     # when / then: commune, session, account, staff role (and SET search_path), then the rows
     for path, queries in {
-        RUNS: 7,
+        RUNS: 9,  # with the régies of the prepare form
         f"{RUNS}{invoices[0].run_id}/": 9,
         f"{RUNS}factures/{invoices[0].pk}/": 10,  # with its avoirs
         f"{RUNS}paiements/": 9,
