@@ -100,7 +100,7 @@ def fill_commune(commune, *, index: int, family, others, today: dt.date) -> list
     months = months_before(today, MONTHS)
     issued_at = dt.datetime.combine(today - dt.timedelta(days=3), dt.time(9), tzinfo=dt.UTC)
     with commune_context(commune):
-        Regie.objects.filter(pk=1).update(regie_code=f"R{index:02d}", online_payment=index % 2 == 0)
+        Regie.objects.update(regie_code=f"R{index:02d}", online_payment=index % 2 == 0)
         number = 0
         invoices: list[Invoice] = []
         for offset, month in enumerate(months):
@@ -115,6 +115,7 @@ def fill_commune(commune, *, index: int, family, others, today: dt.date) -> list
                 number += 1
                 invoices.append(
                     Invoice(
+                        regie_id=run.regie_id,
                         run=run,
                         family=payer,
                         status=Invoice.Status.ISSUED,

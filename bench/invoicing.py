@@ -110,11 +110,12 @@ def seed_public(cursor, *, families: int, commune_id: int) -> tuple[int, int]:
     cbase = cursor.fetchone()[0]
     cursor.execute(
         """
-        INSERT INTO shared_identity_family (id, name, address_line, postcode, city, ical_token, created_at)
+        INSERT INTO shared_identity_family (id, name, address_line, postcode, city, home_phone, ical_token,
+                                            created_at)
         SELECT %(fbase)s + n, 'Famille' || lpad(n::text, 6, '0'),
                CASE WHEN n %% 10 = 3 THEN '' ELSE n || ' rue des Écoles' END,
                CASE WHEN n %% 10 = 3 THEN '' ELSE '38000' END,
-               'JolieVille', NULL, now()
+               'JolieVille', '', NULL, now()
         FROM generate_series(1, %(families)s) n
         """,
         {"fbase": fbase, "families": families},

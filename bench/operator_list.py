@@ -108,7 +108,7 @@ def add_communes(start: int, stop: int, *, families: int) -> None:
         )
         mode = ("live", "test", "")[index % 3]
         with commune_context(commune):
-            Regie.objects.filter(pk=1).update(
+            Regie.objects.update(
                 regie_code="RG",
                 online_payment=bool(mode),
                 mollie_key_encrypted="opaque" if mode else "",
