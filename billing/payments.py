@@ -24,7 +24,7 @@ from tenants.middleware import commune_urlconf
 
 from .gateway import MollieGateway, ProviderPayment, ProviderRefused, ProviderUnavailable
 from .models import Invoice, Payment, PaymentAttempt, PaymentEvent, Refund, Regie, default_regie_id
-from .services import apply_payment, issue_receipt
+from .services import apply_payment, invoice_item, issue_receipt
 
 UNAVAILABLE = _(
     "Le service de paiement ne répond pas. Réessayez dans un instant : vous ne serez pas débité deux fois."
@@ -319,13 +319,7 @@ def _settle(attempt: PaymentAttempt) -> Decimal:
                     reference=attempt.provider_id,
                 )
                 payments.append(payment)
-                items.append(
-                    {
-                        "label": _("Facture %(ref)s") % {"ref": invoice.reference},
-                        "amount": str(share),
-                        "invoice_id": invoice.pk,
-                    }
-                )
+                items.append(invoice_item(invoice, share))
                 payer_name = payer_name or invoice.payer_name
                 remaining -= share
     paid = attempt.amount - remaining

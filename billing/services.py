@@ -85,10 +85,6 @@ def get_regie(regie_id: int | None = None) -> Regie:
     return regie
 
 
-def regie_of_service(service) -> int:
-    return service.regie_id or default_regie_id()
-
-
 def next_number(*, regie: Regie, kind: str, year: int, count: int = 1) -> int:
     """Reserve ``count`` numbers of a régie's series (locked until the caller's transaction
     ends, so numbers have no gap); returns the first."""
@@ -402,14 +398,15 @@ def record_payment(
             amount=payment.amount,
             received_at=payment.received_at,
             provider_reference=payment.reference,
-            items=[_invoice_item(payment.invoice, payment.amount)],
+            items=[invoice_item(payment.invoice, payment.amount)],
         )
         Payment.objects.filter(pk=payment.pk).update(receipt=receipt)
         payment.receipt = receipt
     return payment
 
 
-def _invoice_item(invoice: Invoice, amount: Decimal) -> dict:
+def invoice_item(invoice: Invoice, amount: Decimal) -> dict:
+    """What a receipt says of an invoice it settles."""
     return {
         "label": _("Facture %(ref)s") % {"ref": invoice.reference},
         "amount": str(amount),

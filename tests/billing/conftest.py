@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from billing import services
 from billing.fake_mollie import LIVE_KEY, OTHER_TEST_KEY, TEST_KEY, FakeMollie
+from billing.models import Invoice, default_regie_id
+from reservations.models import Booking
+from tenants.context import commune_context
 
 # The Mollie accounts the tests use, by API key. The fake refuses any key it was not given
 # (401, as Mollie does): a test that needs another key adds its account itself.
@@ -29,3 +35,23 @@ def mollie(fake_mollie, settings):
     """The fake Mollie, with Foyer's settings pointing at it."""
     settings.MOLLIE_API_ENDPOINT = fake_mollie.base_url
     return fake_mollie
+
+
+def issue_january(catalogue, family) -> Invoice:
+    """One meal on 4 January 2027 booked for the family's child, invoiced and issued by the
+    régie of the catalogue's service."""
+    with commune_context(catalogue.commune):
+        Booking.objects.create(
+            child=family.children.get(),
+            family=family,
+            prestation=catalogue.prestation,
+            site=catalogue.site,
+            date=dt.date(2027, 1, 4),
+            status="confirmed",
+            price=catalogue.prestation.base_price,
+        )
+        run = services.prepare_invoicing_run(
+            month=dt.date(2027, 1, 1), regie_id=catalogue.service.regie_id or default_regie_id()
+        )
+        services.issue_invoicing_run(run_id=run.pk)
+        return run.invoices.get()

@@ -3,40 +3,22 @@ paid elsewhere (at the counter) is no longer asked for."""
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 
 from billing import services
 from billing.crypto import encrypt_secret
 from billing.fake_mollie import OTHER_TEST_KEY, TEST_KEY
-from billing.models import Invoice, PaymentAttempt, Regie, default_regie_id
+from billing.models import PaymentAttempt, Regie
 from family.models import PaymentPlan
-from reservations.models import Booking, Service
+from reservations.models import Service
 from tenants.context import commune_context
 from tenants.models import Commune
+from tests.billing.conftest import issue_january
 from tests.reservations.conftest import family_in, make_catalogue
 
 
 def page_text(response) -> str:
     return html.unescape(response.content.decode())
-
-
-def _issue(catalogue, family) -> Invoice:
-    with commune_context(catalogue.commune):
-        Booking.objects.create(
-            child=family.children.get(),
-            family=family,
-            prestation=catalogue.prestation,
-            site=catalogue.site,
-            date=dt.date(2027, 1, 4),
-            status="confirmed",
-            price=catalogue.prestation.base_price,
-        )
-        run = services.prepare_invoicing_run(
-            month=dt.date(2027, 1, 1), regie_id=catalogue.service.regie_id or default_regie_id()
-        )
-        services.issue_invoicing_run(run_id=run.pk)
-        return run.invoices.get()
 
 
 def _two_regies_and_invoices(commune):
@@ -58,7 +40,7 @@ def _two_regies_and_invoices(commune):
         )
         Service.objects.filter(pk=peri.service.pk).update(regie=a4)
         peri.service.regie_id = a4.pk
-    return family, _issue(canteen, family), _issue(peri, family)
+    return family, issue_january(canteen, family), issue_january(peri, family)
 
 
 def _return(client, commune, attempt_id):
@@ -147,7 +129,7 @@ def test_another_account_cannot_see_or_continue_a_plan(client, commune_a, mollie
 def test_mes_factures_filters_by_commune(client, commune_a, commune_b, mollie):
     family, canteen_invoice, peri_invoice = _two_regies_and_invoices(commune_a)
     family.memberships.create(commune=commune_b, dossier_number="B-1", status="active")
-    demo_invoice = _issue(make_catalogue(commune_b, code="CANT", price="3.20"), family)
+    demo_invoice = issue_january(make_catalogue(commune_b, code="CANT", price="3.20"), family)
     client.force_login(family.guardians.get().account)
     everything = page_text(client.get("/factures/"))
     assert all(f"(ref : {i.reference})" in everything for i in (canteen_invoice, peri_invoice, demo_invoice))

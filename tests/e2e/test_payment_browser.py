@@ -14,7 +14,6 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from billing import services
 from billing.crypto import encrypt_secret
 from billing.fake_mollie import OTHER_TEST_KEY, TEST_KEY, FakeMollie
 from billing.models import Invoice, PaymentAttempt, Receipt, Regie, default_regie_id
@@ -22,6 +21,7 @@ from reservations import services as reservation_services
 from reservations.models import Booking, Service, Slot
 from tenants.context import commune_context
 from tenants.models import Commune
+from tests.billing.conftest import issue_january
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import axe_violations
 from tests.reservations.conftest import enrol, family_in, make_catalogue
@@ -35,23 +35,6 @@ def _online(regie_id: int, key: str, **fields) -> None:
     Regie.objects.filter(pk=regie_id).update(
         online_payment=True, mollie_key_encrypted=encrypt_secret(key), mollie_mode="test", **fields
     )
-
-
-def _invoice(catalogue, family) -> Invoice:
-    with commune_context(catalogue.commune):
-        Booking.objects.create(
-            child=family.children.get(),
-            family=family,
-            prestation=catalogue.prestation,
-            site=catalogue.site,
-            date=dt.date(2027, 1, 4),
-            status="confirmed",
-            price=catalogue.prestation.base_price,
-        )
-        regie_id = catalogue.service.regie_id or default_regie_id()
-        run = services.prepare_invoicing_run(month=dt.date(2027, 1, 1), regie_id=regie_id)
-        services.issue_invoicing_run(run_id=run.pk)
-        return run.invoices.get()
 
 
 def _sign_in(browser, live_url, email="parent@example.fr"):
@@ -95,7 +78,7 @@ def test_invoices_of_three_regies_in_two_communes_are_paid_one_checkout_after_th
         with commune_context(demo):
             _online(default_regie_id(), DEMO_KEY)
         for catalogue in (canteen, peri, demo_canteen):
-            _invoice(catalogue, family)
+            issue_january(catalogue, family)
         mail.outbox.clear()
 
         page = _sign_in(browser, live_url)
