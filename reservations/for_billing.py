@@ -3,11 +3,11 @@
 
 Billing bills bookings. It reads the bookings of a month (its invoicing SQL names the
 reservations tables), the credits of cancelled paid bookings, and the carts awaiting payment;
-when the payment of a prepaid cart settles, it has the held places confirmed or released.
+when the payment of a prepaid cart settles, it has the held places confirmed.
 Nothing else of reservations is billing's to touch.
 """
 
 from .models import Booking, BookingCredit, Cart
-from .services import cancel_held_cart, confirm_paid_cart
+from .services import confirm_paid_cart
 
-__all__ = ["Booking", "BookingCredit", "Cart", "cancel_held_cart", "confirm_paid_cart"]
+__all__ = ["Booking", "BookingCredit", "Cart", "confirm_paid_cart"]

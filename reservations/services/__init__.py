@@ -11,7 +11,7 @@ Each command is one transaction.
 The catalogue (services, sites, prestations, calendar) is written by catalogue_services.
 """
 
-from .bookings import cancel_held_cart, confirm_paid_cart, expire_holds, record_credit
+from .bookings import confirm_paid_cart, expire_holds, record_credit
 from .cancellation import (
     cancel_booking,
     cancellation_request_problem,
@@ -46,7 +46,6 @@ __all__ = [
     "add_to_cart",
     "booking_price",
     "cancel_booking",
-    "cancel_held_cart",
     "confirm_paid_cart",
     "credit_allowed",
     "decide_cancellation_request",

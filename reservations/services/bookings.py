@@ -1,6 +1,6 @@
 """A booking's state and its place: taking and freeing places (a conditional update on the
-slot), cancelling with a credit, holds of prepaid carts (expired, confirmed when paid,
-released when the payment fails)."""
+slot), cancelling with a credit, holds of prepaid carts (confirmed when paid, kept for a
+retry when a payment fails, released when they expire)."""
 
 from __future__ import annotations
 
@@ -141,22 +141,6 @@ def record_credit(*, booking: Booking, reason: str) -> BookingCredit | None:
         booking=booking, defaults={"family_id": booking.family_id, "amount": booking.price, "reason": reason}
     )
     return credit
-
-
-def cancel_held_cart(*, cart_id: int, reason: str, now: dt.datetime | None = None) -> int:
-    """The payment of a prepaid cart failed or was abandoned: free its held places now."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        cart = Cart.objects.select_for_update().get(pk=cart_id)
-        held = list(cart.bookings.select_for_update().filter(status=Booking.Status.HELD))
-        for booking in held:
-            cancel_and_free(booking, actor=None, reason=reason, now=now, credit=False)
-        if cart.status == Cart.Status.AWAITING_PAYMENT:
-            cart.status = Cart.Status.CANCELLED
-            cart.save(update_fields=["status"])
-        if held:
-            _tell_family_places_released([booking.pk for booking in held], reason)
-    return len(held)
 
 
 def _tell_family_places_released(booking_ids: list[int], reason: str) -> None:
