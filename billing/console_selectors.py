@@ -10,7 +10,7 @@ from django.db.models import Count, Prefetch, QuerySet, Sum
 
 from foyer.errors import NotFound
 
-from .models import Invoice, InvoicingRun, Payment, Regie
+from .models import CreditNote, Invoice, InvoicingRun, Payment, Receipt, Regie
 
 
 def _get(rows: QuerySet, pk: int):
@@ -48,20 +48,28 @@ def list_run_invoices(*, run: InvoicingRun) -> QuerySet[Invoice]:
 def get_invoice(*, invoice_id: int) -> Invoice:
     """The invoice with its run, family, lines, payments (who recorded them) and avoirs."""
     return _get(
-        Invoice.objects.select_related("run", "family").prefetch_related(
+        Invoice.objects.select_related("run", "family", "regie").prefetch_related(
             "lines",
             "credit_notes",
-            Prefetch("payments", queryset=Payment.objects.select_related("recorded_by")),
+            Prefetch("payments", queryset=Payment.objects.select_related("recorded_by", "receipt")),
         ),
         invoice_id,
     )
 
 
 def list_payments(*, method: str = "") -> QuerySet[Payment]:
-    """Latest first, with the invoice and its family; only one method when given."""
-    payments = Payment.objects.select_related("invoice__family").order_by("-received_at", "-pk")
+    """Latest first, with the invoice, its family and the receipt; only one method when given."""
+    payments = Payment.objects.select_related("invoice__family", "receipt").order_by("-received_at", "-pk")
     return payments.filter(method=method) if method else payments
 
 
 def total_amount(payments: QuerySet[Payment]) -> Decimal:
     return payments.aggregate(total=Sum("amount"))["total"] or Decimal("0.00")
+
+
+def get_receipt(*, receipt_id: int) -> Receipt:
+    return _get(Receipt.objects.select_related("regie"), receipt_id)
+
+
+def get_credit_note(*, credit_note_id: int) -> CreditNote:
+    return _get(CreditNote.objects.select_related("invoice__regie"), credit_note_id)

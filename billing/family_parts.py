@@ -5,6 +5,7 @@ and the invoices it reads, sorted into the family's lists."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -14,7 +15,7 @@ from django.utils.translation import ngettext
 
 from tenants.models import Commune
 
-from .models import Invoice
+from .models import Invoice, Payment
 
 # Parameters after the schema name: family ids. Ordered by the router: due date, id.
 INVOICES_PART = """
@@ -79,8 +80,9 @@ class InvoiceGroup:
     invoices: list[FamilyInvoice]
 
 
-def grouped(invoices: list[FamilyInvoice]) -> list[InvoiceGroup]:
-    """Under "Commune – Régie" headings, in the order the invoices come."""
+def grouped(invoices: list) -> list[InvoiceGroup]:
+    """Invoices (or receipts and credit notes) under "Commune – Régie" headings, in the order
+    they come."""
     groups: dict[str, InvoiceGroup] = {}
     for invoice in invoices:
         groups.setdefault(invoice.regie_key, InvoiceGroup(invoice.heading, [])).invoices.append(invoice)
@@ -139,3 +141,68 @@ def invoice_lists(invoices: list[FamilyInvoice], *, commune_slug: str = "") -> I
         hidden=[i for i in invoices if i.hidden],
         today=timezone.localdate(),
     )
+
+
+# Parameters after the schema name: family ids (receipts), family ids (credit notes). Ordered
+# by the router: newest first.
+RECEIPTS_PART = """
+SELECT %s::text, d.* FROM (
+  SELECT 'receipt' AS kind, rc.id, rc.reference, rc.received_at AS at, rc.amount, r.id AS regie_id,
+         r.name AS regie_name, rc.method AS detail, rc.items::text AS covers, '' AS outcome
+  FROM {s}.billing_receipt rc JOIN {s}.billing_regie r ON r.id = rc.regie_id
+  WHERE rc.family_id = ANY(%s)
+  UNION ALL
+  SELECT 'credit_note', cn.id, cn.reference, cn.created_at, cn.amount, r.id, r.name, cn.reason,
+         i.reference, CASE WHEN cn.refund_id IS NOT NULL THEN 'refunded'
+                           WHEN cn.applied_at IS NOT NULL THEN 'applied' ELSE 'pending' END
+  FROM {s}.billing_creditnote cn JOIN {s}.billing_invoice i ON i.id = cn.invoice_id
+  JOIN {s}.billing_regie r ON r.id = i.regie_id
+  WHERE cn.family_id = ANY(%s)
+) d
+"""
+
+
+@dataclass
+class FamilyDocument:
+    """A receipt or a credit note of the family, in one commune."""
+
+    commune: Commune
+    kind: str
+    id: int
+    reference: str
+    at: dt.datetime
+    amount: Decimal
+    regie_id: int
+    regie_name: str
+    detail: str  # receipt: the payment method; credit note: its reason
+    covers: str  # receipt: its items (JSON); credit note: the corrected invoice's reference
+    outcome: str  # credit note: pending, applied or refunded
+
+    @property
+    def heading(self) -> str:
+        return f"{self.commune.name} – {self.regie_name}"
+
+    @property
+    def regie_key(self) -> str:
+        return f"{self.commune.slug}:{self.regie_id}"
+
+    @property
+    def is_receipt(self) -> bool:
+        return self.kind == "receipt"
+
+    @property
+    def method_label(self) -> str:
+        return str(Payment.Method(self.detail).label) if self.is_receipt else ""
+
+    @property
+    def covered(self) -> list[str]:
+        """What a receipt paid: its items' labels."""
+        return [item["label"] for item in json.loads(self.covers)] if self.is_receipt else []
+
+    @property
+    def outcome_label(self) -> str:
+        return {
+            "refunded": _("remboursé"),
+            "applied": _("déduit d'une facture suivante"),
+            "pending": _("sera déduit de la prochaine facture"),
+        }.get(self.outcome, "")

@@ -17,6 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from foyer.formatting import format_days
 from foyer.uploads import private_storage
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -267,6 +268,11 @@ class InvoiceLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} × {self.quantity}"
+
+    @property
+    def days_label(self) -> str:
+        """ "lun. 4, mar. 5, jeu. 7 janv." (empty when the line has no dates)."""
+        return format_days(self.dates)
 
 
 class Payment(models.Model):

@@ -1,4 +1,4 @@
-"""An issued invoice as an A4 PDF, drawn with reportlab: the commune's header band (brand colour,
+"""Invoices, receipts and credit notes as A4 PDFs, drawn with reportlab. An issued invoice: the commune's header band (brand colour,
 name, logo when there is one), the reference and dates, the payer AS COPIED on the invoice
 (never the live family), the period, the lines, the total, the payments and what is left to pay.
 
@@ -29,7 +29,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 
 from foyer.formatting import NARROW_NBSP, NBSP, format_money
 
-from .models import Invoice
+from .models import CreditNote, Invoice, Receipt
 
 logger = logging.getLogger(__name__)
 
@@ -131,12 +131,9 @@ def _table(
     return table
 
 
-def render_invoice_pdf(*, invoice: Invoice, commune, compress: bool = True) -> bytes:
-    """The issued ``invoice`` (its lines and payments are read: prefetch them) as PDF bytes.
-    ``compress=False`` leaves the page text readable in the bytes (tests)."""
+def _render(*, commune, title: str, story: list, compress: bool) -> bytes:
+    """An A4 document under the commune's header band, ``title`` in its footer on each page."""
     regular, bold = _fonts()
-    styles = _Styles()
-    zone = ZoneInfo(commune.timezone)
     band = colors.HexColor(commune.brand_colour)
     logo = _logo(commune)
     width, height = A4
@@ -163,12 +160,32 @@ def render_invoice_pdf(*, invoice: Invoice, commune, compress: bool = True) -> b
         canvas.setFillColor(colors.HexColor("#4b5563"))
         canvas.setFont(regular, 8)
         canvas.drawRightString(
-            width - MARGIN,
-            10 * mm,
-            _("Facture %(reference)s — page %(page)d") % {"reference": invoice.reference, "page": doc.page},
+            width - MARGIN, 10 * mm, _("%(title)s — page %(page)d") % {"title": title, "page": doc.page}
         )
         canvas.restoreState()
 
+    buffer = BytesIO()
+    document = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=BAND_HEIGHT + 10 * mm,
+        bottomMargin=20 * mm,
+        title=title,
+        author=commune.name,
+        lang="fr-FR",
+        pageCompression=1 if compress else 0,
+    )
+    document.build(story, onFirstPage=draw_page, onLaterPages=draw_page)
+    return buffer.getvalue()
+
+
+def render_invoice_pdf(*, invoice: Invoice, commune, compress: bool = True) -> bytes:
+    """The issued ``invoice`` (its lines and payments are read: prefetch them) as PDF bytes.
+    ``compress=False`` leaves the page text readable in the bytes (tests)."""
+    styles = _Styles()
+    zone = ZoneInfo(commune.timezone)
     payer = "\n".join(
         part
         for part in (
@@ -178,8 +195,9 @@ def render_invoice_pdf(*, invoice: Invoice, commune, compress: bool = True) -> b
         )
         if part
     )
+    title = _("Facture %(reference)s") % {"reference": invoice.reference}
     story = [
-        _p(_("Facture %(reference)s") % {"reference": invoice.reference}, styles.title),
+        _p(title, styles.title),
         _p(
             _("Émise le %(issued)s, à payer avant le %(due)s.")
             % {
@@ -198,7 +216,7 @@ def render_invoice_pdf(*, invoice: Invoice, commune, compress: bool = True) -> b
             [
                 [
                     _p(line.child_name, styles.body),
-                    _p(line.label, styles.body),
+                    _p("\n".join(part for part in (line.label, line.days_label) if part), styles.body),
                     str(line.quantity),
                     _money(line.unit_price),
                     _money(line.amount),
@@ -234,35 +252,90 @@ def render_invoice_pdf(*, invoice: Invoice, commune, compress: bool = True) -> b
         Spacer(0, 6 * mm),
         _p(_("Reste à payer : %(amount)s") % {"amount": _money(invoice.amount_due)}, styles.title),
     ]
+    return _render(commune=commune, title=title, story=story, compress=compress)
 
-    buffer = BytesIO()
-    document = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=MARGIN,
-        rightMargin=MARGIN,
-        topMargin=BAND_HEIGHT + 10 * mm,
-        bottomMargin=20 * mm,
-        title=_("Facture %(reference)s") % {"reference": invoice.reference},
-        author=commune.name,
-        lang="fr-FR",
-        pageCompression=1 if compress else 0,
+
+def _regie_line(regie, styles: _Styles) -> Paragraph:
+    return _p(
+        _("Régie « %(name)s » (code %(code)s)") % {"name": regie.name, "code": regie.regie_code}, styles.body
     )
-    document.build(story, onFirstPage=draw_page, onLaterPages=draw_page)
-    return buffer.getvalue()
 
 
-def invoice_pdf_response(*, invoice, commune):
-    """The invoice as a private PDF download (never cached)."""
-    from io import BytesIO
+def render_receipt_pdf(*, receipt: Receipt, commune, compress: bool = True) -> bytes:
+    """A receipt: the régie, the payer, what was paid, how, when, the provider's reference."""
+    styles = _Styles()
+    zone = ZoneInfo(commune.timezone)
+    title = _("Reçu %(reference)s") % {"reference": receipt.reference}
+    facts = [
+        _("Payeur : %(payer)s") % {"payer": receipt.payer_name},
+        _("Reçu le %(date)s") % {"date": _long_date(timezone.localtime(receipt.received_at, zone).date())},
+        _("Mode de paiement : %(method)s") % {"method": receipt.get_method_display()},
+    ]
+    if receipt.provider_reference:
+        facts.append(_("Référence du paiement : %(ref)s") % {"ref": receipt.provider_reference})
+    story = [
+        _p(title, styles.title),
+        _regie_line(receipt.regie, styles),
+        Spacer(0, 4 * mm),
+        *(_p(fact, styles.body) for fact in facts),
+        _p(_("Objet du paiement"), styles.heading),
+        _table(
+            [_("Objet"), _("Montant")],
+            [[_p(item["label"], styles.body), _money(item["amount"])] for item in receipt.items],
+            [141 * mm, 29 * mm],
+            numbers_from=1,
+            total=_money(receipt.amount),
+        ),
+        Spacer(0, 6 * mm),
+        _p(_("Montant reçu : %(amount)s") % {"amount": _money(receipt.amount)}, styles.title),
+    ]
+    return _render(commune=commune, title=title, story=story, compress=compress)
 
+
+def render_credit_note_pdf(*, note: CreditNote, commune, compress: bool = True) -> bytes:
+    """An avoir: the corrected invoice, the reason, the amount, and how it is given back."""
+    styles = _Styles()
+    zone = ZoneInfo(commune.timezone)
+    invoice = note.invoice
+    title = _("Avoir %(reference)s") % {"reference": note.reference or note.pk}
+    if note.refund_id:
+        outcome = _("Remboursé sur le moyen de paiement utilisé en ligne.")
+    elif note.applied_at:
+        outcome = _("Déduit de la facture suivante, émise le %(date)s.") % {
+            "date": _long_date(timezone.localtime(note.applied_at, zone).date())
+        }
+    else:
+        outcome = _("Sera déduit de la prochaine facture.")
+    story = [
+        _p(title, styles.title),
+        _regie_line(invoice.regie, styles),
+        Spacer(0, 4 * mm),
+        _p(_("Payeur : %(payer)s") % {"payer": invoice.payer_name}, styles.body),
+        _p(
+            _("Établi le %(date)s") % {"date": _long_date(timezone.localtime(note.created_at, zone).date())},
+            styles.body,
+        ),
+        _p(_("Facture corrigée : %(ref)s") % {"ref": invoice.reference}, styles.body),
+        _p(_("Motif : %(reason)s") % {"reason": note.reason}, styles.body),
+        Spacer(0, 6 * mm),
+        _p(_("Montant de l'avoir : %(amount)s") % {"amount": _money(note.amount)}, styles.title),
+        _p(outcome, styles.body),
+    ]
+    return _render(commune=commune, title=title, story=story, compress=compress)
+
+
+def pdf_response(content: bytes, *, filename: str):
+    """A private PDF download (never cached)."""
     from django.http import FileResponse
 
     response = FileResponse(
-        BytesIO(render_invoice_pdf(invoice=invoice, commune=commune)),
-        as_attachment=True,
-        filename=f"facture-{invoice.reference}.pdf",
-        content_type="application/pdf",
+        BytesIO(content), as_attachment=True, filename=filename, content_type="application/pdf"
     )
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+def invoice_pdf_response(*, invoice, commune):
+    return pdf_response(
+        render_invoice_pdf(invoice=invoice, commune=commune), filename=f"facture-{invoice.reference}.pdf"
+    )

@@ -3,13 +3,13 @@ of every commune is read by the family router (family.router, with billing.famil
 
 from __future__ import annotations
 
-from django.db.models import Count, Min
+from django.db.models import Count, Min, Prefetch
 from django.utils.translation import gettext as _
 
 from foyer.errors import NotFound
 from reservations.for_billing import Booking
 
-from .models import Invoice, PaymentAttempt
+from .models import CreditNote, Invoice, Payment, PaymentAttempt, Receipt
 
 
 def get_family_invoice(*, family_ids: list[int], invoice_id: int) -> Invoice:
@@ -17,7 +17,12 @@ def get_family_invoice(*, family_ids: list[int], invoice_id: int) -> Invoice:
     invoice = (
         Invoice.objects.filter(pk=invoice_id, family_id__in=family_ids)
         .exclude(status=Invoice.Status.DRAFT)
-        .prefetch_related("lines", "payments")
+        .select_related("regie")
+        .prefetch_related(
+            "lines",
+            "credit_notes",
+            Prefetch("payments", queryset=Payment.objects.select_related("receipt")),
+        )
         .first()
     )
     if invoice is None:
@@ -43,3 +48,21 @@ def held_cart_summary(attempt: PaymentAttempt) -> dict | None:
         places=Count("pk"), expires_at=Min("hold_expires_at")
     )
     return held if held["places"] else None
+
+
+def get_family_receipt(*, family_ids: list[int], receipt_id: int) -> Receipt:
+    receipt = Receipt.objects.select_related("regie").filter(pk=receipt_id, family_id__in=family_ids).first()
+    if receipt is None:
+        raise NotFound(_("Ce reçu n'existe pas."))
+    return receipt
+
+
+def get_family_credit_note(*, family_ids: list[int], credit_note_id: int) -> CreditNote:
+    note = (
+        CreditNote.objects.select_related("invoice__regie")
+        .filter(pk=credit_note_id, family_id__in=family_ids)
+        .first()
+    )
+    if note is None:
+        raise NotFound(_("Cet avoir n'existe pas."))
+    return note

@@ -84,13 +84,27 @@ def prepare_monthly_invoicing_everywhere() -> None:
 
 @app.task(base=TenantTask)
 def send_receipt_email(*, receipt_id: int) -> int:
-    """The receipt of a payment, to the family's guardians who want billing e-mails."""
+    """The receipt of a payment, its PDF attached, to the family's guardians who want billing
+    e-mails."""
+    from django.db import connection
+
+    from .pdf import render_receipt_pdf
+
     receipt = Receipt.objects.select_related("regie").filter(pk=receipt_id).first()
-    if receipt is None:
-        return 0
+    if receipt is None or not notifications.recipients([receipt.family_id], kind="invoice").get(
+        receipt.family_id
+    ):
+        return 0  # gone, or nobody wants it: no PDF to draw
     return notifications.notify_families(
         family_ids=[receipt.family_id],
         kind="invoice",
         template="receipt_issued",
         context={"receipt": receipt},
+        attachments=[
+            (
+                f"recu-{receipt.reference}.pdf",
+                render_receipt_pdf(receipt=receipt, commune=connection.tenant),
+                "application/pdf",
+            )
+        ],
     )

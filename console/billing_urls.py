@@ -22,6 +22,8 @@ urlpatterns = [
         name="credit_note_refund",
     ),
     path("facturation/paiements/", views.payment_list, name="payment_list"),
+    path("facturation/recus/<int:receipt_id>/pdf/", views.receipt_pdf, name="receipt_pdf"),
+    path("facturation/avoirs/<int:credit_note_id>/pdf/", views.credit_note_pdf, name="credit_note_pdf"),
     path("facturation/paiements-en-ligne/", views.online_payments, name="online_payments"),
     path(
         "facturation/paiements-en-ligne/<int:attempt_id>/remboursement/",

@@ -22,7 +22,7 @@ from billing import console_selectors as selectors
 from billing import services
 from billing.console_services import save_regie
 from billing.models import Invoice, InvoicingRun
-from billing.pdf import invoice_pdf_response
+from billing.pdf import invoice_pdf_response, pdf_response, render_credit_note_pdf, render_receipt_pdf
 from foyer.errors import FoyerError, NotFound, apply_errors
 from foyer.formatting import format_money
 
@@ -182,6 +182,22 @@ def invoice_pdf(request: HttpRequest, invoice_id: int) -> FileResponse:
     if invoice.status == Invoice.Status.DRAFT:
         raise NotFound()
     return invoice_pdf_response(invoice=invoice, commune=request.commune)
+
+
+@staff_required
+def receipt_pdf(request: HttpRequest, receipt_id: int) -> FileResponse:
+    receipt = selectors.get_receipt(receipt_id=receipt_id)
+    return pdf_response(
+        render_receipt_pdf(receipt=receipt, commune=request.commune), filename=f"recu-{receipt.reference}.pdf"
+    )
+
+
+@staff_required
+def credit_note_pdf(request: HttpRequest, credit_note_id: int) -> FileResponse:
+    note = selectors.get_credit_note(credit_note_id=credit_note_id)
+    return pdf_response(
+        render_credit_note_pdf(note=note, commune=request.commune), filename=f"avoir-{note.reference}.pdf"
+    )
 
 
 # --- Payments --------------------------------------------------------------------------------------

@@ -245,6 +245,21 @@ def list_family_invoices(*, scope: FamilyScope) -> list[invoices.FamilyInvoice]:
     return [invoices.FamilyInvoice(commune, *row) for commune, row in rows]
 
 
+def list_family_documents(*, scope: FamilyScope) -> list[invoices.InvoiceGroup]:
+    """Every receipt and credit note of the family in every commune, in one query, under
+    "Commune – Régie" headings, newest first within each."""
+    rows = _read(
+        invoices.RECEIPTS_PART,
+        scope.communes,
+        scope.family_ids,
+        scope.family_ids,
+        order_by=" ORDER BY 5 DESC",
+    )
+    documents = [invoices.FamilyDocument(commune, *row) for commune, row in rows]
+    documents.sort(key=lambda d: (d.commune.name, d.regie_name, d.regie_id))
+    return invoices.grouped(documents)
+
+
 def family_invoice_lists(*, scope: FamilyScope, commune_slug: str = "") -> invoices.InvoiceLists:
     return invoices.invoice_lists(list_family_invoices(scope=scope), commune_slug=commune_slug)
 

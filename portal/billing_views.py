@@ -13,9 +13,15 @@ from django.views.decorators.http import require_POST
 from billing import payments, services
 from billing.gateway import ProviderUnavailable
 from billing.models import PaymentAttempt
-from billing.selectors import get_family_invoice, held_cart_of_booking, held_cart_summary
+from billing.selectors import (
+    get_family_credit_note,
+    get_family_invoice,
+    get_family_receipt,
+    held_cart_of_booking,
+    held_cart_summary,
+)
 from family import payment_plans
-from family.router import family_invoice_lists, get_family_scope, get_family_scope_in
+from family.router import family_invoice_lists, get_family_scope, get_family_scope_in, list_family_documents
 from foyer.errors import FoyerError, NotFound
 
 
@@ -191,6 +197,35 @@ def payment_webhook(request: HttpRequest, token: str) -> HttpResponse:
     """Mollie's notification: answered 200 at once, for unknown ids too."""
     payments.handle_webhook(token=token, provider_id=request.POST.get("id", ""))
     return HttpResponse(status=200)
+
+
+@login_required
+def documents(request: HttpRequest) -> HttpResponse:
+    """ "Mes reçus et avoirs": every commune's, under "Commune – Régie" headings."""
+    scope = get_family_scope(request.user)
+    return render(request, "portal/billing/documents.html", {"groups": list_family_documents(scope=scope)})
+
+
+@login_required
+def receipt_pdf(request: HttpRequest, receipt_id: int) -> HttpResponse:
+    from billing.pdf import pdf_response, render_receipt_pdf
+
+    scope = get_family_scope_in(request.user, request.commune)
+    receipt = get_family_receipt(family_ids=scope.family_ids, receipt_id=receipt_id)
+    return pdf_response(
+        render_receipt_pdf(receipt=receipt, commune=request.commune), filename=f"recu-{receipt.reference}.pdf"
+    )
+
+
+@login_required
+def credit_note_pdf(request: HttpRequest, credit_note_id: int) -> HttpResponse:
+    from billing.pdf import pdf_response, render_credit_note_pdf
+
+    scope = get_family_scope_in(request.user, request.commune)
+    note = get_family_credit_note(family_ids=scope.family_ids, credit_note_id=credit_note_id)
+    return pdf_response(
+        render_credit_note_pdf(note=note, commune=request.commune), filename=f"avoir-{note.reference}.pdf"
+    )
 
 
 @login_required

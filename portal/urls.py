@@ -14,6 +14,7 @@ urlpatterns = [
     path("panier/valide/", reservation_views.cart_validated, name="cart_validated"),
     path("factures/", billing_views.invoices, name="invoices"),
     path("factures/payer/", billing_views.invoices_pay, name="invoices_pay"),
+    path("factures/recus/", billing_views.documents, name="documents"),
     path("paiements/<int:plan_id>/", billing_views.payment_plan, name="payment_plan"),
     path(
         "paiements/<int:plan_id>/continuer/",

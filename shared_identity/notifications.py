@@ -63,10 +63,21 @@ def _plain_text(name: str, context: dict) -> str:
     return get_template(name).template.render(Context(context, autoescape=False))
 
 
-def send(template: str, context: dict, *, to: list[str], reply_to: list[str] | None = None) -> None:
-    """Send one e-mail now (callers are Celery tasks, or code already after its commit)."""
+def send(
+    template: str,
+    context: dict,
+    *,
+    to: list[str],
+    reply_to: list[str] | None = None,
+    attachments: Iterable[tuple[str, bytes, str]] = (),
+) -> None:
+    """Send one e-mail now (callers are Celery tasks, or code already after its commit), with
+    its (file name, content, MIME type) attachments."""
     if to:
-        compose(template, context, to=to, reply_to=reply_to).send()
+        message = compose(template, context, to=to, reply_to=reply_to)
+        for attachment in attachments:
+            message.attach(*attachment)
+        message.send()
 
 
 def broadcast(template: str, context: dict, *, recipients: Iterable[list[str]]) -> int:
@@ -123,13 +134,20 @@ def notify_families(
     kind: str | None,
     template: str,
     context: Callable[[int], dict] | dict,
+    attachments: Iterable[tuple[str, bytes, str]] = (),
 ) -> int:
     """One e-mail per family to its guardians who want this kind of message; ``context`` is
     the same for every family, or a function of the family id. Returns the e-mails sent."""
     emails = recipients(family_ids, kind=kind)
+    attachments = list(attachments)
     sent = 0
     for family_id, to in emails.items():
         if to:
-            send(template, context(family_id) if callable(context) else context, to=to)
+            send(
+                template,
+                context(family_id) if callable(context) else context,
+                to=to,
+                attachments=attachments,
+            )
             sent += 1
     return sent

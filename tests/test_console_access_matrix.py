@@ -16,6 +16,7 @@ from django.urls import URLPattern, URLResolver, reverse
 
 from actualites.models import NewsItem
 from billing.models import CreditNote, Invoice, InvoicingRun, PaymentAttempt
+from billing.services import record_payment
 from console import urls as console_urls
 from demandes.models import Request, RequestAttachment, RequestCategory
 from operators import urls as operator_urls
@@ -77,6 +78,7 @@ def objects_a(commune_a) -> dict[str, int]:
         credit_note = CreditNote.objects.create(
             invoice=invoice, family=family, amount=Decimal("4.05"), reason="Repas non servi"
         )
+        receipt = record_payment(invoice_id=invoice.pk, method="cash", amount=Decimal("1.00")).receipt
         attempt = PaymentAttempt.objects.create(
             family=family,
             account=account,
@@ -131,6 +133,7 @@ def objects_a(commune_a) -> dict[str, int]:
         "category_id": category.pk,
         "item_id": news.pk,
         "regie_id": run.regie_id,
+        "receipt_id": receipt.pk,
     }
 
 

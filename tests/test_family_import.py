@@ -3,6 +3,7 @@ valid lines only, idempotent re-import, updates) and activation links sent in bu
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
 import re
@@ -191,7 +192,7 @@ def test_a_too_large_file_is_refused_and_nothing_is_kept(client, commune_a, agen
     )
     assert not Membership.objects.exists() and not Family.objects.exists()
     # and too many lines, even small ones
-    monkeypatch.setattr(reading, "MAX_LINES", 2)
+    monkeypatch.setattr(reading, "SPEC", dataclasses.replace(reading.SPEC, max_lines=2))
     response = upload(client, commune_a, csv_bytes(MARTIN_LEA, MARTIN_HUGO, DURAND))
     assert response.status_code == 200
     assert "Le fichier compte plus de 2 lignes : découpez-le" in page_text(response)

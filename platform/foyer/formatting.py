@@ -35,6 +35,21 @@ MONTH_NAMES = (
     gettext_lazy("décembre"),
 )
 
+SHORT_MONTH_NAMES = (
+    gettext_lazy("janv."),
+    gettext_lazy("févr."),
+    gettext_lazy("mars"),
+    gettext_lazy("avr."),
+    gettext_lazy("mai"),
+    gettext_lazy("juin"),
+    gettext_lazy("juil."),
+    gettext_lazy("août"),
+    gettext_lazy("sept."),
+    gettext_lazy("oct."),
+    gettext_lazy("nov."),
+    gettext_lazy("déc."),
+)
+
 
 def format_money(amount: Decimal | int | str) -> str:
     """115.2 → "115,20 €" (no-break spaces: between thousands and before the euro sign)."""
@@ -59,3 +74,18 @@ def bracket_label(qf_min: int, qf_max: int | None) -> str:
     if qf_max is None:
         return _("QF %(min)d et plus") % {"min": qf_min}
     return _("QF %(min)d à %(max)d") % {"min": qf_min, "max": qf_max}
+
+
+def format_days(days: list[dt.date]) -> str:
+    """The days an invoice line bills, short, grouped by month:
+    "lun. 4, mar. 5, jeu. 7 janv. ; lun. 1er févr."."""
+    by_month: dict[tuple[int, int], list[dt.date]] = {}
+    for day in sorted(days):
+        by_month.setdefault((day.year, day.month), []).append(day)
+    parts = []
+    for (_year, month), month_days in by_month.items():
+        listed = ", ".join(
+            f"{str(WEEKDAY_NAMES[d.weekday()])[:3]}. {'1er' if d.day == 1 else d.day}" for d in month_days
+        )
+        parts.append(f"{listed} {SHORT_MONTH_NAMES[month - 1]}")
+    return " ; ".join(parts)

@@ -19,6 +19,8 @@ commune_patterns = [
     path("reservations/<int:booking_id>/annuler/", reservation_views.booking_cancel, name="booking_cancel"),
     path("factures/<int:invoice_id>/", billing_views.invoice_detail, name="invoice_detail"),
     path("factures/<int:invoice_id>/pdf/", billing_views.invoice_pdf, name="invoice_pdf"),
+    path("recus/<int:receipt_id>/pdf/", billing_views.receipt_pdf, name="receipt_pdf"),
+    path("avoirs/<int:credit_note_id>/pdf/", billing_views.credit_note_pdf, name="credit_note_pdf"),
     path(
         "factures/<int:invoice_id>/visibilite/", billing_views.invoice_visibility, name="invoice_visibility"
     ),

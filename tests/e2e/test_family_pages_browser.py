@@ -94,6 +94,7 @@ def _family_pages(parent: Account) -> list[str]:
         f"{jolieville.path_prefix}mentions-legales/",
         f"{demo.path_prefix}demandes/nouvelle/autre-demande/",
         f"/paiements/{plan.pk}/",
+        "/factures/recus/",
     ]
     for commune in (jolieville, demo):
         with commune_context(commune):
