@@ -4,13 +4,14 @@ absent row (another commune's rows live in another schema)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from django.db.models import Count, Prefetch, QuerySet, Sum
 
 from foyer.errors import NotFound
 
-from .models import CreditNote, Invoice, InvoicingRun, Payment, Receipt, Regie
+from .models import CreditNote, Invoice, InvoicingRun, Payment, Receipt, Regie, RegieApiToken, hash_token
 
 
 def _get(rows: QuerySet, pk: int):
@@ -73,3 +74,32 @@ def get_receipt(*, receipt_id: int) -> Receipt:
 
 def get_credit_note(*, credit_note_id: int) -> CreditNote:
     return _get(CreditNote.objects.select_related("invoice__regie"), credit_note_id)
+
+
+def list_api_tokens(*, regie: Regie) -> QuerySet[RegieApiToken]:
+    return regie.api_tokens.select_related("created_by").order_by("revoked_at", "-created_at")
+
+
+def find_api_token(raw: str) -> RegieApiToken | None:
+    """The live key whose hash this is, in the current commune (another commune's key is
+    not in its schema); None otherwise."""
+    if not raw.startswith("foyer_rt_") or len(raw) > 100:
+        return None
+    return (
+        RegieApiToken.objects.select_related("regie")
+        .filter(key_hash=hash_token(raw), revoked_at__isnull=True)
+        .first()
+    )
+
+
+def list_regie_receipts(
+    *, regie: Regie, since: dt.date | None = None, until: dt.date | None = None
+) -> QuerySet[Receipt]:
+    """The money a régie received (one receipt per payment, online or at the counter), oldest
+    first, with what each paid: for the commune's accounting."""
+    receipts = Receipt.objects.filter(regie=regie).select_related("attempt").order_by("received_at", "pk")
+    if since:
+        receipts = receipts.filter(received_at__date__gte=since)
+    if until:
+        receipts = receipts.filter(received_at__date__lte=until)
+    return receipts

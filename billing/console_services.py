@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import secrets
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -14,7 +15,7 @@ from django.utils.translation import gettext as _
 from foyer.errors import FoyerError, NotFound
 
 from .crypto import encrypt_secret
-from .models import Regie
+from .models import Regie, RegieApiToken, hash_token
 
 MOLLIE_KEY_RE = re.compile(r"^(test|live)_\w{30,}$", re.ASCII)
 
@@ -104,3 +105,40 @@ def save_regie(
         regie.saved_at = now or timezone.now()
         regie.save()
     return regie
+
+
+TOKEN_PREFIX = "foyer_rt_"
+
+
+def create_api_token(*, regie_id: int, name: str, actor=None) -> tuple[RegieApiToken, str]:
+    """A key for the commune's billing software, scoped to one régie; the key itself is
+    returned once and only its hash is kept."""
+    name = name.strip()
+    regie = Regie.objects.filter(pk=regie_id).first()
+    if regie is None:
+        raise NotFound(_("Cette régie n'existe pas."))
+    if not name or len(name) > 120:
+        raise FoyerError(
+            "invalid",
+            _("La clé n'a pas été créée."),
+            extra={
+                "fields": {"name": [_("Nommez la clé (120 caractères au plus), par exemple le logiciel.")]}
+            },
+        )
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = RegieApiToken.objects.create(
+        regie=regie, name=name, prefix=raw[:12], key_hash=hash_token(raw), created_by=actor
+    )
+    return token, raw
+
+
+def revoke_api_token(
+    *, regie_id: int, token_id: int, actor=None, now: dt.datetime | None = None
+) -> RegieApiToken:
+    token = RegieApiToken.objects.filter(pk=token_id, regie_id=regie_id).first()
+    if token is None:
+        raise NotFound()
+    if token.revoked_at is None:
+        token.revoked_at = now or timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token

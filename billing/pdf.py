@@ -336,6 +336,11 @@ def pdf_response(content: bytes, *, filename: str):
 
 
 def invoice_pdf_response(*, invoice, commune):
-    return pdf_response(
-        render_invoice_pdf(invoice=invoice, commune=commune), filename=f"facture-{invoice.reference}.pdf"
-    )
+    """The invoice's PDF: the document of the commune's software for an imported invoice that
+    has one, else drawn here."""
+    if invoice.pdf:
+        with invoice.pdf.open("rb") as stream:
+            content = stream.read()
+    else:
+        content = render_invoice_pdf(invoice=invoice, commune=commune)
+    return pdf_response(content, filename=f"facture-{invoice.reference}.pdf")

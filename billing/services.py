@@ -320,9 +320,9 @@ def issue_invoicing_run(*, run_id: int, actor=None, now: dt.datetime | None = No
         invoices = list(run.invoices.order_by("family_id"))
         year = timezone.localdate(now).year
         number = next_number(regie=regie, kind=InvoiceCounter.Kind.INVOICE, year=year, count=len(invoices))
-        payers = _payers([invoice.family_id for invoice in invoices])
+        who = payers([invoice.family_id for invoice in invoices])
         dossiers = dict(
-            Membership.objects.filter(commune=connection.tenant, family_id__in=payers).values_list(
+            Membership.objects.filter(commune=connection.tenant, family_id__in=who).values_list(
                 "family_id", "dossier_number"
             )
         )
@@ -338,7 +338,7 @@ def issue_invoicing_run(*, run_id: int, actor=None, now: dt.datetime | None = No
             number += 1
             invoice.issued_at = now
             invoice.due_date = due
-            invoice.payer_name, invoice.payer_address = payers[invoice.family_id]
+            invoice.payer_name, invoice.payer_address = who[invoice.family_id]
             invoice.dossier_number = dossiers.get(invoice.family_id, "")
         _number_invoices(invoices, year=year, issued_at=now, due_date=due)
         used = InvoiceLine.objects.filter(invoice__run=run)
@@ -358,7 +358,8 @@ def issue_invoicing_run(*, run_id: int, actor=None, now: dt.datetime | None = No
     return run
 
 
-def _payers(family_ids: list[int]) -> dict[int, tuple[str, str]]:
+def payers(family_ids: list[int]) -> dict[int, tuple[str, str]]:
+    """Each family's payer as an invoice names it: its guardians (or the family), its address."""
     families = Family.objects.in_bulk(family_ids)
     guardians: dict[int, list[str]] = defaultdict(list)
     for family_id, first, last in (
@@ -367,14 +368,14 @@ def _payers(family_ids: list[int]) -> dict[int, tuple[str, str]]:
         .values_list("family_id", "first_name", "last_name")
     ):
         guardians[family_id].append(f"{first} {last.upper()}")
-    payers = {}
+    found = {}
     for family_id, family in families.items():
         name = " et ".join(guardians[family_id]) or family.name
         address = "\n".join(
             part for part in (family.address_line, f"{family.postcode} {family.city}".strip()) if part
         )
-        payers[family_id] = (name, address)
-    return payers
+        found[family_id] = (name, address)
+    return found
 
 
 def record_payment(
@@ -411,6 +412,7 @@ def invoice_item(invoice: Invoice, amount: Decimal) -> dict:
         "label": _("Facture %(ref)s") % {"ref": invoice.reference},
         "amount": str(amount),
         "invoice_id": invoice.pk,
+        "invoice_reference": invoice.reference,
     }
 
 

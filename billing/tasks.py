@@ -14,13 +14,23 @@ from .models import Invoice, PaymentAttempt, Receipt
 
 @app.task(base=TenantTask)
 def send_invoice_emails(*, run_id: int) -> int:
-    """One e-mail per issued invoice to the family's guardians with an account."""
-    invoices = {i.family_id: i for i in Invoice.objects.filter(run_id=run_id, status=Invoice.Status.ISSUED)}
+    """One e-mail per issued invoice of a run to the family's guardians with an account."""
+    return _email_invoices(Invoice.objects.filter(run_id=run_id, status=Invoice.Status.ISSUED))
+
+
+@app.task(base=TenantTask)
+def send_imported_invoice_emails(*, invoice_ids: list[int]) -> int:
+    """The same for invoices imported from the commune's software."""
+    return _email_invoices(Invoice.objects.filter(pk__in=invoice_ids, status=Invoice.Status.ISSUED))
+
+
+def _email_invoices(invoices) -> int:
+    by_family = {invoice.family_id: invoice for invoice in invoices}
     return notifications.notify_families(
-        family_ids=invoices,
+        family_ids=by_family,
         kind="invoice",
         template="invoice_issued",
-        context=lambda family_id: {"invoice": invoices[family_id]},
+        context=lambda family_id: {"invoice": by_family[family_id]},
     )
 
 

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from . import billing_views as views
+from . import regie_views
 
 urlpatterns = [
     # Month-end invoicing (staff; issuing: commune administrators)
@@ -34,4 +35,17 @@ urlpatterns = [
     path("facturation/regies/", views.regie_list, name="regie_list"),
     path("facturation/regies/nouvelle/", views.regie_edit, name="regie_create"),
     path("facturation/regies/<int:regie_id>/", views.regie_edit, name="regie_edit"),
+    path("facturation/regies/<int:regie_id>/import/", regie_views.invoice_import, name="invoice_import"),
+    path(
+        "facturation/regies/<int:regie_id>/import/<slug:token>/",
+        regie_views.invoice_import_preview,
+        name="invoice_import_preview",
+    ),
+    path("facturation/regies/<int:regie_id>/cles-api/", regie_views.api_tokens, name="api_tokens"),
+    path(
+        "facturation/regies/<int:regie_id>/cles-api/<int:token_id>/revoquer/",
+        regie_views.api_token_revoke,
+        name="api_token_revoke",
+    ),
+    path("facturation/regies/<int:regie_id>/paiements/", regie_views.payments_export, name="payments_export"),
 ]

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from billing import console_selectors as selectors
 from billing import services
 from billing.console_services import save_regie
-from billing.models import Invoice, InvoicingRun
+from billing.models import Invoice, InvoicingRun, Regie
 from billing.pdf import invoice_pdf_response, pdf_response, render_credit_note_pdf, render_receipt_pdf
 from foyer.errors import FoyerError, NotFound, apply_errors
 from foyer.formatting import format_money
@@ -75,7 +75,9 @@ def _prepare_form(request: HttpRequest) -> PrepareRunForm:
 
 def _runs_page(request: HttpRequest, form: PrepareRunForm) -> HttpResponse:
     return render(
-        request, "console/billing/run_list.html", {"runs": selectors.list_invoicing_runs(), "form": form}
+        request,
+        "console/billing/run_list.html",
+        {"runs": selectors.list_invoicing_runs(), "form": form, "regies": Regie.objects.order_by("pk")},
     )
 
 

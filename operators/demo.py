@@ -7,7 +7,7 @@ import datetime as dt
 from decimal import Decimal
 
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -328,7 +328,10 @@ def _billing(family: Family, *, regies: list[tuple]) -> None:
             regie.saved_at = timezone.now()
             regie.save()
         Service.objects.filter(name__in=services).update(regie=regie)
-        if regie.imported or InvoicingRun.objects.filter(regie=regie, period_start=start).exists():
+        if regie.imported:
+            _imported_invoice(family, regie, start, end)
+            continue
+        if InvoicingRun.objects.filter(regie=regie, period_start=start).exists():
             continue
         prestation = (
             Prestation.objects.filter(service__regie=regie, billing_mode=Prestation.BillingMode.MONTH_END)
@@ -340,6 +343,30 @@ def _billing(family: Family, *, regies: list[tuple]) -> None:
         _attended(family, prestation, start, end)
         run = prepare_invoicing_run(month=start, regie_id=regie.pk)
         issue_invoicing_run(run_id=run.pk)
+
+
+def _imported_invoice(family: Family, regie, start: dt.date, end: dt.date) -> None:
+    """An invoice of the commune's own billing software, published for the family to pay."""
+    from billing import imports
+
+    dossier = family.memberships.get(commune=connection.tenant).dossier_number
+    issued = end + dt.timedelta(days=3)
+    invoice = imports.InvoiceInput(
+        number=f"{issued.year}-{regie.regie_code}-00-78",
+        dossier=dossier,
+        issued_on=issued,
+        due_on=issued + dt.timedelta(days=30),
+        period_start=start,
+        period_end=end,
+        lines=[
+            imports.LineInput("Transport scolaire", Decimal("18.00"), "Alvaro", 1, Decimal("18.00")),
+            imports.LineInput("Étude surveillée", Decimal("9.60"), "Alvaro", 4, Decimal("2.40")),
+        ],
+        source="démo",
+    )
+    plan = imports.plan_import(regie=regie, invoices=[invoice])
+    if plan.create:
+        imports.import_invoices(plan=plan)
 
 
 def _attended(family: Family, prestation: Prestation, start: dt.date, end: dt.date) -> None:

@@ -15,6 +15,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, reverse
 
 from actualites.models import NewsItem
+from billing.console_services import create_api_token
 from billing.models import CreditNote, Invoice, InvoicingRun, PaymentAttempt
 from billing.services import record_payment
 from console import urls as console_urls
@@ -78,6 +79,7 @@ def objects_a(commune_a) -> dict[str, int]:
         credit_note = CreditNote.objects.create(
             invoice=invoice, family=family, amount=Decimal("4.05"), reason="Repas non servi"
         )
+        token, _raw = create_api_token(regie_id=run.regie_id, name="Logiciel")
         receipt = record_payment(invoice_id=invoice.pk, method="cash", amount=Decimal("1.00")).receipt
         attempt = PaymentAttempt.objects.create(
             family=family,
@@ -134,6 +136,7 @@ def objects_a(commune_a) -> dict[str, int]:
         "item_id": news.pk,
         "regie_id": run.regie_id,
         "receipt_id": receipt.pk,
+        "token_id": token.pk,
     }
 
 

@@ -30,7 +30,8 @@ def test_seed_demo_gives_a_family_in_two_communes_with_something_to_book_and_to_
             invoices = Invoice.objects.order_by("reference")
             assert {i.status for i in invoices} == {"issued"}
             # JolieVille: one invoice per régie (canteen CA, périscolaire A4)
-            expected = {"jolieville": ["CA", "A4"], "demo": ["PL"]}[commune.slug]
+            # Collectivité Démo: its own (PL) and one from the commune's software (FC)
+            expected = {"jolieville": ["CA", "A4"], "demo": ["FC", "PL"]}[commune.slug]
             assert sorted(i.reference.split("-")[1] for i in invoices) == sorted(expected)
             assert NewsItem.objects.filter(pinned=True).count() == 1 and NewsItem.objects.count() == 2
             requests = list(Request.objects.all())

@@ -40,5 +40,6 @@ urlpatterns = [
     path("demandes/", include(("portal.demandes_commune_urls", "commune_demandes"))),
     path("actualites/", include(("portal.actualites_commune_urls", "commune_actualites"))),
     path("console/", include("console.urls")),
+    path("api/regie/", include("console.regie_api_urls")),
     path("api/", include("portal.api.commune_urls")),
 ]

@@ -459,7 +459,7 @@ def test_billing_pages_cost_the_same_queries_for_many_rows(
     client.force_login(admin_a)
     # when / then: commune, session, account, staff role (and SET search_path), then the rows
     for path, queries in {
-        RUNS: 9,  # with the régies of the prepare form
+        RUNS: 10,  # with the régies (the prepare form, the imports and exports)
         f"{RUNS}{invoices[0].run_id}/": 9,
         f"{RUNS}factures/{invoices[0].pk}/": 10,  # with its avoirs
         f"{RUNS}paiements/": 9,

@@ -42,7 +42,12 @@ def test_a_counter_payment_gets_a_numbered_receipt_e_mailed_with_its_pdf(
     assert (first.receipt.number, first.receipt.reference) == (1, f"RC{first.receipt.year}-RG-00001")
     assert second.receipt.number == 2
     assert second.receipt.items == [
-        {"label": f"Facture {invoice.reference}", "amount": "3.00", "invoice_id": invoice.pk}
+        {
+            "label": f"Facture {invoice.reference}",
+            "amount": "3.00",
+            "invoice_id": invoice.pk,
+            "invoice_reference": invoice.reference,
+        }
     ]
     sent = _receipt_mails()
     assert len(sent) == 2 and sent[0].to == ["parent@example.fr"]

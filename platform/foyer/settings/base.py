@@ -295,6 +295,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "foyer.errors.api_exception_handler",
+    # The régie API (console.regie_api), per key.
+    "DEFAULT_THROTTLE_RATES": {"regie_api": "600/hour"},
 }
 
 LOGGING = {
