@@ -20,10 +20,13 @@ view for the family in **one SQL round trip whatever the number of communes**:
 | the carts awaiting payment | reservations HELD_PART | ``list_held_carts`` |
 | cancellation requests ("Mes demandes") | reservations CANCELLATIONS_PART | ``list_family_cancellations`` |
 | invoices ("Mes factures") | billing INVOICES_PART | ``list_family_invoices``, ``family_invoice_lists`` |
+| receipts and credit notes ("Mes reçus et avoirs") | billing RECEIPTS_PART | ``list_family_documents`` |
 | requests ("Mes demandes") | demandes REQUESTS_PART, CATEGORIES_PART | ``list_family_requests``, ``list_family_categories`` |
 | news ("Actualités") | actualites NEWS_PART inside FEED | ``family_news_feed`` |
 
 Never a loop of ``SET search_path`` per commune in a request: one statement reads them all.
+(Payment plans, family.payment_plans, read each unfinished step's payment in its commune: a
+few steps, only on the payment pages and "Mes factures" while a plan is open.)
 """
 
 from __future__ import annotations
