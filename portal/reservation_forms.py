@@ -86,7 +86,9 @@ class CancellationRequestForm(forms.Form):
 class AccountSettingsForm(forms.Form):
     """The e-mails a guardian receives, one switch per kind (shared_identity NOTIFICATION_FIELDS)."""
 
-    notify_invoices = forms.BooleanField(label=_("Une nouvelle facture est émise"), required=False)
+    notify_invoices = forms.BooleanField(
+        label=_("Une nouvelle facture est émise, un paiement est reçu (avec son reçu)"), required=False
+    )
     notify_requests = forms.BooleanField(
         label=_("Une de mes demandes avance (demandes, demandes d'annulation)"), required=False
     )
