@@ -234,7 +234,7 @@ def online_payments(request: HttpRequest) -> HttpResponse:
     from billing.models import PaymentAttempt
 
     attempts = (
-        PaymentAttempt.objects.select_related("family")
+        PaymentAttempt.objects.select_related("family", "regie")
         .prefetch_related("invoices", "refunds")
         .annotate(
             needs_look=Case(When(flagged="", then=Value(1)), default=Value(0), output_field=IntegerField())
