@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean messages
+.PHONY: setup demo test lint bench bench-smoke clean messages
 
 $(STAMP): pyproject.toml tests/e2e/package-lock.json
 	$(PYTHON) -c 'import sys; sys.exit("Foyer needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -31,6 +31,10 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/provisioning.py
+
+# Every benchmark at tiny sizes: correctness only, so a change that breaks one fails CI.
+bench-smoke: setup
+	$(BIN)/python bench/smoke.py
 
 clean:
 	rm -rf .data .pytest_cache .ruff_cache

@@ -287,16 +287,25 @@ def burst_client(session, base: str, form: dict, barrier: threading.Barrier, res
         result["end"] = time.perf_counter()
         result["status"] = validated.status_code
         result["location"] = validated.headers.get("Location", "")
+        if validated.status_code == 200:
+            result["page"] = validated.text  # the cart again, with the refusal's message
     except (requests.RequestException, threading.BrokenBarrierError) as error:
         result["error"] = f"{phase}: {type(error).__name__}: {error}"
         result.setdefault("end", time.perf_counter())
 
 
-def refusal_reasons(sessions: list, base: str) -> dict[str, int]:
+def _refused(result: dict) -> bool:
+    """A refused validation: the cart page again, with the reason (shown at once, 200, or
+    after a redirect to it)."""
+    status, location = result.get("status"), result.get("location", "")
+    return status == 200 or (status == 302 and location.endswith("/panier/"))
+
+
+def refusal_reasons(refused: list[tuple], base: str) -> dict[str, int]:
     """What the refused families read on their cart page (the messages of the refusal)."""
     reasons: dict[str, int] = {}
-    for session in sessions:
-        page = session.get(f"{base}/panier/", timeout=TIMEOUT).text
+    for session, result in refused:
+        page = result.get("page") or session.get(f"{base}/panier/", timeout=TIMEOUT).text
         if "plus de place disponible" in page:
             key = "plus de place disponible"
         elif "panier est vide" in page:
@@ -360,12 +369,10 @@ def run(args) -> int:
             thread.start()
         for thread in threads:
             thread.join(timeout=BARRIER_SECONDS + 2 * TIMEOUT[1] + 10)
-        refused_sessions = [
-            session
-            for session, result in zip(sessions, results, strict=True)
-            if result.get("status") == 302 and "/panier/" in result.get("location", "")
+        refused = [
+            (session, result) for session, result in zip(sessions, results, strict=True) if _refused(result)
         ]
-        reasons = refusal_reasons(refused_sessions, base)
+        reasons = refusal_reasons(refused, base)
     except BaseException:
         log.flush()
         tail = Path(log.name).read_text(errors="replace").splitlines()[-30:]
@@ -381,7 +388,7 @@ def run(args) -> int:
     errors = [r for r in results if "error" in r or "status" not in r]
     # Validation answers with a redirect: to its confirmation when booked, back to the cart when refused.
     validated = [r for r in done if r["status"] == 302 and r["location"].endswith("/panier/valide/")]
-    refused = [r for r in done if r["status"] == 302 and r["location"].endswith("/panier/")]
+    refused = [r for r in done if _refused(r)]
     unexpected = [r for r in done if r not in validated and r not in refused]
     latencies = [r["end"] - r["added_at"] for r in done]
     add_latencies = [r["added_at"] - r["start"] for r in done]
