@@ -125,7 +125,7 @@ def get_plan(*, account: Account, plan_id: int) -> PaymentPlan:
 
 def open_plans(account: Account) -> list[PaymentPlan]:
     """The plans the family left unfinished, newest first, brought up to date."""
-    plans = PaymentPlan.objects.filter(account=account, closed_at__isnull=True).prefetch_related("steps")
+    plans = PaymentPlan.objects.filter(account=account, closed_at__isnull=True)
     return [plan for plan in (refresh(plan) for plan in plans) if plan.closed_at is None]
 
 

@@ -128,7 +128,10 @@ def payment_plan_drop(request: HttpRequest, plan_id: int) -> HttpResponse:
     plan = payment_plans.get_plan(account=request.user, plan_id=plan_id)
     payment_plans.drop_plan(plan)
     messages.success(
-        request, _("Paiement arrêté : ce qui est payé le reste, le reste est toujours dans « Mes factures ».")
+        request,
+        _(
+            "Paiement arrêté : ce qui est payé est acquis, ce qui reste à payer vous attend dans « Mes factures »."
+        ),
     )
     return redirect("portal:invoices")
 
