@@ -10,6 +10,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tenants.references import identity_key
+
 TITLE_MAX_LENGTH = 200
 
 
@@ -52,12 +54,8 @@ class NewsItem(models.Model):
     pinned = models.BooleanField(_("épinglée"), default=False)
     # When the member families were e-mailed (once, whatever happens next).
     emailed_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    created_by = identity_key(settings.AUTH_USER_MODEL, null=True, blank=True, db_index=False)
+    updated_by = identity_key(settings.AUTH_USER_MODEL, null=True, blank=True, db_index=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -111,7 +109,7 @@ class NewsRead(models.Model):
     """An account has read an item (the unread marker is per account, not per family)."""
 
     item = models.ForeignKey(NewsItem, on_delete=models.CASCADE, related_name="reads")
-    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    account = identity_key(settings.AUTH_USER_MODEL)
     read_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

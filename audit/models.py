@@ -9,6 +9,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tenants.references import identity_key
+
 
 class AppendOnly(Exception):
     """An audit entry was about to be changed or deleted."""
@@ -36,9 +38,7 @@ class AuditEntry(models.Model):
     created_at = models.DateTimeField(_("date"), default=timezone.now)
     # The account, while it exists; the label is copied so that the entry still says who it
     # was once the account is anonymised or gone.
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    actor = identity_key(settings.AUTH_USER_MODEL, null=True, blank=True)
     actor_label = models.CharField(_("auteur"), max_length=320)
     role = models.CharField(_("rôle"), max_length=10, choices=Role.choices)
     # A stable code: "<object type>.<verb>" (prestation.update, booking.mass_cancel…).

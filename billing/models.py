@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from foyer.formatting import format_days
 from foyer.uploads import private_storage
+from tenants.references import identity_key
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 DEFAULT_REFERENCE_FORMAT = "{annee}-{regie}-00-{numero}"
@@ -137,9 +138,7 @@ class InvoicingRun(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     journal = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    created_by = identity_key(settings.AUTH_USER_MODEL, null=True, blank=True, db_index=False)
     issued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -188,7 +187,7 @@ class Invoice(models.Model):
         InvoicingRun, on_delete=models.PROTECT, null=True, blank=True, related_name="invoices"
     )
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.FOYER)
-    family = models.ForeignKey("shared_identity.Family", on_delete=models.PROTECT, related_name="+")
+    family = identity_key("shared_identity.Family")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     year = models.PositiveIntegerField(null=True, blank=True)
     number = models.PositiveIntegerField(null=True, blank=True)
@@ -292,9 +291,7 @@ class Payment(models.Model):
     amount = models.DecimalField(**MONEY)
     received_at = models.DateTimeField()
     reference = models.CharField(max_length=100, blank=True)
-    recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    recorded_by = identity_key(settings.AUTH_USER_MODEL, null=True, blank=True, db_index=False)
     receipt = models.ForeignKey(
         "Receipt", on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
     )
@@ -325,8 +322,8 @@ class PaymentAttempt(models.Model):
     FINAL = (Status.PAID, Status.FAILED, Status.CANCELED, Status.EXPIRED)
 
     regie = models.ForeignKey(Regie, on_delete=models.PROTECT, related_name="attempts")
-    family = models.ForeignKey("shared_identity.Family", on_delete=models.PROTECT, related_name="+")
-    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    family = identity_key("shared_identity.Family")
+    account = identity_key(settings.AUTH_USER_MODEL)
     invoices = models.ManyToManyField(Invoice, related_name="payment_attempts", blank=True)
     cart = models.ForeignKey(
         "reservations.Cart", on_delete=models.PROTECT, null=True, blank=True, related_name="payment_attempts"
@@ -384,9 +381,7 @@ class Refund(models.Model):
     idempotency_key = models.CharField(max_length=64, unique=True)
     provider_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    created_by = identity_key(settings.AUTH_USER_MODEL, null=True, blank=True, db_index=False)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_positive")]
@@ -400,7 +395,7 @@ class CreditNote(models.Model):
     from the family's next invoice (or refunded through the provider)."""
 
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
-    family = models.ForeignKey("shared_identity.Family", on_delete=models.PROTECT, related_name="+")
+    family = identity_key("shared_identity.Family")
     # Numbered in the régie's own series of credit notes (AV2027-CA-0001).
     year = models.PositiveIntegerField(null=True, blank=True)
     number = models.PositiveIntegerField(null=True, blank=True)
@@ -408,9 +403,7 @@ class CreditNote(models.Model):
     amount = models.DecimalField(**MONEY)
     reason = models.CharField(max_length=255)
     created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    created_by = identity_key(settings.AUTH_USER_MODEL, null=True, blank=True, db_index=False)
     applied_at = models.DateTimeField(null=True, blank=True)
     refund = models.OneToOneField(
         "Refund", on_delete=models.PROTECT, null=True, blank=True, related_name="credit_note"
@@ -434,7 +427,7 @@ class Receipt(models.Model):
     receipts (RC2027-CA-00001). ``items`` lists what was paid: [{"label", "amount"}]."""
 
     regie = models.ForeignKey(Regie, on_delete=models.PROTECT, related_name="receipts")
-    family = models.ForeignKey("shared_identity.Family", on_delete=models.PROTECT, related_name="+")
+    family = identity_key("shared_identity.Family")
     year = models.PositiveIntegerField()
     number = models.PositiveIntegerField()
     reference = models.CharField(max_length=40)
@@ -473,9 +466,7 @@ class RegieApiToken(models.Model):
     prefix = models.CharField(max_length=12)
     key_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    created_by = identity_key(settings.AUTH_USER_MODEL, null=True, blank=True, db_index=False)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 

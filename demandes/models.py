@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from foyer.uploads import ALL_TYPES, EXTENSIONS, TYPE_LABELS, private_storage
+from tenants.references import identity_key
 
 
 class AttachmentType(models.TextChoices):
@@ -137,19 +138,15 @@ class Request(models.Model):
     }
 
     category = models.ForeignKey(RequestCategory, on_delete=models.PROTECT, related_name="requests")
-    family = models.ForeignKey("shared_identity.Family", on_delete=models.PROTECT, related_name="+")
-    child = models.ForeignKey(
-        "shared_identity.Child", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    family = identity_key("shared_identity.Family")
+    child = identity_key("shared_identity.Child", null=True, blank=True)
+    created_by = identity_key(settings.AUTH_USER_MODEL)
     # The category's title when filed, and the answers with their labels: what the family
     # sent stays readable if the category changes later.
     title = models.CharField(_("objet"), max_length=150)
     answers = models.JSONField(_("réponses"), default=list, blank=True)
     status = models.CharField(_("statut"), max_length=12, choices=Status.choices, default=Status.SUBMITTED)
-    assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    assignee = identity_key(settings.AUTH_USER_MODEL, null=True, blank=True)
     created_at = models.DateTimeField(_("déposée le"), auto_now_add=True)
     updated_at = models.DateTimeField(_("dernière activité"))
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -205,15 +202,11 @@ class RequestEvent(models.Model):
     request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     side = models.CharField(max_length=8, choices=Side.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    actor = identity_key(settings.AUTH_USER_MODEL, null=True, blank=True, db_index=False)
     from_status = models.CharField(max_length=12, choices=Request.Status.choices, blank=True)
     to_status = models.CharField(max_length=12, choices=Request.Status.choices, blank=True)
     message = models.TextField(_("message"), blank=True)
-    assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    assignee = identity_key(settings.AUTH_USER_MODEL, null=True, blank=True, db_index=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -263,7 +256,7 @@ class RequestAttachment(models.Model):
     size = models.PositiveIntegerField()
     type_code = models.CharField(_("type de pièce"), max_length=40, choices=AttachmentType.choices)
     side = models.CharField(max_length=8, choices=RequestEvent.Side.choices)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_by = identity_key(settings.AUTH_USER_MODEL)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

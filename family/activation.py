@@ -8,9 +8,11 @@ from django.utils.translation import gettext as _
 
 from foyer.errors import FoyerError
 from reservations.services import reassign_family
-from shared_identity.models import Account, Child, Family, Guardian, Invitation, Membership, normalize_email
+from shared_identity.models import Account, Family, Guardian, Invitation, Membership, normalize_email
 from shared_identity.selectors import get_invitation_for_token
 from shared_identity.services import complete_activation
+
+from . import identity
 
 
 def activate_family_for_account(*, commune, token: str, account: Account) -> Membership:
@@ -55,8 +57,10 @@ def activate_family_for_account(*, commune, token: str, account: Account) -> Mem
 
 
 def merge_dossier(*, dossier: Family, into: Family, account: Account) -> None:
-    """Runs in the schema of the commune that opened the dossier: the only one whose data
-    points at it, and which is moved to the family it joins."""
+    """Runs in the schema of the commune that opened the dossier. Every commune row that points
+    at the dossier (and at its children the family already had) is moved to the family it
+    joins, in each commune of the dossier, before the dossier's identity rows are deleted."""
+    schema_names = identity.commune_schemas_of(dossier)
     known_children = {(c.first_name.casefold(), c.birth_date): c.pk for c in into.children.all()}
     same_child: dict[int, int] = {}
     for child in dossier.children.all():
@@ -67,11 +71,12 @@ def merge_dossier(*, dossier: Family, into: Family, account: Account) -> None:
             child.family = into
             child.save(update_fields=["family"])
     reassign_family(from_family_id=dossier.pk, to_family_id=into.pk, same_child=same_child)
-    Child.objects.filter(pk__in=same_child).delete()
+    identity.repoint_family(old=dossier, new=into, same_child=same_child, schema_names=schema_names)
     known_emails = set(into.guardians.values_list("email", flat=True))
+    leaving = []
     for guardian in dossier.guardians.all():
         if guardian.email in known_emails or guardian.email == account.email:
-            guardian.delete()
+            leaving.append(guardian.pk)
         else:
             guardian.family = into
             guardian.save(update_fields=["family"])
@@ -80,4 +85,6 @@ def merge_dossier(*, dossier: Family, into: Family, account: Account) -> None:
         if not getattr(into, field) and getattr(dossier, field):
             setattr(into, field, getattr(dossier, field))
     into.save()
-    dossier.delete()
+    identity.delete_family_rows(
+        family=dossier, children=same_child, guardians=leaving, schema_names=schema_names
+    )

@@ -68,3 +68,13 @@ def expire_data_exports() -> int:
 
     with _in_public_schema():
         return expire()
+
+
+@app.task
+def check_identity_references() -> int:
+    """Daily (beat): commune rows whose account, family or child id points at nothing (the
+    commune schemas keep plain ids of the public identity rows). Returns how many were found."""
+    from .identity import check_identity_references as check
+
+    with _in_public_schema():
+        return sum(orphan.count for orphan in check())

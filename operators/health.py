@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django_tenants.utils import schema_exists
 
+from family.identity import ORPHANS_REPORT_KEY
 from tenants import schemas
 from tenants.models import Commune
 from tenants.selectors import list_commune_schema_names
@@ -82,6 +83,7 @@ def get_platform_health(*, now: dt.datetime | None = None) -> PlatformHealth:
     health.lines += _check_redis(health)
     health.lines.append(_check_beat(health, now=now))
     health.lines += _check_schemas(health)
+    health.lines.append(_check_identity_references())
     health.lines.append(_check_failures(health, now=now))
     return health
 
@@ -296,6 +298,44 @@ def _check_schemas(health: PlatformHealth) -> list[HealthLine]:
             "template", template_label, OK, _("À jour : une nouvelle commune en est une copie immédiate.")
         )
     return [migrations, template_line]
+
+
+def _check_identity_references() -> HealthLine:
+    """The last report of the daily check (family.identity): commune rows whose account,
+    family or child id points at nothing."""
+    label = _("Références aux identités")
+    try:
+        report = cache.get(ORPHANS_REPORT_KEY)
+    except Exception as exc:
+        logger.warning("Health: the cache is unreachable: %s", exc)
+        return HealthLine(
+            "identity", label, PANNE, _("Inconnu : le cache est injoignable (%(error)s).") % {"error": exc}
+        )
+    if not report:
+        return HealthLine(
+            "identity", label, ATTENTION, _("Pas encore vérifiées : la vérification passe chaque nuit.")
+        )
+    when = timezone.localtime(dt.datetime.fromisoformat(report["checked_at"])).strftime("%d/%m/%Y à %H:%M")
+    orphans = report["orphans"]
+    if not orphans:
+        return HealthLine(
+            "identity", label, OK, _("Aucune référence orpheline (vérifié le %(when)s).") % {"when": when}
+        )
+    rows = sum(count for _schema, _reference, count in orphans)
+    shown = ", ".join(f"{schema}.{reference} ({count})" for schema, reference, count in orphans[:10])
+    return HealthLine(
+        "identity",
+        label,
+        PANNE,
+        ngettext(
+            "%(count)s ligne de commune désigne un compte, une famille ou un enfant qui n'existe plus "
+            "(vérifié le %(when)s) : %(where)s.",
+            "%(count)s lignes de commune désignent un compte, une famille ou un enfant qui n'existe plus "
+            "(vérifié le %(when)s) : %(where)s.",
+            rows,
+        )
+        % {"count": rows, "when": when, "where": shown},
+    )
 
 
 def _check_failures(health: PlatformHealth, *, now: dt.datetime) -> HealthLine:

@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from foyer.uploads import private_storage
+from tenants.references import identity_key
 
 colour_validator = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("La couleur s'écrit #RRGGBB."), "invalid_colour")
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -209,7 +210,7 @@ class SchoolHoliday(models.Model):
 class QuotientFamilial(models.Model):
     """A family's quotient familial in this commune, from a date."""
 
-    family = models.ForeignKey("shared_identity.Family", on_delete=models.PROTECT, related_name="+")
+    family = identity_key("shared_identity.Family")
     value = models.PositiveIntegerField(_("quotient familial"))
     valid_from = models.DateField(_("à partir du"))
 
@@ -224,8 +225,8 @@ class QuotientFamilial(models.Model):
 class Enrolment(models.Model):
     """A child enrolled in a service at a site for a period: only enrolled children book."""
 
-    child = models.ForeignKey("shared_identity.Child", on_delete=models.PROTECT, related_name="+")
-    family = models.ForeignKey("shared_identity.Family", on_delete=models.PROTECT, related_name="+")
+    child = identity_key("shared_identity.Child")
+    family = identity_key("shared_identity.Family")
     service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="enrolments")
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="enrolments")
     start = models.DateField(_("du"))
@@ -266,8 +267,8 @@ class Cart(models.Model):
         EXPIRED = "expired", _("Expiré")
         CANCELLED = "cancelled", _("Annulé")
 
-    family = models.ForeignKey("shared_identity.Family", on_delete=models.PROTECT, related_name="+")
-    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    family = identity_key("shared_identity.Family")
+    account = identity_key(settings.AUTH_USER_MODEL)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
     validated_at = models.DateTimeField(null=True, blank=True)
@@ -291,7 +292,7 @@ class CartItem(models.Model):
 
     cart = models.ForeignKey(Cart, on_delete=models.CASCADE, related_name="items")
     action = models.CharField(max_length=6, choices=Action.choices)
-    child = models.ForeignKey("shared_identity.Child", on_delete=models.CASCADE, related_name="+")
+    child = identity_key("shared_identity.Child")
     prestation = models.ForeignKey(Prestation, on_delete=models.CASCADE, related_name="+")
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
     date = models.DateField()
@@ -327,8 +328,8 @@ class Booking(models.Model):
         Status.CANCELLED: set(),
     }
 
-    child = models.ForeignKey("shared_identity.Child", on_delete=models.PROTECT, related_name="+")
-    family = models.ForeignKey("shared_identity.Family", on_delete=models.PROTECT, related_name="+")
+    child = identity_key("shared_identity.Child")
+    family = identity_key("shared_identity.Family")
     prestation = models.ForeignKey(Prestation, on_delete=models.PROTECT, related_name="bookings")
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="bookings")
     date = models.DateField()
@@ -339,18 +340,12 @@ class Booking(models.Model):
     late = models.BooleanField(default=False)
     unbooked = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    created_by = identity_key(settings.AUTH_USER_MODEL, null=True, blank=True, db_index=False)
     cancelled_at = models.DateTimeField(null=True, blank=True)
-    cancelled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    cancelled_by = identity_key(settings.AUTH_USER_MODEL, null=True, blank=True, db_index=False)
     cancel_reason = models.CharField(max_length=255, blank=True)
     attendance_marked_at = models.DateTimeField(null=True, blank=True)
-    attendance_marked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    attendance_marked_by = identity_key(settings.AUTH_USER_MODEL, null=True, blank=True, db_index=False)
 
     class Meta:
         ordering = ["date", "prestation"]
@@ -383,8 +378,8 @@ class CancellationRequest(models.Model):
     # The other bookings the same request covers (several days, several children: one reason,
     # one certificate), when the family signals absences in a batch from its cart.
     extra_bookings = models.ManyToManyField(Booking, related_name="+", blank=True)
-    family = models.ForeignKey("shared_identity.Family", on_delete=models.PROTECT, related_name="+")
-    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    family = identity_key("shared_identity.Family")
+    account = identity_key(settings.AUTH_USER_MODEL)
     reason = models.TextField(_("motif"))
     attachment = models.FileField(
         _("justificatif"), upload_to=attachment_path, storage=private_storage, blank=True
@@ -394,9 +389,7 @@ class CancellationRequest(models.Model):
     comment = models.TextField(_("commentaire"), blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    decided_by = identity_key(settings.AUTH_USER_MODEL, null=True, blank=True, db_index=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -419,7 +412,7 @@ class BookingCredit(models.Model):
     cancellation, accepted request). The billing run turns these into credit notes."""
 
     booking = models.OneToOneField(Booking, on_delete=models.PROTECT, related_name="credit")
-    family = models.ForeignKey("shared_identity.Family", on_delete=models.PROTECT, related_name="+")
+    family = identity_key("shared_identity.Family")
     amount = models.DecimalField(**MONEY)
     reason = models.CharField(max_length=255)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -281,6 +281,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "family.tasks.expire_data_exports",
         "schedule": crontab(hour=4, minute=37),
     },
+    "check-identity-references": {
+        "task": "family.tasks.check_identity_references",
+        "schedule": crontab(hour=5, minute=11),
+    },
 }
 
 # --- Payments -------------------------------------------------------------------------
