@@ -151,8 +151,22 @@ def test_cloned_communes_number_their_rows_independently(db, commune_a, commune_
 
 
 def test_a_template_with_objects_the_clone_cannot_copy_is_refused(db):
+    # given a migration that adds a view to the template (a new migration state: the clone
+    # reads the template's catalogue again)
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE VIEW {schemas.TEMPLATE_SCHEMA}.oops AS SELECT 1 AS one")
+        cursor.execute(
+            f"INSERT INTO {schemas.TEMPLATE_SCHEMA}.django_migrations (app, name, applied) "
+            "VALUES ('reservations', '9999_a_view', now())"
+        )
     with pytest.raises(RuntimeError, match="view oops"):
         provision_commune(name="Vue", slug="vue", admin_email="a@b.fr")
     assert _nothing_created("vue")
+
+
+def test_the_template_catalogue_is_read_once_per_migration_state(db, django_assert_num_queries):
+    provision_commune(name="Première", slug="premiere", admin_email="a@b.fr")
+    # a second clone reads only the template's migration state, then sends the clone itself
+    with django_assert_num_queries(2):
+        schemas.clone_template("c_seconde")
+    assert schemas.schemas_behind(["c_seconde"]) == []
