@@ -116,6 +116,7 @@ def clone_template(schema_name: str) -> None:
     whatever the number of tables, and refuses a template holding objects it does not copy
     (views, functions, free-standing sequences) rather than clone it partly. Triggers are
     copied; their functions live in the public schema (the audit log's append-only guard).
+    With ``FOYER_CITUS`` the new schema is then distributed (``distribute_schema``).
     """
     if connection.schema_name != "public":
         raise RuntimeError("Clone communes from the public schema.")
@@ -163,6 +164,18 @@ def clone_template(schema_name: str) -> None:
         ]
         if foreign_keys:
             cursor.execute(";\n".join(foreign_keys))
+    if getattr(settings, "FOYER_CITUS", False):
+        distribute_schema(schema_name)
+
+
+def distribute_schema(schema_name: str) -> None:
+    """On Citus (``FOYER_CITUS``): make a commune schema a distributed schema. Its tables become
+    one colocated group of single-shard tables on a worker, and the tables later migrations add
+    to it join that group by themselves. Called by ``clone_template`` inside the provisioning
+    transaction, once every table, index and foreign key exists; the template itself stays a
+    regular schema on the coordinator (docs/scaling.md)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT citus_schema_distribute(%s::regnamespace)", [quote_ident(schema_name)])
 
 
 # Everything about the template in one round trip. Constraint definitions are read with the
