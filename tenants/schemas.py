@@ -167,7 +167,8 @@ def clone_template(schema_name: str) -> None:
     (views, functions, free-standing sequences) rather than clone it partly. Triggers are
     copied; their functions live in the public schema (the audit log's append-only guard).
     The template's catalogue is read once per migration state (``clone_plan``), so a clone
-    costs the same with ten communes on the server as with five thousand.
+    costs the same with ten communes on the server as with five thousand. With
+    ``FOYER_CITUS`` the new schema is then distributed (``distribute_schema``).
     """
     if connection.schema_name != "public":
         raise RuntimeError("Clone communes from the public schema.")
@@ -210,6 +211,18 @@ def clone_template(schema_name: str) -> None:
             definition.replace(f" ON {source_prefix}", f" ON {dst}.", 1) for definition in plan.triggers
         ]
         cursor.execute(";\n".join(statements))
+    if getattr(settings, "FOYER_CITUS", False):
+        distribute_schema(schema_name)
+
+
+def distribute_schema(schema_name: str) -> None:
+    """On Citus (``FOYER_CITUS``): make a commune schema a distributed schema. Its tables become
+    one colocated group of single-shard tables on a worker, and the tables later migrations add
+    to it join that group by themselves. Called by ``clone_template`` inside the provisioning
+    transaction, once every table, index and foreign key exists; the template itself stays a
+    regular schema on the coordinator (docs/scaling.md)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT citus_schema_distribute(%s::regnamespace)", [quote_ident(schema_name)])
 
 
 # Everything about the template in one round trip. Constraint definitions are read with the

@@ -170,3 +170,72 @@ def test_the_template_catalogue_is_read_once_per_migration_state(db, django_asse
     with django_assert_num_queries(2):
         schemas.clone_template("c_seconde")
     assert schemas.schemas_behind(["c_seconde"]) == []
+
+
+# A stand-in for Citus' citus_schema_distribute(regnamespace): it records the schema it was given
+# and how many tables that schema held at that moment (the test's transaction drops it again).
+_CITUS_STAND_IN = """
+CREATE TABLE public.test_citus_calls (schema_name text, tables bigint);
+CREATE FUNCTION public.citus_schema_distribute(schemaname regnamespace) RETURNS void
+LANGUAGE sql AS $$
+  INSERT INTO public.test_citus_calls
+  SELECT schemaname::text, (SELECT count(*) FROM pg_class WHERE relnamespace = schemaname AND relkind = 'r')
+$$;
+"""
+
+
+def _citus_calls() -> list[tuple[str, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT schema_name, tables FROM public.test_citus_calls")
+        return cursor.fetchall()
+
+
+def _template_tables() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind = 'r'",
+            [schemas.TEMPLATE_SCHEMA],
+        )
+        return cursor.fetchone()[0]
+
+
+def test_on_citus_the_cloned_schema_is_distributed_once_complete(db, settings):
+    # given a Citus cluster (FOYER_CITUS), here a stand-in for citus_schema_distribute
+    settings.FOYER_CITUS = True
+    with connection.cursor() as cursor:
+        cursor.execute(_CITUS_STAND_IN)
+    # when a commune is provisioned
+    commune = provision_commune(name="Ville-Répartie", slug="ville-repartie", admin_email="a@b.fr")
+    # then its schema was distributed once, after every table of the template was cloned into it
+    assert _citus_calls() == [("c_ville_repartie", _template_tables())]
+    assert schemas.schemas_behind([commune.schema_name]) == []
+
+
+def test_on_plain_postgresql_nothing_is_distributed(db, settings):
+    # given the default setting, and a database that would answer citus_schema_distribute
+    assert settings.FOYER_CITUS is False
+    with connection.cursor() as cursor:
+        cursor.execute(_CITUS_STAND_IN)
+    # when a commune is provisioned
+    provision_commune(name="Ville-Simple", slug="ville-simple", admin_email="a@b.fr")
+    # then nothing asked Citus anything
+    assert _citus_calls() == []
+
+
+def test_a_failed_distribution_leaves_no_half_made_commune(db, settings):
+    # given Citus refuses to distribute the schema (e.g. a foreign key to a public table that is
+    # not a reference table yet)
+    settings.FOYER_CITUS = True
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION public.citus_schema_distribute(schemaname regnamespace) RETURNS void "
+            "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'foreign keys from distributed schemas can only "
+            "point to the same distributed schema or reference tables in regular schemas'; END $$"
+        )
+    # when
+    with pytest.raises(Exception, match="reference tables"):
+        provision_commune(name="Ville-Refusée", slug="ville-refusee", admin_email="a@b.fr")
+    # then the commune row, its schema and its invitation are gone with the transaction
+    assert _nothing_created("ville-refusee")
+    assert not Invitation.objects.filter(email="a@b.fr").exists()

@@ -106,6 +106,9 @@ TENANT_BASE_SCHEMA = "commune_template"
 TENANT_CREATION_FAKES_MIGRATIONS = True
 # Issue SET search_path only when the schema changes, not before every query.
 TENANT_LIMIT_SET_CALLS = True
+# On a Citus cluster (docs/scaling.md, deploy/citus/): each new commune schema is made a
+# distributed schema right after its clone, in the same transaction. Off on plain PostgreSQL.
+FOYER_CITUS = env_bool("FOYER_CITUS", False)
 DATABASE_ROUTERS = ("tenants.routers.TenantContextRouter", "django_tenants.routers.TenantSyncRouter")
 
 MIDDLEWARE = [
