@@ -80,7 +80,22 @@ SELECT %s::text, w.kind, w.payload FROM (
 
 def week_params(*, child_ids: list[int], family_ids: list[int], start: dt.date, end: dt.date) -> list:
     """WEEK_PART's parameters after the schema name."""
-    return [child_ids, end, start, family_ids, start, end, start, end, end, start, family_ids, start, end, family_ids]
+    return [
+        child_ids,
+        end,
+        start,
+        family_ids,
+        start,
+        end,
+        start,
+        end,
+        end,
+        start,
+        family_ids,
+        start,
+        end,
+        family_ids,
+    ]
 
 
 @dataclass
@@ -111,7 +126,9 @@ def commune_data(commune: Commune, rows: list[tuple[str, object]]) -> CommuneDat
     each enrolment with its site's name, the places full that week."""
     by_kind: dict[str, list] = {}
     for kind, payload in rows:
-        by_kind.setdefault(kind, []).append(payload if isinstance(payload, dict | list) else json.loads(payload))
+        by_kind.setdefault(kind, []).append(
+            payload if isinstance(payload, dict | list) else json.loads(payload)
+        )
     sites = {site["id"]: site["name"] for site in by_kind.get("site", [])}
     services = {service["id"]: service["name"] for service in by_kind.get("service", [])}
     offers: dict[int, list[int]] = {}
@@ -146,7 +163,9 @@ def commune_data(commune: Commune, rows: list[tuple[str, object]]) -> CommuneDat
         if (capacity := capacities.get((slot["prestation_id"], slot["site_id"]))) is not None
         and slot["taken"] >= capacity
     ]
-    pending = {booking_id for pair in by_kind.get("pending", []) for booking_id in pair if booking_id is not None}
+    pending = {
+        booking_id for pair in by_kind.get("pending", []) for booking_id in pair if booking_id is not None
+    }
     return CommuneData(
         commune=commune,
         enrolments=enrolments,
