@@ -153,8 +153,8 @@ def test_the_page_links_each_line_to_where_it_is_done(client, commune_a):
     assert "&commune=jolieville" in page or "&amp;commune=jolieville" in page
 
 
-# the session, the account, then the dashboard's reads (family.dashboard), each one statement for
-# all the communes, and django-tenants' `SET search_path`: none repeated per commune or child
+# the session, the account, the dashboard's reads (family.dashboard), whatever the number of
+# the communes, and django-tenants' `SET search_path`: none repeated per commune or child
 DASHBOARD_QUERIES = 11
 
 
