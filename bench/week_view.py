@@ -336,6 +336,7 @@ def run(args) -> int:
     from tenants import schemas
 
     week = getattr(args, "week", None) or default_week(timezone.localdate())
+    load_before = os.getloadavg()
     setup_started = time.perf_counter()
     call_command("migrate_schemas", shared=True, interactive=False, verbosity=0, stdout=io.StringIO())
     schemas.ensure_template_schema()
@@ -373,6 +374,7 @@ def run(args) -> int:
             measure(size, account=account, week=week, repetitions=args.repetitions, warmups=args.warmups)
         )
     pg_version = connection.pg_version // 10000
+    load_after = os.getloadavg()
 
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -382,6 +384,12 @@ def run(args) -> int:
         f"setup {setup_seconds:.1f} s ({len(communes)} communes); week of {week}; "
         f"{args.repetitions} repetitions after {args.warmups} warm-ups; times in ms; "
         f"opening a PostgreSQL connection: {connect_seconds * 1000:.1f} ms"
+    )
+    print(
+        "load average (1, 5, 15 min) before: "
+        + ", ".join(f"{value:.2f}" for value in load_before)
+        + "; after: "
+        + ", ".join(f"{value:.2f}" for value in load_after)
     )
     columns = [
         ("communes", 8, lambda r: f"{r['communes']}"),

@@ -144,11 +144,13 @@ def read_family_reservations(
     *, communes: list[Commune], family_ids: list[int], child_ids: list[int], start: dt.date, end: dt.date
 ) -> list[reservations.CommuneData]:
     """Everything the week view needs, for every commune given, in one query."""
-    if not child_ids:
+    if not child_ids or not communes:
         return []
-    params = [child_ids, end, start, family_ids, start, end, start, end, end, start, family_ids, start, end]
-    rows = _read(reservations.WEEK_PART, communes, *params, family_ids, family_ids)
-    data = [reservations.commune_data(commune, payload) for commune, (payload,) in rows]
+    params = reservations.week_params(child_ids=child_ids, family_ids=family_ids, start=start, end=end)
+    rows: dict[str, list[tuple[str, object]]] = {commune.schema_name: [] for commune in communes}
+    for commune, (kind, payload) in _read(reservations.WEEK_PART, communes, *params):
+        rows[commune.schema_name].append((kind, payload))
+    data = [reservations.commune_data(commune, rows[commune.schema_name]) for commune in communes]
     data.sort(key=lambda item: item.commune.name)
     return data
 

@@ -3,7 +3,7 @@ the SQL of one commune's part — ``{s}`` is the commune's quoted schema, the fi
 name — and how to read a row of it.
 
 * the week: enrolments, prestations, bookings, closures, holidays, cart, full slots and
-  pending cancellation requests of one commune, as one JSON payload (WEEK_PART);
+  pending cancellation requests of one commune, one row per record (WEEK_PART);
 * the open carts, priced (CART_PART);
 * the carts validated and awaiting payment, whose places are held (HELD_PART);
 * the family's cancellation requests, with the commune's decision (CANCELLATIONS_PART)."""
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -22,67 +22,93 @@ from tenants.models import Commune
 from .deadlines import format_deadline, rule_from
 from .opening import price_for
 
-# Parameters after the schema name, in order: child ids
-# (x1), week end, week start, family ids (bookings), start, end, start, end (closures),
-# end, start (holidays), family ids (cart), start, end (full slots), family ids (requests, twice).
+# One commune's part of the week: one row per record, each (schema, kind, JSON payload), with
+# one plain scan per table and no subquery, so that PostgreSQL plans and runs a few cheap legs per
+# commune (the former one-payload-per-commune shape planned nine aggregate subqueries each). The
+# rows are put together per commune in Python (``commune_data``).
+# Parameters after the schema name, in order: child ids, week end, week start (enrolments),
+# family ids, start, end (bookings), start, end (closures), end, start (holidays),
+# family ids (cart), start, end (slots), family ids (pending cancellation requests).
 WEEK_PART = """
-SELECT %s::text AS schema_name, json_build_object(
-  'enrolments', (SELECT coalesce(json_agg(json_build_object(
-        'child_id', e.child_id, 'service_id', e.service_id, 'site_id', e.site_id, 'site', si.name,
-        'start', e.start, 'end', e."end") ORDER BY e.child_id, e.service_id), '[]')
-      FROM {s}.reservations_enrolment e JOIN {s}.reservations_site si ON si.id = e.site_id
-      WHERE e.child_id = ANY(%s) AND e.start <= %s AND e."end" >= %s),
-  'prestations', (SELECT coalesce(json_agg(json_build_object(
-        'id', p.id, 'label', p.label, 'code', p.code, 'colour', p.colour, 'billing_mode', p.billing_mode,
-        'weekdays', p.weekdays, 'period', p.period, 'start_time', p.start_time,
-        'booking_rule', p.booking_rule, 'cancellation_rule', p.cancellation_rule,
-        'service_id', p.service_id, 'service', sv.name, 'base_price', p.base_price, 'late_price', p.late_price,
-        'sites', (SELECT coalesce(json_agg(o.site_id), '[]') FROM {s}.reservations_prestationsite o
-                  WHERE o.prestation_id = p.id)) ORDER BY sv.name, p.label), '[]')
-      FROM {s}.reservations_prestation p JOIN {s}.reservations_service sv ON sv.id = p.service_id
-      WHERE p.is_active AND sv.is_active),
-  'bookings', (SELECT coalesce(json_agg(json_build_object(
-        'id', b.id, 'child_id', b.child_id, 'prestation_id', b.prestation_id, 'site_id', b.site_id,
-        'date', b.date, 'status', b.status, 'price', b.price, 'late', b.late,
-        'hold_expires_at', b.hold_expires_at)), '[]')
-      FROM {s}.reservations_booking b
-      WHERE b.family_id = ANY(%s) AND b.date BETWEEN %s AND %s AND b.status <> 'cancelled'),
-  'closures', (SELECT coalesce(json_agg(json_build_object('date', c.date, 'site_id', c.site_id,
-        'reason', c.reason)), '[]')
-      FROM {s}.reservations_closure c WHERE c.date BETWEEN %s AND %s),
-  'holidays', (SELECT coalesce(json_agg(json_build_object('start', h.start, 'end', h."end")), '[]')
-      FROM {s}.reservations_schoolholiday h WHERE h.start <= %s AND h."end" >= %s),
-  'cart', (SELECT coalesce(json_agg(json_build_object('id', i.id, 'child_id', i.child_id,
-        'prestation_id', i.prestation_id, 'site_id', i.site_id, 'date', i.date, 'action', i.action)), '[]')
-      FROM {s}.reservations_cartitem i JOIN {s}.reservations_cart ct ON ct.id = i.cart_id
-      WHERE ct.family_id = ANY(%s) AND ct.status = 'open'),
-  'full', (SELECT coalesce(json_agg(json_build_object('prestation_id', sl.prestation_id,
-        'site_id', sl.site_id, 'date', sl.date)), '[]')
-      FROM {s}.reservations_slot sl JOIN {s}.reservations_prestationsite o
-        ON o.prestation_id = sl.prestation_id AND o.site_id = sl.site_id
-      WHERE o.capacity IS NOT NULL AND sl.taken >= o.capacity AND sl.date BETWEEN %s AND %s),
-  'pending_requests', (SELECT coalesce(json_agg(pr.booking_id), '[]') FROM (
-        SELECT r.booking_id FROM {s}.reservations_cancellationrequest r
-        WHERE r.family_id = ANY(%s) AND r.status = 'pending'
-        UNION ALL
-        SELECT x.booking_id FROM {s}.reservations_cancellationrequest_extra_bookings x
-        JOIN {s}.reservations_cancellationrequest r ON r.id = x.cancellationrequest_id
-        WHERE r.family_id = ANY(%s) AND r.status = 'pending') AS pr)
-) AS payload
+SELECT %s::text, w.kind, w.payload FROM (
+  SELECT 'enrolment' AS kind, json_build_object('child_id', e.child_id, 'service_id', e.service_id,
+      'site_id', e.site_id, 'start', e.start, 'end', e."end") AS payload
+    FROM {s}.reservations_enrolment e WHERE e.child_id = ANY(%s) AND e.start <= %s AND e."end" >= %s
+  UNION ALL
+  SELECT 'prestation', json_build_object('id', p.id, 'label', p.label, 'code', p.code, 'colour', p.colour,
+      'billing_mode', p.billing_mode, 'weekdays', p.weekdays, 'period', p.period, 'start_time', p.start_time,
+      'booking_rule', p.booking_rule, 'cancellation_rule', p.cancellation_rule, 'service_id', p.service_id,
+      'base_price', p.base_price, 'late_price', p.late_price)
+    FROM {s}.reservations_prestation p WHERE p.is_active
+  UNION ALL
+  SELECT 'service', json_build_object('id', sv.id, 'name', sv.name)
+    FROM {s}.reservations_service sv WHERE sv.is_active
+  UNION ALL
+  SELECT 'offer', json_build_object('prestation_id', o.prestation_id, 'site_id', o.site_id, 'capacity', o.capacity)
+    FROM {s}.reservations_prestationsite o
+  UNION ALL
+  SELECT 'site', json_build_object('id', si.id, 'name', si.name) FROM {s}.reservations_site si
+  UNION ALL
+  SELECT 'booking', json_build_object('id', b.id, 'child_id', b.child_id, 'prestation_id', b.prestation_id,
+      'site_id', b.site_id, 'date', b.date, 'status', b.status, 'price', b.price, 'late', b.late,
+      'hold_expires_at', b.hold_expires_at)
+    FROM {s}.reservations_booking b
+    WHERE b.family_id = ANY(%s) AND b.date BETWEEN %s AND %s AND b.status <> 'cancelled'
+  UNION ALL
+  SELECT 'closure', json_build_object('date', c.date, 'site_id', c.site_id, 'reason', c.reason)
+    FROM {s}.reservations_closure c WHERE c.date BETWEEN %s AND %s
+  UNION ALL
+  SELECT 'holiday', json_build_object('start', h.start, 'end', h."end")
+    FROM {s}.reservations_schoolholiday h WHERE h.start <= %s AND h."end" >= %s
+  UNION ALL
+  SELECT 'cart', json_build_object('id', i.id, 'child_id', i.child_id, 'prestation_id', i.prestation_id,
+      'site_id', i.site_id, 'date', i.date, 'action', i.action)
+    FROM {s}.reservations_cartitem i JOIN {s}.reservations_cart ct ON ct.id = i.cart_id
+    WHERE ct.family_id = ANY(%s) AND ct.status = 'open'
+  UNION ALL
+  SELECT 'slot', json_build_object('prestation_id', sl.prestation_id, 'site_id', sl.site_id, 'date', sl.date,
+      'taken', sl.taken)
+    FROM {s}.reservations_slot sl WHERE sl.date BETWEEN %s AND %s
+  UNION ALL
+  SELECT 'pending', json_build_array(r.booking_id, x.booking_id)
+    FROM {s}.reservations_cancellationrequest r
+    LEFT JOIN {s}.reservations_cancellationrequest_extra_bookings x ON x.cancellationrequest_id = r.id
+    WHERE r.family_id = ANY(%s) AND r.status = 'pending'
+) AS w
 """
+
+
+def week_params(*, child_ids: list[int], family_ids: list[int], start: dt.date, end: dt.date) -> list:
+    """WEEK_PART's parameters after the schema name."""
+    return [
+        child_ids,
+        end,
+        start,
+        family_ids,
+        start,
+        end,
+        start,
+        end,
+        end,
+        start,
+        family_ids,
+        start,
+        end,
+        family_ids,
+    ]
 
 
 @dataclass
 class CommuneData:
     commune: Commune
-    enrolments: list[dict]
-    prestations: list[dict]
-    bookings: list[dict]
-    closures: list[dict]
-    holidays: list[dict]
-    cart: list[dict]
-    full: list[dict]
-    pending_requests: list[int]
+    enrolments: list[dict] = field(default_factory=list)
+    prestations: list[dict] = field(default_factory=list)
+    bookings: list[dict] = field(default_factory=list)
+    closures: list[dict] = field(default_factory=list)
+    holidays: list[dict] = field(default_factory=list)
+    cart: list[dict] = field(default_factory=list)
+    full: list[dict] = field(default_factory=list)
+    pending_requests: list[int] = field(default_factory=list)
 
 
 def start_time_of(prestation: dict) -> dt.time:
@@ -94,17 +120,63 @@ def _date(value: str) -> dt.date:
     return dt.date.fromisoformat(value[:10])
 
 
-def commune_data(commune: Commune, payload) -> CommuneData:
-    """One row of WEEK_PART, read."""
-    data = payload if isinstance(payload, dict) else json.loads(payload)
-    for key in ("bookings", "closures", "cart", "full"):
-        for row in data[key]:
+def commune_data(commune: Commune, rows: list[tuple[str, object]]) -> CommuneData:
+    """A commune's rows of WEEK_PART, (kind, payload) each, put together as the week reads them:
+    the active prestations of active services with their sites (ordered by service then label),
+    each enrolment with its site's name, the places full that week."""
+    by_kind: dict[str, list] = {}
+    for kind, payload in rows:
+        by_kind.setdefault(kind, []).append(
+            payload if isinstance(payload, dict | list) else json.loads(payload)
+        )
+    sites = {site["id"]: site["name"] for site in by_kind.get("site", [])}
+    services = {service["id"]: service["name"] for service in by_kind.get("service", [])}
+    offers: dict[int, list[int]] = {}
+    capacities = {}
+    for offer in by_kind.get("offer", []):
+        offers.setdefault(offer["prestation_id"], []).append(offer["site_id"])
+        if offer["capacity"] is not None:
+            capacities[(offer["prestation_id"], offer["site_id"])] = offer["capacity"]
+    prestations = []
+    for prestation in by_kind.get("prestation", []):
+        if prestation["service_id"] in services:
+            prestation["service"] = services[prestation["service_id"]]
+            prestation["sites"] = offers.get(prestation["id"], [])
+            prestations.append(prestation)
+    prestations.sort(key=lambda p: (p["service"], p["label"]))
+    enrolments = []
+    for row in by_kind.get("enrolment", []):
+        if row["site_id"] in sites:
+            row["site"] = sites[row["site_id"]]
+            row["start"], row["end"] = _date(row["start"]), _date(row["end"])
+            enrolments.append(row)
+    enrolments.sort(key=lambda e: (e["child_id"], e["service_id"]))
+    for key in ("booking", "closure", "cart", "slot"):
+        for row in by_kind.get(key, []):
             row["date"] = _date(row["date"])
-    for row in data["enrolments"]:
+    holidays = by_kind.get("holiday", [])
+    for row in holidays:
         row["start"], row["end"] = _date(row["start"]), _date(row["end"])
-    for row in data["holidays"]:
-        row["start"], row["end"] = _date(row["start"]), _date(row["end"])
-    return CommuneData(commune=commune, **data)
+    full = [
+        {"prestation_id": slot["prestation_id"], "site_id": slot["site_id"], "date": slot["date"]}
+        for slot in by_kind.get("slot", [])
+        if (capacity := capacities.get((slot["prestation_id"], slot["site_id"]))) is not None
+        and slot["taken"] >= capacity
+    ]
+    pending = {
+        booking_id for pair in by_kind.get("pending", []) for booking_id in pair if booking_id is not None
+    }
+    return CommuneData(
+        commune=commune,
+        enrolments=enrolments,
+        prestations=prestations,
+        bookings=by_kind.get("booking", []),
+        closures=by_kind.get("closure", []),
+        holidays=holidays,
+        cart=by_kind.get("cart", []),
+        full=full,
+        pending_requests=sorted(pending),
+    )
 
 
 # --- The open carts, priced --------------------------------------------------------------------

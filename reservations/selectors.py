@@ -141,21 +141,46 @@ def assemble_week(
 ) -> Week:
     """The week starting ``start`` (a Monday) from the family router's data, every commune
     together, for ``children``, for one service or site if asked (by name: "Restauration
-    scolaire" spans communes). Each cell says what can be done and until when."""
+    scolaire" spans communes). Each cell says what can be done and until when.
+
+    The rows are laid out first, then the cells of the days shown only (the weekend when a row
+    has a prestation then); what does not depend on the child (a deadline, its French text, why
+    a day is closed) is worked out once per prestation and day, whatever the number of children
+    and communes sharing it."""
     end = start + dt.timedelta(days=6)
-    rows: list[Row] = []
+    rules = _Rules(now)
+    laid_out: list[tuple[_CommuneCells, Row, dict]] = []
     cart_count = 0
     weekend = False
     services, sites = set(), set()
     for commune_data in data:
         cart_count += len(commune_data.cart)
-        for row in _commune_rows(commune_data, children, start, end, now):
+        commune = _CommuneCells(commune_data, now=now, rules=rules)
+        for row, enrolment in commune.rows(children):
             services.add(row.prestation["service"])
             sites.add(row.site)
             if (service and row.prestation["service"] != service) or (site and row.site != site):
                 continue
-            rows.append(row)
+            laid_out.append((commune, row, enrolment))
             weekend = weekend or any(d >= 5 for d in row.prestation["weekdays"])
+    days = [start + dt.timedelta(days=offset) for offset in range(7 if weekend else 5)]
+    rows: list[Row] = []
+    merged: dict[tuple, Row] = {}
+    for commune, row, enrolment in laid_out:
+        row.cells = [commune.cell(day, row.child, row.prestation, enrolment) for day in days]
+        if not commune.data.commune.is_active:
+            for cell in row.cells:
+                _read_only(cell)
+        # Two enrolments of one child in the same service and site (two periods) are one row.
+        key = (row.commune.pk, row.child.pk, row.prestation["id"], row.site_id)
+        kept = merged.get(key)
+        if kept is None:
+            merged[key] = row
+            rows.append(row)
+        else:
+            kept.cells = [
+                b if a.state == "not_enrolled" else a for a, b in zip(kept.cells, row.cells, strict=True)
+            ]
     rows.sort(
         key=lambda r: (
             r.child.birth_date,
@@ -165,9 +190,6 @@ def assemble_week(
             r.prestation["label"],
         )
     )
-    days = [start + dt.timedelta(days=offset) for offset in range(7 if weekend else 5)]
-    for row in rows:
-        row.cells = [cell for cell in row.cells if cell.day in days]
     return Week(
         start=start,
         end=end,
@@ -179,55 +201,90 @@ def assemble_week(
     )
 
 
-def _commune_rows(data: CommuneData, children: list[Child], start, end, now) -> list[Row]:
-    tz = ZoneInfo(data.commune.timezone)
-    today = now.astimezone(tz).date()
-    calendar = CommuneCalendar.build(
-        ((c["date"], c["site_id"], c["reason"]) for c in data.closures),
-        ((h["start"], h["end"]) for h in data.holidays),
-    )
-    prestations_by_service: dict[int, list[dict]] = {}
-    for prestation in data.prestations:
-        prestations_by_service.setdefault(prestation["service_id"], []).append(prestation)
-    bookings = {(b["child_id"], b["prestation_id"], b["date"]): b for b in data.bookings}
-    in_cart = {(i["child_id"], i["prestation_id"], i["date"]): i["id"] for i in data.cart}
-    full = {(f["prestation_id"], f["site_id"], f["date"]) for f in data.full}
-    pending = set(data.pending_requests)
-    children_by_id = {child.pk: child for child in children}
-    rows = []
-    for enrolment in data.enrolments:
-        child = children_by_id.get(enrolment["child_id"])
-        if child is None:
-            continue
-        for prestation in prestations_by_service.get(enrolment["service_id"], []):
-            if enrolment["site_id"] not in prestation["sites"]:
+class _Rules:
+    """The booking and cancellation deadlines of one assembly, each worked out once per rule,
+    day, timezone and start time (communes and children share them)."""
+
+    def __init__(self, now: dt.datetime):
+        self.now = now
+        self.parsed: dict[str, object] = {}
+        self.found: dict[tuple, tuple[bool, dt.datetime | None, str]] = {}
+
+    def state(self, rule_data: dict | None, day: dt.date, *, tz: ZoneInfo, start_time: dt.time):
+        """(open at ``now``, the deadline, its French text) of a prestation's rule for a day."""
+        text = repr(rule_data)
+        key = (text, day, tz.key, start_time)
+        found = self.found.get(key)
+        if found is None:
+            rule = self.parsed.get(text)
+            if rule is None:
+                rule = self.parsed[text] = rule_from(rule_data)
+            is_open = rule.is_open(day, now=self.now, tz=tz, start_time=start_time)
+            deadline = rule.deadline_for(day, tz=tz, start_time=start_time) if is_open else None
+            label = format_deadline(deadline, tz=tz) if deadline else ""
+            found = self.found[key] = (is_open, deadline, label)
+        return found
+
+
+class _CommuneCells:
+    """One commune's data, indexed for laying out its rows and cells."""
+
+    def __init__(self, data: CommuneData, *, now: dt.datetime, rules: _Rules):
+        self.data = data
+        self.now = now
+        self.rules = rules
+        self.tz = ZoneInfo(data.commune.timezone)
+        self.today = now.astimezone(self.tz).date()
+        self.calendar = CommuneCalendar.build(
+            ((c["date"], c["site_id"], c["reason"]) for c in data.closures),
+            ((h["start"], h["end"]) for h in data.holidays),
+        )
+        self.bookings = {(b["child_id"], b["prestation_id"], b["date"]): b for b in data.bookings}
+        self.in_cart = {(i["child_id"], i["prestation_id"], i["date"]): i["id"] for i in data.cart}
+        self.full = {(f["prestation_id"], f["site_id"], f["date"]) for f in data.full}
+        self.pending = set(data.pending_requests)
+        self.closed: dict[tuple, str | None] = {}
+
+    def rows(self, children: list[Child]) -> list[tuple[Row, dict]]:
+        """A row (without its cells) per enrolment of a child and prestation offered at its site."""
+        prestations_by_service: dict[int, list[dict]] = {}
+        for prestation in self.data.prestations:
+            prestations_by_service.setdefault(prestation["service_id"], []).append(prestation)
+        children_by_id = {child.pk: child for child in children}
+        rows = []
+        for enrolment in self.data.enrolments:
+            child = children_by_id.get(enrolment["child_id"])
+            if child is None:
                 continue
-            row = Row(data.commune, child, prestation, enrolment["site_id"], enrolment["site"])
-            for offset in range(7):
-                day = start + dt.timedelta(days=offset)
-                row.cells.append(
-                    _cell(
-                        day=day,
-                        today=today,
-                        now=now,
-                        tz=tz,
-                        child=child,
-                        prestation=prestation,
-                        enrolment=enrolment,
-                        calendar=calendar,
-                        booking=bookings.get((child.pk, prestation["id"], day)),
-                        cart_item=in_cart.get((child.pk, prestation["id"], day)),
-                        full=(prestation["id"], enrolment["site_id"], day) in full,
-                        pending=pending,
-                    )
-                )
-            rows.append(row)
-    rows = _merge_enrolment_rows(rows)
-    if not data.commune.is_active:
-        for row in rows:
-            for cell in row.cells:
-                _read_only(cell)
-    return rows
+            for prestation in prestations_by_service.get(enrolment["service_id"], []):
+                if enrolment["site_id"] in prestation["sites"]:
+                    row = Row(self.data.commune, child, prestation, enrolment["site_id"], enrolment["site"])
+                    rows.append((row, enrolment))
+        return rows
+
+    def closed_reason(self, prestation: dict, site_id: int, day: dt.date) -> str | None:
+        key = (prestation["id"], site_id, day)
+        if key not in self.closed:
+            self.closed[key] = closed_reason(
+                weekdays=prestation["weekdays"],
+                period=prestation["period"],
+                site_id=site_id,
+                day=day,
+                calendar=self.calendar,
+            )
+        return self.closed[key]
+
+    def cell(self, day: dt.date, child: Child, prestation: dict, enrolment: dict) -> Cell:
+        return _cell(
+            day=day,
+            today=self.today,
+            commune=self,
+            prestation=prestation,
+            enrolment=enrolment,
+            booking=self.bookings.get((child.pk, prestation["id"], day)),
+            cart_item=self.in_cart.get((child.pk, prestation["id"], day)),
+            full=(prestation["id"], enrolment["site_id"], day) in self.full,
+        )
 
 
 def _read_only(cell: Cell) -> None:
@@ -239,24 +296,8 @@ def _read_only(cell: Cell) -> None:
     cell.deadline = None
 
 
-def _merge_enrolment_rows(rows: list[Row]) -> list[Row]:
-    """Two enrolments of one child in the same service and site (two periods) are one row."""
-    merged: dict[tuple, Row] = {}
-    for row in rows:
-        key = (row.commune.pk, row.child.pk, row.prestation["id"], row.site_id)
-        if key not in merged:
-            merged[key] = row
-            continue
-        kept = merged[key]
-        kept.cells = [
-            b if a.state == "not_enrolled" else a for a, b in zip(kept.cells, row.cells, strict=True)
-        ]
-    return list(merged.values())
-
-
-def _cell(
-    *, day, today, now, tz, child, prestation, enrolment, calendar, booking, cart_item, full, pending
-) -> Cell:
+def _cell(*, day, today, commune: _CommuneCells, prestation, enrolment, booking, cart_item, full) -> Cell:
+    tz, rules = commune.tz, commune.rules
     start_time = start_time_of(prestation)
     if booking is not None:
         cell = Cell(
@@ -273,17 +314,18 @@ def _cell(
             cell.cart_item_id = cart_item
             cell.note = _("absence au panier : à valider")
         elif booking["status"] == "confirmed" and day >= today:
-            rule = rule_from(prestation["cancellation_rule"])
-            cell.can_signal_absence = booking["id"] not in pending
-            if rule.is_open(day, now=now, tz=tz, start_time=start_time):
+            is_open, deadline, deadline_label = rules.state(
+                prestation["cancellation_rule"], day, tz=tz, start_time=start_time
+            )
+            cell.can_signal_absence = booking["id"] not in commune.pending
+            if is_open:
                 cell.can_cancel = True
-                deadline = rule.deadline_for(day, tz=tz, start_time=start_time)
                 cell.note = (
-                    _("annulable jusqu'au %(deadline)s") % {"deadline": format_deadline(deadline, tz=tz)}
+                    _("annulable jusqu'au %(deadline)s") % {"deadline": deadline_label}
                     if deadline
                     else _("annulable")
                 )
-            elif booking["id"] in pending:
+            elif booking["id"] in commune.pending:
                 cell.note = _("demande d'annulation en cours")
             else:
                 cell.can_request = True
@@ -293,27 +335,18 @@ def _cell(
         return Cell(day, "in_cart", _("Dans le panier"), note=_("à valider"), cart_item_id=cart_item)
     if not (enrolment["start"] <= day <= enrolment["end"]):
         return Cell(day, "not_enrolled", _("Non inscrit"))
-    reason = closed_reason(
-        weekdays=prestation["weekdays"],
-        period=prestation["period"],
-        site_id=enrolment["site_id"],
-        day=day,
-        calendar=calendar,
-    )
+    reason = commune.closed_reason(prestation, enrolment["site_id"], day)
     if reason:
         return Cell(day, "closed", _("Fermé"), note=reason)
     if day < today:
         return Cell(day, "past", _("Non réservé"))
     if full:
         return Cell(day, "full", _("Complet"))
-    rule = rule_from(prestation["booking_rule"])
-    if rule.is_open(day, now=now, tz=tz, start_time=start_time):
-        deadline = rule.deadline_for(day, tz=tz, start_time=start_time)
-        note = (
-            _("modifiable jusqu'au %(deadline)s") % {"deadline": format_deadline(deadline, tz=tz)}
-            if deadline
-            else ""
-        )
+    is_open, deadline, deadline_label = rules.state(
+        prestation["booking_rule"], day, tz=tz, start_time=start_time
+    )
+    if is_open:
+        note = _("modifiable jusqu'au %(deadline)s") % {"deadline": deadline_label} if deadline else ""
         return Cell(day, "available", _("Non réservé"), note=note, can_book=True, deadline=deadline)
     if prestation.get("late_price") is not None:
         late = format_money(Decimal(str(prestation["late_price"])))

@@ -151,3 +151,43 @@ def test_the_page_links_each_line_to_where_it_is_done(client, commune_a):
     assert 'href="/factures/"' in page
     assert "Réservez la semaine du" in page
     assert "&commune=jolieville" in page or "&amp;commune=jolieville" in page
+
+
+# the session, the account, the dashboard's reads (family.dashboard), whatever the number of
+# the communes, and django-tenants' `SET search_path`: none repeated per commune or child
+DASHBOARD_QUERIES = 11
+
+
+def test_dashboard_query_count_is_pinned_whatever_the_communes_and_children(
+    client, commune_a, commune_b, django_assert_num_queries
+):
+    # given a family in one commune with one child
+    solo = family_in(commune_a, "solo@example.fr", name="Solo", dossier="S-1")
+    enrol(make_catalogue(commune_a, code="SOLO"), solo.family.children.get())
+    client.force_login(solo.family.guardians.get().account)
+    # then the dashboard costs DASHBOARD_QUERIES queries
+    with django_assert_num_queries(DASHBOARD_QUERIES, exact=True):
+        assert client.get("/").status_code == 200
+    # given a family in two communes with three children, each enrolled and booked in both
+    membership = _family_in_both(commune_a, commune_b)
+    family = membership.family
+    for n in (1, 2):
+        family.children.create(first_name=f"Enfant{n}", last_name="Martin", birth_date=dt.date(2018, 1, n))
+    for commune, code in ((commune_a, "REPA"), (commune_b, "REPB")):
+        canteen = make_catalogue(commune, code=code)
+        for child in family.children.all():
+            enrol(canteen, child)
+            with commune_context(commune):
+                Booking.objects.create(
+                    child=child,
+                    family=family,
+                    prestation=canteen.prestation,
+                    site=canteen.site,
+                    date=dt.date.today() + dt.timedelta(days=1),
+                    status="confirmed",
+                    price=Decimal("4.05"),
+                )
+    client.force_login(family.guardians.get().account)
+    # then it costs the same
+    with django_assert_num_queries(DASHBOARD_QUERIES, exact=True):
+        assert client.get("/").status_code == 200

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from reservations.deadlines import DeadlineRule
-from reservations.models import Booking, CancellationRequest, CartItem
+from reservations.models import Booking, CancellationRequest, Cart, CartItem
 from tenants.context import commune_context
 from tests.conftest import commune_path
 from tests.reservations.conftest import MONDAY, enrol, family_in, make_catalogue
@@ -196,3 +196,65 @@ def test_week_view_filters_by_service_across_communes(client, commune_a, commune
     page = html.unescape(client.get(WEEK + "&service=Service+MERJ").content.decode())
     assert "Prestation MERJ" in page and "Prestation REPAS" not in page
     assert "<option selected>Service MERJ</option>" in page
+
+
+def _busy_family(commune_a, commune_b, *, children: int):
+    """A family in both communes with ``children`` children enrolled in both, a booking, a cart
+    line and a pending absence request each."""
+    membership, canteen_a, canteen_b = _two_communes(commune_a, commune_b)
+    family = membership.family
+    first = family.children.get()
+    for n in range(1, children):
+        family.children.create(first_name=f"Enfant{n}", last_name="Martin", birth_date=dt.date(2018, 1, n))
+    account = family.guardians.get().account
+    for child in family.children.exclude(pk=first.pk):
+        enrol(canteen_a, child)
+        enrol(canteen_b, child)
+    for index, child in enumerate(family.children.all()):
+        for catalogue in (canteen_a, canteen_b):
+            with commune_context(catalogue.commune):
+                Booking.objects.create(
+                    child=child,
+                    family=family,
+                    prestation=catalogue.prestation,
+                    site=catalogue.site,
+                    date=MONDAY + dt.timedelta(days=index % 5),
+                    status="confirmed",
+                    price=Decimal("4.05"),
+                )
+                cart, _created = Cart.objects.get_or_create(family=family, account=account, status="open")
+                CartItem.objects.create(
+                    cart=cart,
+                    action="book",
+                    child=child,
+                    prestation=catalogue.prestation,
+                    site=catalogue.site,
+                    date=MONDAY + dt.timedelta(days=(index + 1) % 5),
+                )
+    return account
+
+
+def _week_queries(client, django_assert_num_queries, count: int) -> None:
+    with django_assert_num_queries(count, exact=True) as captured:
+        assert client.get(WEEK).status_code == 200
+    assert len([q for q in captured.captured_queries if "UNION ALL" in q["sql"]]) == 1
+
+
+def test_week_view_query_count_is_pinned_whatever_the_communes_and_children(
+    client, commune_a, commune_b, django_assert_num_queries
+):
+    # given a family in one commune with one child
+    membership = family_in(commune_a, "solo@example.fr", name="Solo", dossier="S-1")
+    enrol(make_catalogue(commune_a, code="SOLO"), membership.family.children.get())
+    client.force_login(membership.family.guardians.get().account)
+    # then its week costs WEEK_QUERIES queries
+    _week_queries(client, django_assert_num_queries, WEEK_QUERIES)
+    # given a family in two communes with three children, bookings everywhere
+    client.force_login(_busy_family(commune_a, commune_b, children=3))
+    # then its week costs the same
+    _week_queries(client, django_assert_num_queries, WEEK_QUERIES)
+
+
+# session, account, memberships, children, the family router's one statement, and the
+# one `SET search_path` django-tenants issues on the request's first cursor
+WEEK_QUERIES = 6
