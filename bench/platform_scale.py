@@ -1,9 +1,10 @@
 """Benchmark: the platform with thousands of communes on one PostgreSQL server.
 
-    python bench/platform_scale.py [--sizes 1000,5000] [--samples 15] [--batch 50] [--keep-db]
+    python bench/platform_scale.py [--sizes 1000,5000] [--samples 15] [--batch 5] [--keep-db]
 
 Grows one database to each size in turn (communes cloned from the template, as provisioning
-does, --batch clones per transaction, without the administrator's invitation), then measures
+does, --batch clones per transaction (each clone locks its ~225 new relations until the commit:
+PostgreSQL's lock table holds ~6,400 by default), without the administrator's invitation), then measures
 at that size:
 
 - provisioning one commune (operators.services.provision_commune, invitation included): p50
@@ -204,7 +205,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,5000", type=lambda v: sorted(int(x) for x in v.split(",")))
     parser.add_argument("--samples", type=int, default=15)
-    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--batch", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="cProfile one provisioning per size")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
