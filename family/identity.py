@@ -114,21 +114,16 @@ def repoint_family(
 ) -> None:
     """Every row of these communes that points at ``old`` (and at its children listed in
     ``same_child``) points at ``new`` (and at the children they are) afterwards."""
+    moves = [(ref, new.pk, old.pk) for ref in references_to(Family)]
+    moves += [(ref, to, of) for of, to in same_child.items() for ref in references_to(Child)]
     statements, params = [], []
     for name in schema_names:
-        for ref in references_to(Family):
+        for ref, to, of in moves:
+            column = quote_ident(ref.column)
             statements.append(
-                f"UPDATE {quote_ident(name)}.{quote_ident(ref.table)} SET {quote_ident(ref.column)} = %s "
-                f"WHERE {quote_ident(ref.column)} = %s"
+                f"UPDATE {quote_ident(name)}.{quote_ident(ref.table)} SET {column} = %s WHERE {column} = %s"
             )
-            params += [new.pk, old.pk]
-        for old_child, new_child in same_child.items():
-            for ref in references_to(Child):
-                statements.append(
-                    f"UPDATE {quote_ident(name)}.{quote_ident(ref.table)} SET {quote_ident(ref.column)} = %s "
-                    f"WHERE {quote_ident(ref.column)} = %s"
-                )
-                params += [new_child, old_child]
+            params += [to, of]
     if statements:
         with connection.cursor() as cursor:
             cursor.execute(";\n".join(statements), params)
