@@ -20,8 +20,9 @@ def admin_conninfo() -> str:
     return admin_url.replace("postgresql://postgres:@/", "postgresql://postgres@/")
 
 
-def use_bench_database(name: str) -> None:
-    """Point DATABASE_URL at a fresh database `name` (before Django is set up)."""
+def use_bench_database(name: str, *, fresh: bool = True) -> None:
+    """Point DATABASE_URL at a fresh database `name` (before Django is set up); with
+    ``fresh=False``, at the one a run kept (--keep-db), created if missing."""
     import psycopg
 
     from foyer import embedded
@@ -31,6 +32,8 @@ def use_bench_database(name: str) -> None:
     url = urlsplit(os.environ["DATABASE_URL"])
     os.environ["DATABASE_URL"] = urlunsplit(url._replace(path=f"/{name}"))
     with psycopg.connect(conninfo, autocommit=True) as conn:
+        if not fresh and conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            return
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {name}")
 
@@ -49,10 +52,10 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[int(rank) - 1]
 
 
-def run_in_bench_database(name: str, run, args, *, keep_db: bool = False) -> int:
-    """Run ``run(args)`` with Django set up on a fresh database ``name``; drop it afterwards
-    unless ``keep_db``."""
-    use_bench_database(name)
+def run_in_bench_database(name: str, run, args, *, keep_db: bool = False, fresh: bool = True) -> int:
+    """Run ``run(args)`` with Django set up on a fresh database ``name`` (or the kept one,
+    ``fresh=False``); drop it afterwards unless ``keep_db``."""
+    use_bench_database(name, fresh=fresh)
     try:
         os.environ["DJANGO_SETTINGS_MODULE"] = "foyer.settings.local"
         import django
