@@ -217,8 +217,9 @@ def main() -> int:
     parser.add_argument(
         "--resume", action="store_true", help="go on with the database a run kept (--keep-db), grown so far"
     )
+    parser.add_argument("--database", default=BENCH_DB, help="a long run's own name keeps other runs off it")
     args = parser.parse_args()
-    return run_in_bench_database(BENCH_DB, run, args, keep_db=args.keep_db, fresh=not args.resume)
+    return run_in_bench_database(args.database, run, args, keep_db=args.keep_db, fresh=not args.resume)
 
 
 if __name__ == "__main__":
