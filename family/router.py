@@ -79,7 +79,10 @@ class FamilyScope:
 def get_family_scope(account: Account) -> FamilyScope:
     memberships = list(list_memberships_of(account))
     children = list(
-        Child.objects.filter(family__guardians__account=account).distinct().order_by("birth_date")
+        Child.objects.filter(family__guardians__account=account)
+        .select_related("family")  # the actions on a child act for its family: no second read
+        .distinct()
+        .order_by("birth_date")
     )
     return scope_of(memberships, children)
 

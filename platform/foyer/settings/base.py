@@ -165,7 +165,7 @@ CACHES = {
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 # Sessions live in the public schema: one login, one session across all communes.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_ENGINE = "foyer.sessions"  # database sessions, updated in one statement
 SESSION_COOKIE_AGE = 14 * 24 * 3600
 
 # --- Identity -------------------------------------------------------------------------
