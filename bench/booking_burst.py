@@ -40,7 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "platform"), str(ROOT)]
-from benchdb import percentile, run_in_bench_database  # noqa: E402
+from benchdb import admin_conninfo, percentile, run_in_bench_database  # noqa: E402
 
 BENCH_DB = "foyer_bench_booking"
 PASSWORD = "Burst-de-reservations-2026"
@@ -179,6 +179,51 @@ def hasher_cost(repetitions: int = 5) -> tuple[str, float]:
     return label, statistics.median(timings)
 
 
+def _cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc (0 where unreadable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return children
+
+
+def cpu_snapshot(server_pid: int, database: str) -> dict[str, dict[int, float]]:
+    """CPU used so far by the web server's processes, by the PostgreSQL backends of the bench
+    database (same machine) and by this process (the clients' threads)."""
+    import psycopg
+
+    with psycopg.connect(admin_conninfo(), autocommit=True) as conn:
+        backends = [
+            row[0] for row in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [database])
+        ]
+    server = [server_pid, *_children(server_pid)]
+    times = os.times()
+    return {
+        "web server": {pid: _cpu_of(pid) for pid in server},
+        "PostgreSQL": {pid: _cpu_of(pid) for pid in backends},
+        "clients (this process)": {0: times.user + times.system},
+    }
+
+
+def cpu_used(before: dict, after: dict) -> dict[str, float]:
+    return {
+        name: sum(cpu - before.get(name, {}).get(pid, 0.0) for pid, cpu in after[name].items())
+        for name in after
+    }
+
+
 def load_average() -> str:
     return "/".join(f"{value:.2f}" for value in os.getloadavg())
 
@@ -211,6 +256,8 @@ def start_server(args, port: int, log) -> subprocess.Popen:
         ),
         ALLOWED_HOSTS="127.0.0.1,localhost",
         LOG_LEVEL="WARNING",
+        # As in production: DEBUG on costs every query its record in connection.queries.
+        DEBUG="1" if args.debug else "0",
     )
     if args.server == "gunicorn":
         command = [
@@ -359,6 +406,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=10, help="gunicorn threads per worker")
     parser.add_argument("--login-parallelism", type=int, default=4, help="sign-ins at once before the burst")
+    parser.add_argument("--debug", action="store_true", help="run the server with DEBUG on (off by default)")
     parser.add_argument("--database", default=BENCH_DB, help="the database created (and dropped) for the run")
     parser.add_argument("--keep-db", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
@@ -397,6 +445,7 @@ def run(args) -> int:
             )
         login_seconds = time.perf_counter() - login_started
         load_burst = load_average()
+        cpu_before = cpu_snapshot(server.pid, args.database)
 
         barrier = threading.Barrier(len(sessions))
         threads = [
@@ -411,6 +460,7 @@ def run(args) -> int:
             thread.start()
         for thread in threads:
             thread.join(timeout=BARRIER_SECONDS + 2 * TIMEOUT[1] + 10)
+        burst_cpu = cpu_used(cpu_before, cpu_snapshot(server.pid, args.database))
         refused = [
             (session, result) for session, result in zip(sessions, results, strict=True) if _refused(result)
         ]
@@ -444,7 +494,7 @@ def run(args) -> int:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"PostgreSQL {pg_version}; server: {server_label}, "
-        f"DB_CONN_MAX_AGE={os.environ.get('DB_CONN_MAX_AGE') or 60}"
+        f"DB_CONN_MAX_AGE={os.environ.get('DB_CONN_MAX_AGE') or 60}, DEBUG={'on' if args.debug else 'off'}"
     )
     print(
         f"load average (1/5/15 min): {load_before} before setup, {load_burst} before the burst, "
@@ -481,6 +531,12 @@ def run(args) -> int:
             f"p95 {percentile(add_latencies, 95) * 1000:6.0f} ms   "
             f"mean {statistics.mean(add_latencies) * 1000:6.0f} ms"
         )
+    print(
+        "CPU used during the burst       "
+        + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in burst_cpu.items())
+        + f"   ({sum(burst_cpu.values()) / max(1, len(done) * 2) * 1000:.1f} ms a request; "
+        f"{os.cpu_count()} cores x {wall:.2f} s = {(os.cpu_count() or 1) * wall:.2f} s available)"
+    )
     if done:
         over = max(0, outcome["active"] - args.capacity)
         p95 = percentile(latencies, 95)
