@@ -24,13 +24,14 @@ from tenants.models import Commune
 from tests.conftest import commune_path
 from tests.reservations.conftest import MONDAY, at, enrol, family_in, make_catalogue
 
-# Session, account, memberships, children (the scope), then the prestation with every fact of
-# the line, the open cart (created on the first add) and the line.
-ADD_FIRST = 8
-ADD_TO_OPEN_CART = 7
-# Session, account, memberships, children; the transaction; the lines with every fact they
+# The commune, the session, the account, the child (of the account's families, member of the
+# commune), then the prestation with every fact of the line, the open cart (created on the
+# first add) and the line.
+ADD_FIRST = 7
+ADD_TO_OPEN_CART = 6
+# The session, the account, the memberships; the transaction; the lines with every fact they
 # need; one conditional UPDATE of the slot per line; the bookings; the cart; the session.
-VALIDATE_ONE_LINE = 11
+VALIDATE_ONE_LINE = 10
 PER_EXTRA_LINE = 1
 
 
@@ -57,8 +58,10 @@ def _add(client, catalogue, child, day):
     return response
 
 
-def _family(commune, canteen, *, children: int = 1, email: str = "parent@example.fr"):
-    membership = family_in(commune, email)
+def _family(
+    commune, canteen, *, children: int = 1, email: str = "parent@example.fr", dossier: str = "F00001"
+):
+    membership = family_in(commune, email, dossier=dossier)
     family = membership.family
     for n in range(1, children):
         Child.objects.create(
@@ -232,3 +235,37 @@ def test_a_booking_made_meanwhile_refuses_the_whole_cart(committed_db, monkeypat
         assert list(Booking.objects.values_list("date", "cart")) == [(second, None)]
         assert not Slot.objects.filter(taken__gt=0).exists()
         assert Cart.objects.get().status == Cart.Status.OPEN
+
+
+def test_add_to_cart_is_not_found_for_another_family_or_commune(
+    client, commune_a, commune_b, canteen_a, family_a
+):
+    # given: another family of commune A, and commune B that family A has not joined
+    other = _family(commune_a, canteen_a, email="other@example.fr", dossier="F00002")
+    canteen_b = make_catalogue(commune_b, code="MERJ")
+    client.force_login(family_a.family.guardians.get().account)
+    day = _days(1)[0]
+    # when
+    foreign_child = client.post(
+        commune_path(commune_a, "panier/ajouter/"),
+        {
+            "child": other.family.children.get().pk,
+            "prestation": canteen_a.prestation.pk,
+            "site": canteen_a.site.pk,
+            "date": day,
+        },
+    )
+    foreign_commune = client.post(
+        commune_path(commune_b, "panier/ajouter/"),
+        {
+            "child": family_a.family.children.get().pk,
+            "prestation": canteen_b.prestation.pk,
+            "site": canteen_b.site.pk,
+            "date": day,
+        },
+    )
+    # then
+    assert foreign_child.status_code == foreign_commune.status_code == 404
+    for commune in (commune_a, commune_b):
+        with commune_context(commune):
+            assert not Cart.objects.exists()
