@@ -9,9 +9,12 @@ server (gunicorn, foyer.wsgi, foyer.settings.local) runs in a subprocess on a fr
 POST the same day to /c/<slug>/panier/ajouter/ and at once POST /panier/valider/.
 
 Prints the places confirmed (read in the database: it must be min(clients, capacity)), the
-validations refused, the wall time of the burst, the throughput and the latencies. Exits 1
-when the places confirmed are not min(clients, capacity), or when the database, the slot
-counter and the HTTP answers disagree: a correctness failure, never a timing one.
+validations refused, the wall time of the burst, the throughput and the latencies, the time
+of one sign-in (and of the configured password hasher's verify alone), the load average of
+the machine, and whether each target of a rush is met (0 over-booking, >= 100 validations/s,
+the whole burst answered within 2.5 s, validation p95 <= 1 s). Exits 1 when the places
+confirmed are not min(clients, capacity), or when the database, the slot counter and the HTTP
+answers disagree: a correctness failure, never a timing one.
 
 It runs in its own database (`foyer_bench_booking`) on the configured PostgreSQL
 (DATABASE_URL, or the embedded one), dropped and created again: your data is not touched.
@@ -37,11 +40,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "platform"), str(ROOT)]
-from benchdb import percentile, run_in_bench_database  # noqa: E402
+from benchdb import admin_conninfo, percentile, run_in_bench_database  # noqa: E402
 
 BENCH_DB = "foyer_bench_booking"
 PASSWORD = "Burst-de-reservations-2026"
 SLUG = "rafale"
+# The targets of a rush (printed, never an exit status: timing depends on the machine).
+TARGET_THROUGHPUT = 100.0  # validations per second
+TARGET_WALL = 2.5  # seconds, first add-to-cart sent to last validation answered
+TARGET_VALIDATION_P95 = 1.0  # seconds
 # Every request gets (connect, read) timeouts; the loops below are bounded.
 TIMEOUT = (5, 120)
 SERVER_START_SECONDS = 90
@@ -152,6 +159,75 @@ def seed(clients: int, capacity: int) -> dict:
     }
 
 
+def hasher_cost(repetitions: int = 5) -> tuple[str, float]:
+    """The configured password hasher (its parameters) and the median time of one verify."""
+    from django.contrib.auth.hashers import check_password, get_hasher, make_password
+
+    hasher = get_hasher()
+    encoded = make_password(PASSWORD)
+    timings = []
+    for _repetition in range(repetitions):
+        started = time.perf_counter()
+        check_password(PASSWORD, encoded)
+        timings.append(time.perf_counter() - started)
+    params = {
+        key: getattr(hasher, key)
+        for key in ("iterations", "time_cost", "memory_cost", "parallelism")
+        if hasattr(hasher, key)
+    }
+    label = f"{hasher.algorithm} " + ", ".join(f"{key}={value}" for key, value in params.items())
+    return label, statistics.median(timings)
+
+
+def _cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc (0 where unreadable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return children
+
+
+def cpu_snapshot(server_pid: int, database: str) -> dict[str, dict[int, float]]:
+    """CPU used so far by the web server's processes, by the PostgreSQL backends of the bench
+    database (same machine) and by this process (the clients' threads)."""
+    import psycopg
+
+    with psycopg.connect(admin_conninfo(), autocommit=True) as conn:
+        backends = [
+            row[0] for row in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [database])
+        ]
+    server = [server_pid, *_children(server_pid)]
+    times = os.times()
+    return {
+        "web server": {pid: _cpu_of(pid) for pid in server},
+        "PostgreSQL": {pid: _cpu_of(pid) for pid in backends},
+        "clients (this process)": {0: times.user + times.system},
+    }
+
+
+def cpu_used(before: dict, after: dict) -> dict[str, float]:
+    return {
+        name: sum(cpu - before.get(name, {}).get(pid, 0.0) for pid, cpu in after[name].items())
+        for name in after
+    }
+
+
+def load_average() -> str:
+    return "/".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def read_outcome(setup: dict) -> dict:
     from reservations.models import Booking, CartItem, Slot
     from tenants.context import commune_context
@@ -180,6 +256,8 @@ def start_server(args, port: int, log) -> subprocess.Popen:
         ),
         ALLOWED_HOSTS="127.0.0.1,localhost",
         LOG_LEVEL="WARNING",
+        # As in production: DEBUG on costs every query its record in connection.queries.
+        DEBUG="1" if args.debug else "0",
     )
     if args.server == "gunicorn":
         command = [
@@ -239,9 +317,10 @@ def stop_server(server: subprocess.Popen) -> None:
 # --- The clients ----------------------------------------------------------------------------------
 
 
-def sign_in(base: str, email: str):
+def sign_in(base: str, email: str, timings: list[float]):
     import requests
 
+    started = time.perf_counter()
     session = requests.Session()
     page = session.get(f"{base}/connexion/", timeout=TIMEOUT)
     page.raise_for_status()
@@ -253,6 +332,7 @@ def sign_in(base: str, email: str):
     )
     if answer.status_code != 302 or "sessionid" not in session.cookies:
         raise RuntimeError(f"sign-in of {email} failed: HTTP {answer.status_code}")
+    timings.append(time.perf_counter() - started)
     # Drop the kept-alive connection (the cookies stay): the server closes idle ones after
     # two seconds, and a request sent at that moment on the old socket is reset. Each family
     # opens its own connection for the burst, as different devices do.
@@ -326,21 +406,27 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=10, help="gunicorn threads per worker")
     parser.add_argument("--login-parallelism", type=int, default=4, help="sign-ins at once before the burst")
-    parser.add_argument("--keep-db", action="store_true", help=f"keep {BENCH_DB} afterwards")
+    parser.add_argument("--debug", action="store_true", help="run the server with DEBUG on (off by default)")
+    parser.add_argument("--database", default=BENCH_DB, help="the database created (and dropped) for the run")
+    parser.add_argument("--keep-db", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
     if args.clients < 1 or args.capacity < 1:
         parser.error("--clients and --capacity must be at least 1")
+    if not args.database.replace("_", "").isalnum():
+        parser.error("--database: letters, digits and underscores only")
 
-    return run_in_bench_database(BENCH_DB, run, args, keep_db=args.keep_db)
+    return run_in_bench_database(args.database, run, args, keep_db=args.keep_db)
 
 
 def run(args) -> int:
     from django.db import connection, connections
 
+    load_before = load_average()
     setup_started = time.perf_counter()
     setup = seed(args.clients, args.capacity)
     setup_seconds = time.perf_counter() - setup_started
     pg_version = connection.pg_version // 10000
+    hasher_label, verify_seconds = hasher_cost()
     connections.close_all()
 
     port = free_port()
@@ -352,9 +438,14 @@ def run(args) -> int:
     try:
         wait_until_up(server, base)
         login_started = time.perf_counter()
+        login_timings: list[float] = []
         with ThreadPoolExecutor(max_workers=max(1, args.login_parallelism)) as pool:
-            sessions = list(pool.map(lambda client: sign_in(base, client[0]), setup["clients"]))
+            sessions = list(
+                pool.map(lambda client: sign_in(base, client[0], login_timings), setup["clients"])
+            )
         login_seconds = time.perf_counter() - login_started
+        load_burst = load_average()
+        cpu_before = cpu_snapshot(server.pid, args.database)
 
         barrier = threading.Barrier(len(sessions))
         threads = [
@@ -369,6 +460,7 @@ def run(args) -> int:
             thread.start()
         for thread in threads:
             thread.join(timeout=BARRIER_SECONDS + 2 * TIMEOUT[1] + 10)
+        burst_cpu = cpu_used(cpu_before, cpu_snapshot(server.pid, args.database))
         refused = [
             (session, result) for session, result in zip(sessions, results, strict=True) if _refused(result)
         ]
@@ -383,6 +475,7 @@ def run(args) -> int:
         log.close()
 
     outcome = read_outcome(setup)
+    load_after = load_average()
 
     done = [r for r in results if "status" in r]
     errors = [r for r in results if "error" in r or "status" not in r]
@@ -401,10 +494,22 @@ def run(args) -> int:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"PostgreSQL {pg_version}; server: {server_label}, "
-        f"DB_CONN_MAX_AGE={os.environ.get('DB_CONN_MAX_AGE') or 60}"
+        f"DB_CONN_MAX_AGE={os.environ.get('DB_CONN_MAX_AGE') or 60}, DEBUG={'on' if args.debug else 'off'}"
     )
     print(
-        f"setup {setup_seconds:.1f} s, {len(sessions)} sign-ins {login_seconds:.1f} s; day booked {setup['day']}"
+        f"load average (1/5/15 min): {load_before} before setup, {load_burst} before the burst, "
+        f"{load_after} after it"
+    )
+    print(
+        f"setup {setup_seconds:.1f} s, {len(sessions)} sign-ins {login_seconds:.1f} s "
+        f"({args.login_parallelism} at once); day booked {setup['day']}"
+    )
+    print(
+        f"sign-in per family         p50 {percentile(login_timings, 50) * 1000:6.0f} ms   "
+        f"p95 {percentile(login_timings, 95) * 1000:6.0f} ms   (GET and POST /connexion/)"
+    )
+    print(
+        f"password hasher            {hasher_label}: one verify {verify_seconds * 1000:.0f} ms (in process)"
     )
     print(f"clients                    {args.clients:8d}")
     print(f"capacity                   {args.capacity:8d}")
@@ -426,6 +531,43 @@ def run(args) -> int:
             f"p95 {percentile(add_latencies, 95) * 1000:6.0f} ms   "
             f"mean {statistics.mean(add_latencies) * 1000:6.0f} ms"
         )
+    print(
+        "CPU used during the burst       "
+        + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in burst_cpu.items())
+        + f"   ({sum(burst_cpu.values()) / max(1, len(done) * 2) * 1000:.1f} ms a request; "
+        f"{os.cpu_count()} cores x {wall:.2f} s = {(os.cpu_count() or 1) * wall:.2f} s available)"
+    )
+    if done:
+        over = max(0, outcome["active"] - args.capacity)
+        p95 = percentile(latencies, 95)
+        throughput = len(done) / wall
+        targets = [
+            ("over-booking", f"{over}", over == 0, "0", f"{over} places over"),
+            (
+                "throughput",
+                f"{throughput:.1f} validations/s",
+                throughput >= TARGET_THROUGHPUT,
+                f">= {TARGET_THROUGHPUT:.0f}/s",
+                f"{TARGET_THROUGHPUT - throughput:.1f}/s short ({throughput / TARGET_THROUGHPUT:.0%})",
+            ),
+            (
+                "burst wall time",
+                f"{wall:.2f} s",
+                wall <= TARGET_WALL,
+                f"<= {TARGET_WALL} s",
+                f"{wall - TARGET_WALL:.2f} s over",
+            ),
+            (
+                "validation p95",
+                f"{p95 * 1000:.0f} ms",
+                p95 <= TARGET_VALIDATION_P95,
+                f"<= {TARGET_VALIDATION_P95 * 1000:.0f} ms",
+                f"{(p95 - TARGET_VALIDATION_P95) * 1000:.0f} ms over",
+            ),
+        ]
+        for name, value, met, goal, miss in targets:
+            verdict = "met" if met else f"NOT met: {miss}"
+            print(f"target {name:20s}{value:>22s}   goal {goal:10s} {verdict}")
     for result in errors[:5]:
         print(f"  error: {result.get('error', 'no answer')}")
     for result in unexpected[:5]:

@@ -21,6 +21,8 @@ from family.router import (
     FamilyScope,
     build_week,
     build_weeks,
+    get_family_child_in,
+    get_family_communes,
     get_family_scope,
     get_family_scope_in,
     list_family_carts,
@@ -201,13 +203,14 @@ def cart(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def cart_validate(request: HttpRequest) -> HttpResponse:
-    scope = get_family_scope(request.user)
+    # Validating needs the families and communes; the children only when the cart is shown again.
+    scope = get_family_communes(request.user)
     # The reason and the certificate are kept on the page when anything is refused.
     absence_form = AbsenceForm(request.POST, request.FILES) if "absence_reason" in request.POST else None
     reason, certificate = "", None
     if absence_form is not None:
         if not absence_form.is_valid():
-            return _render_cart(request, scope, absence_form)
+            return _render_cart(request, get_family_scope(request.user), absence_form)
         reason, certificate = (
             absence_form.cleaned_data["absence_reason"],
             absence_form.cleaned_data["certificate"],
@@ -227,7 +230,7 @@ def cart_validate(request: HttpRequest) -> HttpResponse:
         if error.field_errors:
             absence_form = absence_form or AbsenceForm(request.POST)
             apply_errors(absence_form, error)
-        return _render_cart(request, scope, absence_form)
+        return _render_cart(request, get_family_scope(request.user), absence_form)
     # Post/redirect/get: reloading the confirmation must not post the cart again.
     request.session["last_checkout"] = [
         {
@@ -267,14 +270,12 @@ def cart_validated(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def cart_add(request: HttpRequest) -> HttpResponse:
-    scope = get_family_scope_in(request.user, request.commune)
     form = CartItemForm(request.POST)
     if not form.is_valid():
+        get_family_scope_in(request.user, request.commune)  # not found outside the family's communes
         messages.error(request, _("Demande incomplète : rechargez la page et réessayez."))
         return _back(request, reverse("portal:week"))
-    child = next((c for c in scope.children if c.pk == form.cleaned_data["child"]), None)
-    if child is None:
-        raise Http404
+    child = get_family_child_in(request.user, request.commune, form.cleaned_data["child"])
     try:
         services.add_to_cart(
             family=child.family,

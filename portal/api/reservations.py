@@ -9,7 +9,13 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from family.router import build_week, get_family_scope, get_family_scope_in, list_family_carts
+from family.router import (
+    build_week,
+    get_family_communes,
+    get_family_scope,
+    get_family_scope_in,
+    list_family_carts,
+)
 from reservations import services
 
 
@@ -121,7 +127,7 @@ class CartValidateView(APIView):
     """POST /api/panier/valider/: all communes at once, or nothing."""
 
     def post(self, request):
-        scope = get_family_scope(request.user)
+        scope = get_family_communes(request.user)
         checkouts = services.validate_carts(
             communes=scope.open_communes, family_ids=scope.family_ids, account=request.user
         )

@@ -20,30 +20,40 @@ from ..models import (
     BookingCredit,
     Cart,
     Prestation,
-    PrestationSite,
-    Site,
     Slot,
 )
 
+_TAKE_PLACE = """
+    INSERT INTO reservations_slot (prestation_id, site_id, date, taken)
+    SELECT %(prestation)s, %(site)s, %(day)s, 1 WHERE %(capacity)s::integer IS NULL OR %(capacity)s::integer > 0
+    ON CONFLICT (prestation_id, site_id, date) DO UPDATE SET taken = reservations_slot.taken + 1
+    WHERE %(capacity)s::integer IS NULL OR reservations_slot.taken < %(capacity)s::integer
+    RETURNING taken
+"""
 
-def take_place(prestation: Prestation, site: Site, day: dt.date, *, now: dt.datetime) -> bool:
-    """Take one place, never past the capacity: a conditional UPDATE on the slot row."""
-    capacity = (
-        PrestationSite.objects.filter(prestation=prestation, site=site)
-        .values_list("capacity", flat=True)
-        .first()
-    )
-    Slot.objects.bulk_create([Slot(prestation=prestation, site=site, date=day)], ignore_conflicts=True)
-    slots = Slot.objects.filter(prestation=prestation, site=site, date=day)
-    if capacity is None:
-        slots.update(taken=F("taken") + 1)
-        return True
-    if slots.filter(taken__lt=capacity).update(taken=F("taken") + 1):
+
+def take_place(
+    prestation_id: int, site_id: int, day: dt.date, *, capacity: int | None, now: dt.datetime
+) -> bool:
+    """Take one place, never past ``capacity`` (None: no limit), in one statement: the slot row
+    is created with the first place, or updated on the condition that a place is left. The
+    conditional update runs on the locked row (``ON CONFLICT DO UPDATE … WHERE``), so two
+    requests for the last place cannot both get it. ``capacity`` is the site's, read with the
+    line (a change of capacity by an agent at that moment applies to the next booking)."""
+    if _take(prestation_id, site_id, day, capacity):
         return True
     # Full: places held by carts whose payment delay ran out are free again.
-    if _expire_holds(now=now, slot=(prestation.pk, site.pk, day)):
-        return bool(slots.filter(taken__lt=capacity).update(taken=F("taken") + 1))
+    if _expire_holds(now=now, slot=(prestation_id, site_id, day)):
+        return _take(prestation_id, site_id, day, capacity)
     return False
+
+
+def _take(prestation_id: int, site_id: int, day: dt.date, capacity: int | None) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _TAKE_PLACE, {"prestation": prestation_id, "site": site_id, "day": day, "capacity": capacity}
+        )
+        return cursor.fetchone() is not None
 
 
 def _free_place(booking: Booking) -> None:

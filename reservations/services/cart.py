@@ -7,8 +7,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -16,6 +16,7 @@ from foyer.errors import FoyerError, NotFound
 from foyer.uploads import validate_attachment
 from shared_identity.models import Account, Child, Family
 from tenants.context import commune_context
+from tenants.schemas import union_over_schemas
 
 from ..deadlines import rule_from
 from ..models import (
@@ -29,7 +30,16 @@ from ..models import (
 )
 from ..opening import CommuneCalendar
 from .bookings import cancel_and_free, take_place
-from .checks import Refusal, booking_price, booking_refusal, commune_calendar, commune_tz, family_child
+from .checks import (
+    Refusal,
+    booking_refusal,
+    calendar_of,
+    commune_calendar,
+    commune_tz,
+    line_facts,
+    price_of,
+    refusal_from,
+)
 
 
 def add_to_cart(
@@ -42,28 +52,90 @@ def add_to_cart(
     day: dt.date,
     now: dt.datetime | None = None,
 ) -> CartItem:
-    """Put one booking in the family's cart of this commune, or refuse it with the reason."""
+    """Put one booking in the family's cart of this commune, or refuse it with the reason.
+
+    One read (the prestation and its service, with every fact of the line: see
+    ``checks.line_facts``, the child's family, the open cart and the line already in it), then
+    at most two writes: the open cart when there is none, and the line."""
     now = now or timezone.now()
-    child = family_child(family, child_id)
-    prestation = Prestation.objects.select_related("service").filter(pk=prestation_id).first()
-    site = Site.objects.filter(pk=site_id).first()
-    if prestation is None or site is None:
+    open_cart = Cart.objects.filter(family=family, status=Cart.Status.OPEN)
+    prestation = (
+        Prestation.objects.select_related("service")
+        .filter(pk=prestation_id)
+        .annotate(
+            site_exists=Exists(Site.objects.filter(pk=site_id)),
+            child_in_family=Exists(Child.objects.filter(pk=child_id, family=family)),
+            cart_id=Subquery(open_cart.values("pk")[:1]),
+            item_id=Subquery(
+                CartItem.objects.filter(
+                    cart__in=open_cart, child_id=child_id, prestation_id=prestation_id, date=day
+                ).values("pk")[:1]
+            ),
+            **line_facts(
+                child=child_id,
+                prestation=prestation_id,
+                service=OuterRef("service_id"),
+                site=site_id,
+                day=day,
+                family=family,
+            ),
+        )
+        .first()
+    )
+    if prestation is None or not prestation.site_exists:
         raise NotFound(_("Cette prestation n'existe pas."))
-    reason, _late = booking_refusal(
-        child=child, prestation=prestation, site=site, day=day, now=now, calendar=commune_calendar([day])
+    if not prestation.child_in_family:
+        raise NotFound(_("Cet enfant n'est pas dans votre famille."))
+    prestation.date = day  # the line's day, for calendar_of
+    reason, _late = refusal_from(
+        prestation=prestation,
+        offered=prestation.offered,
+        enrolled=prestation.enrolled,
+        booked=prestation.booked,
+        site_id=site_id,
+        day=day,
+        now=now,
+        calendar=calendar_of([prestation]),
     )
     if reason:
         raise FoyerError("not_bookable", _("Réservation impossible : %(reason)s.") % {"reason": reason})
-    with transaction.atomic():
-        cart = _open_cart(family, account)
-        item, _created = CartItem.objects.get_or_create(
-            cart=cart,
-            child=child,
-            prestation=prestation,
-            date=day,
-            defaults={"site": site, "action": CartItem.Action.BOOK},
-        )
+    if prestation.item_id is not None:
+        return CartItem.objects.get(pk=prestation.item_id)
+    cart_id = prestation.cart_id if prestation.cart_id is not None else _open_cart_id(family, account)
+    # One statement: a line added meanwhile by another request of the family (a double tap)
+    # is the same line.
+    (item,) = CartItem.objects.bulk_create(
+        [
+            CartItem(
+                cart_id=cart_id,
+                child_id=child_id,
+                prestation_id=prestation_id,
+                site_id=site_id,
+                date=day,
+                action=CartItem.Action.BOOK,
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["cart", "child", "prestation", "date"],
+        update_fields=["site"],
+    )
     return item
+
+
+# The family's open cart, opened when there is none, in one statement: a cart opened meanwhile
+# by another request of the family (one open cart a family: a partial unique index) is returned.
+_OPEN_CART = """
+    INSERT INTO reservations_cart (family_id, account_id, status, created_at)
+    VALUES (%(family)s, %(account)s, 'open', %(now)s)
+    ON CONFLICT (family_id) WHERE status = 'open' DO UPDATE SET status = reservations_cart.status
+    RETURNING id
+"""
+
+
+def _open_cart_id(family: Family, account: Account) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(_OPEN_CART, {"family": family.pk, "account": account.pk, "now": timezone.now()})
+        return cursor.fetchone()[0]
 
 
 def add_absence_to_cart(*, family_ids: list[int], account: Account, booking_id: int) -> CartItem:
@@ -188,12 +260,12 @@ def add_pattern_to_cart(
     return PatternResult(added=added, refusals=refusals)
 
 
-def _absence(item: CartItem, *, family: Family, account, now, checkout: CommuneCheckout, refusals) -> None:
+def _absence(item: CartItem, *, family_id: int, account, now, checkout: CommuneCheckout, refusals) -> None:
     """One absence of the cart: cancelled now within the deadline, else kept for the request."""
     booking = (
         Booking.objects.select_for_update()
         .select_related("prestation")
-        .filter(family=family, child=item.child, prestation=item.prestation, date=item.date)
+        .filter(family_id=family_id, child=item.child, prestation=item.prestation, date=item.date)
         .exclude(status=Booking.Status.CANCELLED)
         .first()
     )
@@ -315,22 +387,29 @@ def validate_carts(
             ) from exc
     results: list[CommuneCheckout] = []
     refusals: list[Refusal] = []
-    with transaction.atomic(durable=True):
-        for commune in communes:
-            with commune_context(commune):
-                carts = Cart.objects.select_for_update().filter(
-                    family_id__in=family_ids, status=Cart.Status.OPEN
-                )
-                for cart in carts.order_by("pk"):
-                    checkout = _validate_cart(
-                        commune=commune, cart=cart, account=account, now=now, refusals=refusals
-                    )
-                    if checkout:
+    try:
+        with transaction.atomic(durable=True):
+            for commune in _communes_with_lines(communes, family_ids):
+                with commune_context(commune):
+                    for checkout in _validate_commune_carts(
+                        commune=commune, family_ids=family_ids, account=account, now=now, refusals=refusals
+                    ):
                         results.append(checkout)
                         if checkout.requested and absence_reason:
                             checkout.request = _request_for(checkout, account, absence_reason, certificate)
-        if refusals or (any(c.requested for c in results) and not absence_reason):
-            transaction.set_rollback(True)
+            if refusals or (any(c.requested for c in results) and not absence_reason):
+                transaction.set_rollback(True)
+    except _BookedMeanwhile as booked:
+        # Another request booked one of these children for the same day after the lines were
+        # read: nothing was validated (the transaction is rolled back); say which lines.
+        with commune_context(booked.commune):
+            refusals = _already_booked(booked.lines)
+        if not refusals:  # that other booking was cancelled or rolled back since
+            raise FoyerError(
+                "cart_changed",
+                _("Rien n'a été réservé : une réservation a changé pendant la validation, réessayez."),
+                status=409,
+            ) from booked
     if not refusals and any(c.requested for c in results) and not absence_reason:
         raise FoyerError(
             "absence_reason_required",
@@ -359,64 +438,144 @@ def validate_carts(
     return results
 
 
-def _validate_cart(*, commune, cart: Cart, account, now, refusals: list[Refusal]) -> CommuneCheckout | None:
-    items = list(cart.items.select_related("child", "prestation__service", "site").order_by("date", "pk"))
-    if not items:
-        return None
-    family = cart.family
-    calendar = commune_calendar([item.date for item in items])
-    checkout = CommuneCheckout(commune=commune, cart=cart)
+# The communes where the family's open cart has lines: one statement over their schemas (as
+# the family router reads), so that a family of many communes does not pay a query in each.
+_OPEN_LINES = (
+    "SELECT %s FROM {s}.reservations_cart WHERE family_id = ANY(%s) AND status = 'open' "
+    "AND EXISTS (SELECT 1 FROM {s}.reservations_cartitem WHERE cart_id = reservations_cart.id)"
+)
+
+
+def _communes_with_lines(communes: list, family_ids: list[int]) -> list:
+    if len(communes) < 2:
+        return list(communes)
+    sql, params = union_over_schemas(_OPEN_LINES, [commune.schema_name for commune in communes], family_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        schemas = {row[0] for row in cursor.fetchall()}
+    return [commune for commune in communes if commune.schema_name in schemas]
+
+
+class _BookedMeanwhile(Exception):
+    def __init__(self, commune, lines: list[CartItem]):
+        super().__init__("a line was booked by another request meanwhile")
+        self.commune = commune
+        self.lines = lines
+
+
+def _already_booked(lines: list[CartItem]) -> list[Refusal]:
+    booked = set(
+        Booking.objects.filter(
+            child_id__in={line.child_id for line in lines},
+            prestation_id__in={line.prestation_id for line in lines},
+            date__in={line.date for line in lines},
+        )
+        .exclude(status=Booking.Status.CANCELLED)
+        .values_list("child_id", "prestation_id", "date")
+    )
+    return [
+        Refusal(str(line.child), line.prestation.label, line.date, _("déjà réservé"))
+        for line in lines
+        if (line.child_id, line.prestation_id, line.date) in booked
+    ]
+
+
+def _validate_commune_carts(
+    *, commune, family_ids: list[int], account, now, refusals: list[Refusal]
+) -> list[CommuneCheckout]:
+    """The family's open carts in this commune: one query locks them and reads their lines with
+    every fact the checks and the prices need; then one statement per place taken, one for the
+    bookings, one for the carts."""
+    lines = list(
+        CartItem.objects.filter(cart__family_id__in=family_ids, cart__status=Cart.Status.OPEN)
+        .select_related("cart", "child", "prestation__service", "site")
+        .select_for_update(of=("cart",))
+        .annotate(
+            **line_facts(
+                child=OuterRef("child_id"),
+                prestation=OuterRef("prestation_id"),
+                service=OuterRef("prestation__service_id"),
+                site=OuterRef("site_id"),
+                day=OuterRef("date"),
+                family=OuterRef("cart__family_id"),
+            )
+        )
+        .order_by("cart_id", "date", "pk")
+    )
+    if not lines:
+        return []
+    calendar = calendar_of(lines)
     hold_until = now + dt.timedelta(minutes=commune.booking_hold_minutes)
-    for item in items:
-        if item.action == CartItem.Action.CANCEL:
-            _absence(item, family=family, account=account, now=now, checkout=checkout, refusals=refusals)
+    checkouts: dict[int, CommuneCheckout] = {}
+    new_bookings: list[tuple[CommuneCheckout, Booking]] = []
+    for line in lines:
+        cart = line.cart
+        checkout = checkouts.setdefault(cart.pk, CommuneCheckout(commune=commune, cart=cart))
+        if line.action == CartItem.Action.CANCEL:
+            _absence(
+                line, family_id=cart.family_id, account=account, now=now, checkout=checkout, refusals=refusals
+            )
             continue
-        reason, late = booking_refusal(
-            child=item.child,
-            prestation=item.prestation,
-            site=item.site,
-            day=item.date,
+        prestation = line.prestation
+        reason, late = refusal_from(
+            prestation=prestation,
+            offered=line.offered,
+            enrolled=line.enrolled,
+            booked=line.booked,
+            site_id=line.site_id,
+            day=line.date,
             now=now,
             calendar=calendar,
         )
         if reason:
-            refusals.append(Refusal(str(item.child), item.prestation.label, item.date, reason))
+            refusals.append(Refusal(str(line.child), prestation.label, line.date, reason))
             continue
-        prepaid = item.prestation.billing_mode == Prestation.BillingMode.PREPAID
+        if not take_place(line.prestation_id, line.site_id, line.date, capacity=line.capacity, now=now):
+            refusals.append(
+                Refusal(str(line.child), prestation.label, line.date, _("plus de place disponible"))
+            )
+            continue
+        prepaid = prestation.billing_mode == Prestation.BillingMode.PREPAID
+        booking = Booking(
+            child=line.child,
+            family_id=cart.family_id,
+            prestation=prestation,
+            site=line.site,
+            date=line.date,
+            status=Booking.Status.HELD if prepaid else Booking.Status.CONFIRMED,
+            cart=cart,
+            hold_expires_at=hold_until if prepaid else None,
+            price=price_of(line, prestation=prestation, late=late),
+            late=late,
+            created_by=account,
+        )
+        new_bookings.append((checkout, booking))
+    if refusals:
+        return list(checkouts.values())  # rolled back by the caller: nothing more to write
+    if new_bookings:
         try:
-            with transaction.atomic():
-                if not take_place(item.prestation, item.site, item.date, now=now):
-                    refusals.append(
-                        Refusal(
-                            str(item.child), item.prestation.label, item.date, _("plus de place disponible")
-                        )
-                    )
-                    continue
-                booking = Booking.objects.create(
-                    child=item.child,
-                    family=family,
-                    prestation=item.prestation,
-                    site=item.site,
-                    date=item.date,
-                    status=Booking.Status.HELD if prepaid else Booking.Status.CONFIRMED,
-                    cart=cart,
-                    hold_expires_at=hold_until if prepaid else None,
-                    price=booking_price(family=family, prestation=item.prestation, day=item.date, late=late),
-                    late=late,
-                    created_by=account,
-                )
-        except IntegrityError:
-            # The same child was booked for that day by another request a moment ago.
-            refusals.append(Refusal(str(item.child), item.prestation.label, item.date, _("déjà réservé")))
-            continue
+            Booking.objects.bulk_create([booking for _checkout, booking in new_bookings])
+        except IntegrityError as error:
+            # The same child was booked for that day by another request a moment ago (the
+            # transaction is aborted: the caller rolls it back and names the lines).
+            raise _BookedMeanwhile(
+                commune, [line for line in lines if line.action == CartItem.Action.BOOK]
+            ) from error
+    for checkout, booking in new_bookings:
         checkout.bookings.append(booking)
-        if prepaid:
+        if booking.status == Booking.Status.HELD:
             checkout.amount_due += booking.price
-    if checkout.amount_due:
-        cart.status = Cart.Status.AWAITING_PAYMENT
-        cart.hold_expires_at = hold_until
-    else:
-        cart.status = Cart.Status.VALIDATED
-    cart.validated_at = now
-    cart.save(update_fields=["status", "hold_expires_at", "validated_at"])
-    return checkout
+    by_status: dict[tuple[str, dt.datetime | None], list[int]] = {}
+    for checkout in checkouts.values():
+        cart = checkout.cart
+        if checkout.amount_due:
+            cart.status, cart.hold_expires_at = Cart.Status.AWAITING_PAYMENT, hold_until
+        else:
+            cart.status = Cart.Status.VALIDATED
+        cart.validated_at = now
+        by_status.setdefault((cart.status, cart.hold_expires_at), []).append(cart.pk)
+    for (status, hold_expires_at), cart_ids in by_status.items():
+        Cart.objects.filter(pk__in=cart_ids).update(
+            status=status, hold_expires_at=hold_expires_at, validated_at=now
+        )
+    return list(checkouts.values())

@@ -168,14 +168,16 @@ CACHES = {
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 # Sessions live in the public schema: one login, one session across all communes.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_ENGINE = "foyer.sessions"  # database sessions, updated in one statement
 SESSION_COOKIE_AGE = 14 * 24 * 3600
 
 # --- Identity -------------------------------------------------------------------------
 AUTH_USER_MODEL = "shared_identity.Account"
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# Argon2id at OWASP's minimum parameters: sign-in must not be the bottleneck of a rush
+# (foyer/hashers.py says why). Other hashes are verified and upgraded at the next sign-in.
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "foyer.hashers.FoyerArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
