@@ -37,8 +37,14 @@ def expected_migrations() -> frozenset[tuple[str, str]]:
     return frozenset(loader.disk_migrations.keys())
 
 
+# Schemas per statement of schemas_behind: PostgreSQL plans a UNION ALL of n parts in more
+# than linear time (5,000 schemas: 33 s in one statement, 0.5 s in statements of 100).
+SCHEMAS_PER_STATEMENT = 100
+
+
 def schemas_behind(schema_names: Iterable[str]) -> list[str]:
-    """The schemas whose django_migrations lacks a migration on disk, in one SQL query."""
+    """The schemas whose django_migrations lacks a migration on disk, in one SQL query per
+    ``SCHEMAS_PER_STATEMENT`` schemas."""
     names = [name for name in schema_names]
     if not names:
         return []
@@ -46,19 +52,21 @@ def schemas_behind(schema_names: Iterable[str]) -> list[str]:
     existing = _existing_migration_tables(names)
     behind = [name for name in names if name not in existing]
     present = [name for name in names if name in existing]
-    if not present:
-        return behind
-    union = " UNION ALL ".join(
-        f"SELECT %s AS schema_name, app, name FROM {quote_ident(name)}.django_migrations" for name in present
-    )
     apps = sorted({app for app, _ in expected})
-    sql = (
-        f"SELECT schema_name, array_agg(app || '.' || name) FROM ({union}) AS m "
-        "WHERE app = ANY(%s) GROUP BY schema_name"
-    )
+    applied: dict[str, set[str]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*present, apps])
-        applied = {row[0]: set(row[1] or []) for row in cursor.fetchall()}
+        for start in range(0, len(present), SCHEMAS_PER_STATEMENT):
+            chunk = present[start : start + SCHEMAS_PER_STATEMENT]
+            union = " UNION ALL ".join(
+                f"SELECT %s AS schema_name, app, name FROM {quote_ident(name)}.django_migrations"
+                for name in chunk
+            )
+            cursor.execute(
+                f"SELECT schema_name, array_agg(app || '.' || name) FROM ({union}) AS m "
+                "WHERE app = ANY(%s) GROUP BY schema_name",
+                [*chunk, apps],
+            )
+            applied |= {row[0]: set(row[1] or []) for row in cursor.fetchall()}
     wanted = {f"{app}.{name}" for app, name in expected}
     behind += [name for name in present if not wanted <= applied.get(name, set())]
     return behind

@@ -39,6 +39,21 @@ def test_schemas_behind_costs_the_same_queries_for_any_number_of_schemas(db, com
     assert len(one) == len(three) == 2
 
 
+def test_schemas_behind_reads_many_schemas_in_statements_of_bounded_size(
+    db, commune_a, commune_b, monkeypatch
+):
+    # given statements of two schemas, and the second commune behind
+    monkeypatch.setattr(schemas, "SCHEMAS_PER_STATEMENT", 2)
+    _break(commune_b.schema_name)
+    names = [schemas.TEMPLATE_SCHEMA, commune_a.schema_name, commune_b.schema_name]
+    # when three schemas are checked
+    with CaptureQueriesContext(connection) as queries:
+        behind = schemas.schemas_behind(names)
+    # then the one behind is found, with one statement per two schemas (and the tables' lookup)
+    assert behind == [commune_b.schema_name]
+    assert len(queries) == 1 + 2
+
+
 def test_a_schema_behind_is_found_and_migrated(db, commune_a, commune_b):
     _break(commune_b.schema_name)
     assert schemas.schemas_behind([commune_a.schema_name, commune_b.schema_name]) == [commune_b.schema_name]
