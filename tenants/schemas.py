@@ -3,11 +3,14 @@ cloning a commune schema from the template, and migrating the schemas that are b
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
@@ -137,14 +140,24 @@ _clone_plans: dict[tuple, ClonePlan] = {}
 
 def template_state(cursor) -> tuple:
     """The template's migration state, in one indexed read: a migration applied to it (the
-    only way its tables change) changes the state, so a plan read for an older one is not used."""
-    cursor.execute(f"SELECT count(*), max(id) FROM {quote_ident(TEMPLATE_SCHEMA)}.django_migrations")
-    return (TEMPLATE_SCHEMA, *cursor.fetchone())
+    only way its tables change) changes the state, so a plan read for an older one is not used.
+    The time of the last one tells apart two databases, or a template made again."""
+    cursor.execute(
+        f"SELECT count(*), max(id), max(applied) FROM {quote_ident(TEMPLATE_SCHEMA)}.django_migrations"
+    )
+    count, last_id, last_applied = cursor.fetchone()
+    return (connection.settings_dict["NAME"], TEMPLATE_SCHEMA, count, last_id, str(last_applied))
 
 
 def clone_plan(cursor) -> ClonePlan:
+    """The plan for the template's current state: from this process, else from the shared
+    cache (a plan read by another process), else read from the catalogue (seconds at a few
+    thousand communes) and shared."""
     state = template_state(cursor)
     plan = _clone_plans.get(state)
+    cache_key = "foyer:clone-plan:" + hashlib.sha256(repr(state).encode()).hexdigest()[:32]
+    if plan is None:
+        plan = _shared_plan(cache_key)
     if plan is None:
         cursor.execute(_TEMPLATE_OBJECTS, [TEMPLATE_SCHEMA])
         tables, constraints, indexes, identities, triggers, unsupported = cursor.fetchone()
@@ -160,9 +173,24 @@ def clone_plan(cursor) -> ClonePlan:
             foreign_keys=tuple(map(tuple, foreign_keys)),
             triggers=tuple(triggers or ()),
         )
+        _share_plan(cache_key, plan)
+    if state not in _clone_plans:
         _clone_plans.clear()
         _clone_plans[state] = plan
     return plan
+
+
+def _shared_plan(key: str) -> ClonePlan | None:
+    try:
+        plan = cache.get(key)
+    except Exception:  # the cache is an optimisation: without Redis, read the catalogue
+        return None
+    return plan if isinstance(plan, ClonePlan) else None
+
+
+def _share_plan(key: str, plan: ClonePlan) -> None:
+    with contextlib.suppress(Exception):
+        cache.set(key, plan, timeout=7 * 24 * 3600)
 
 
 def clone_template(schema_name: str) -> None:

@@ -170,6 +170,11 @@ def test_the_template_catalogue_is_read_once_per_migration_state(db, django_asse
     with django_assert_num_queries(2):
         schemas.clone_template("c_seconde")
     assert schemas.schemas_behind(["c_seconde"]) == []
+    # and so does another process: the plan is shared through the cache
+    schemas._clone_plans.clear()
+    with django_assert_num_queries(2):
+        schemas.clone_template("c_troisieme")
+    assert schemas.schemas_behind(["c_troisieme"]) == []
 
 
 # A stand-in for Citus' citus_schema_distribute(regnamespace): it records the schema it was given
