@@ -1,10 +1,10 @@
 -- Make the public schema's tables reference tables (a copy on every node), so that commune
--- tables may keep foreign keys to them and commune queries may join them on their worker.
+-- queries may join them on their worker.
 -- Run on the coordinator after every `migrate_communes` that adds a public table, and before the
 -- first commune is provisioned: citus_schema_distribute refuses a schema whose foreign keys
 -- point at a public table that is not a reference table. Idempotent.
--- Needs commune tables without foreign keys to public tables (docs/scaling.md §3.1): Citus
--- would otherwise convert the template's tables, which reference them, into Citus local tables.
+-- Commune tables hold no foreign key to public tables (tenants.references, docs/scaling.md §3.1):
+-- Citus would otherwise convert the template's tables, which reference them, into local tables.
 --
 -- Left on the coordinator: django_session (written at every sign-in, never read by a commune
 -- query; a write to a reference table is a two-phase commit on every node) and the public
