@@ -484,8 +484,8 @@ def _validate_commune_carts(
     *, commune, family_ids: list[int], account, now, refusals: list[Refusal]
 ) -> list[CommuneCheckout]:
     """The family's open carts in this commune: one query locks them and reads their lines with
-    every fact the checks and the prices need; then one statement per place taken, one for the
-    bookings, one for the carts."""
+    every fact the checks and the prices need; then one statement for the bookings, one for the
+    carts, and one per place taken, last."""
     lines = list(
         CartItem.objects.filter(cart__family_id__in=family_ids, cart__status=Cart.Status.OPEN)
         .select_related("cart", "child", "prestation__service", "site")
@@ -508,6 +508,7 @@ def _validate_commune_carts(
     hold_until = now + dt.timedelta(minutes=commune.booking_hold_minutes)
     checkouts: dict[int, CommuneCheckout] = {}
     new_bookings: list[tuple[CommuneCheckout, Booking]] = []
+    places: list[CartItem] = []
     for line in lines:
         cart = line.cart
         checkout = checkouts.setdefault(cart.pk, CommuneCheckout(commune=commune, cart=cart))
@@ -530,11 +531,7 @@ def _validate_commune_carts(
         if reason:
             refusals.append(Refusal(str(line.child), prestation.label, line.date, reason))
             continue
-        if not take_place(line.prestation_id, line.site_id, line.date, capacity=line.capacity, now=now):
-            refusals.append(
-                Refusal(str(line.child), prestation.label, line.date, _("plus de place disponible"))
-            )
-            continue
+        places.append(line)
         prepaid = prestation.billing_mode == Prestation.BillingMode.PREPAID
         booking = Booking(
             child=line.child,
@@ -578,4 +575,13 @@ def _validate_commune_carts(
         Cart.objects.filter(pk__in=cart_ids).update(
             status=status, hold_expires_at=hold_expires_at, validated_at=now
         )
+    # The places last, so that each slot row stays locked only from here to the commit (at rush
+    # hour every family of a commune waits for the same row), and in one order for every
+    # request, so that two carts of several days cannot wait for each other. A refusal rolls
+    # back everything written above (the caller).
+    for line in sorted(places, key=lambda line: (line.prestation_id, line.site_id, line.date)):
+        if not take_place(line.prestation_id, line.site_id, line.date, capacity=line.capacity, now=now):
+            refusals.append(
+                Refusal(str(line.child), line.prestation.label, line.date, _("plus de place disponible"))
+            )
     return list(checkouts.values())

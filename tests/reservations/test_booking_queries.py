@@ -196,7 +196,7 @@ def test_a_booking_made_meanwhile_refuses_the_whole_cart(committed_db, monkeypat
                 day=day,
                 now=now,
             )
-    take_place = cart_module.take_place
+    calendar_of = cart_module.calendar_of
 
     def book_elsewhere(day):
         try:
@@ -213,14 +213,14 @@ def test_a_booking_made_meanwhile_refuses_the_whole_cart(committed_db, monkeypat
         finally:
             connections.close_all()
 
-    def take_place_while_booked_elsewhere(prestation_id, site_id, day, **kwargs):
-        if day == second:
-            other = threading.Thread(target=book_elsewhere, args=(day,))
-            other.start()
-            other.join(timeout=30)
-        return take_place(prestation_id, site_id, day, **kwargs)
+    def calendar_while_booked_elsewhere(lines):
+        # called once the lines are read, before anything is written
+        other = threading.Thread(target=book_elsewhere, args=(second,))
+        other.start()
+        other.join(timeout=30)
+        return calendar_of(lines)
 
-    monkeypatch.setattr(cart_module, "take_place", take_place_while_booked_elsewhere)
+    monkeypatch.setattr(cart_module, "calendar_of", calendar_while_booked_elsewhere)
     # when
     with pytest.raises(FoyerError) as refused:
         services.validate_carts(
