@@ -288,6 +288,7 @@ def main() -> int:
     # booking_burst.start_server's options: gunicorn, as in production (DEBUG off)
     parser.add_argument("--server", default="gunicorn", help=argparse.SUPPRESS)
     parser.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--keep-alive", type=int, default=10, help="gunicorn's idle keep-alive, in seconds")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
     return run_in_bench_database(BENCH_DB, bench, args, keep_db=args.keep_db)
