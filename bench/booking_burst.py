@@ -171,7 +171,7 @@ def read_outcome(setup: dict) -> dict:
 # --- The web server (a subprocess) -----------------------------------------------------------
 
 
-def start_server(args, port: int, log) -> subprocess.Popen:
+def start_server(args, port: int, log, *, gunicorn_options: tuple[str, ...] = ()) -> subprocess.Popen:
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="foyer.settings.local",
@@ -201,6 +201,7 @@ def start_server(args, port: int, log) -> subprocess.Popen:
             "2048",
             # No control socket: the default path is shared with any other gunicorn of the user.
             "--no-control-socket",
+            *gunicorn_options,
         ]
     else:
         command = [sys.executable, str(ROOT / "manage.py"), "runserver", "--noreload", f"127.0.0.1:{port}"]
