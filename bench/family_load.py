@@ -228,42 +228,78 @@ def check_pages(base: str, email: str) -> None:
     print(f"pages of one family before the load: {', '.join(shown)}")
 
 
-def cpu_seconds(processes) -> float:
-    total = 0.0
-    for process in processes:
-        try:
-            times = process.cpu_times()
-        except psutil.Error:  # a process that ended since it was listed
-            continue
-        total += times.user + times.system
-    return total
+GROUPS = (("gunicorn", "server"), ("PostgreSQL", "postgres"), ("locust", "locust"))
 
 
-def sample(server: subprocess.Popen, locust) -> dict[str, float]:
-    """CPU seconds used so far by the web server (master and workers), the PostgreSQL
-    backends of the bench database, locust and the whole machine; the load average."""
+def snapshot(server: subprocess.Popen, locust: psutil.Process) -> dict:
+    """CPU seconds used so far by each process of the web server (master and workers), of the
+    bench database's PostgreSQL backends and of locust; by the whole machine (busy, and in
+    interrupts: loopback TCP is mostly softirq); the load average."""
     gunicorn = psutil.Process(server.pid)
-    backends = [
-        p
-        for p in psutil.process_iter(["name", "cmdline"])
-        if p.info["name"] == "postgres" and BENCH_DB in " ".join(p.info["cmdline"] or ())
-    ]
-    machine = psutil.cpu_times()
-    return {
-        "server": cpu_seconds([gunicorn, *gunicorn.children(recursive=True)]),
-        "postgres": cpu_seconds(backends),
-        "locust": cpu_seconds([locust]),
-        "machine": sum(machine) - machine.idle - getattr(machine, "iowait", 0.0),
-        "load": os.getloadavg()[0],
-        "time": time.monotonic(),
+    groups = {
+        "server": [gunicorn, *gunicorn.children(recursive=True)],
+        "postgres": [
+            p
+            for p in psutil.process_iter(["name", "cmdline"])
+            if p.info["name"] == "postgres" and BENCH_DB in " ".join(p.info["cmdline"] or ())
+        ],
+        "locust": [locust],
     }
+    taken = {}
+    for group, processes in groups.items():
+        taken[group] = {}
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:  # ended since it was listed
+                continue
+            taken[group][process.pid] = times.user + times.system
+    machine = psutil.cpu_times()
+    interrupts = machine.irq + machine.softirq
+    taken["machine"] = machine.user + machine.nice + machine.system + interrupts + machine.steal
+    taken["interrupts"] = interrupts
+    taken["load"] = os.getloadavg()[0]
+    taken["time"] = time.monotonic()
+    return taken
+
+
+class CpuMeter:
+    """CPU used between the window's edges. Processes are read every half second, so that a
+    PostgreSQL backend that closes during the window (connections live DB_CONN_MAX_AGE seconds)
+    still counts what it used until then, and one opened during the window counts from zero."""
+
+    def __init__(self, server: subprocess.Popen, locust: psutil.Process) -> None:
+        self.server, self.locust = server, locust
+        self.start: dict | None = None
+        self.end: dict | None = None
+        self.last: dict[str, dict[int, float]] = {group: {} for _label, group in GROUPS}
+
+    def read(self, edge: str | None = None) -> None:
+        taken = snapshot(self.server, self.locust)
+        for _label, group in GROUPS:
+            self.last[group].update(taken[group])
+        if edge == "start":
+            self.start = taken
+        elif edge == "end":
+            self.end = taken
+
+    def used(self) -> dict[str, float]:
+        assert self.start is not None and self.end is not None
+        used = {
+            group: sum(cpu - self.start[group].get(pid, 0.0) for pid, cpu in self.last[group].items())
+            for _label, group in GROUPS
+        }
+        for key in ("machine", "interrupts", "time"):
+            used[key] = self.end[key] - self.start[key]
+        used["load"] = (self.start["load"], self.end["load"])
+        return used
 
 
 def run_locust(
     base: str, users: int, args, accounts_file: Path, results: Path, server: subprocess.Popen
-) -> tuple[dict, float, dict, dict]:
+) -> tuple[dict, float, dict | None]:
     """Locust headless in its own process. Returns its results (JSON), the seconds it took to
-    sign every family in (from locust's start) and the samples at the window's start and end."""
+    sign every family in (from locust's start) and the CPU used during the window."""
     spawn_rate = args.spawn_rate or max(5, users // 10)
     env = dict(
         os.environ,
@@ -286,12 +322,18 @@ def run_locust(
     with tempfile.TemporaryFile("w+") as stderr:
         locust = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
         watched = psutil.Process(locust.pid)
-        samples = {}
+        meter = CpuMeter(server, watched)
         deadline = time.monotonic() + cap + 60
+        polls = 0
         while locust.poll() is None and time.monotonic() < deadline:
-            for edge in ("start", "end"):
-                if edge not in samples and Path(f"{results}.{edge}").exists():
-                    samples[edge] = sample(server, watched)
+            if meter.start is None and Path(f"{results}.start").exists():
+                meter.read("start")
+            elif meter.start is not None and meter.end is None:
+                if Path(f"{results}.end").exists():
+                    meter.read("end")
+                elif polls % 5 == 0:
+                    meter.read()
+            polls += 1
             time.sleep(0.1)
         if locust.poll() is None:
             locust.kill()
@@ -300,16 +342,16 @@ def run_locust(
         if returncode != 0 or not results.exists():
             raise RuntimeError(f"locust failed ({returncode}):\n{stderr.read()[-3000:]}")
     data = json.loads(results.read_text())
-    return data, (data["window"][0] - started if data["window"] else float("nan")), samples
+    used = meter.used() if meter.start is not None and meter.end is not None else None
+    return data, (data["window"][0] - started if data["window"] else float("nan")), used
 
 
-def summarise(users: int, data: dict, samples: dict, signed_in_after: float) -> tuple[int, float]:
+def summarise(users: int, data: dict, used: dict | None, signed_in_after: float) -> tuple[int, float]:
     """Print the table of one user count; return its errors and its overall p95 (ms)."""
     window = data["window"]
     seconds = window[1] - window[0] if len(window) == 2 else float("nan")
     errors = data["errors"]
-    start, end = samples.get("start"), samples.get("end")
-    load = f"load average {start['load']:.2f} -> {end['load']:.2f}" if start and end else "no samples"
+    load = f"load average {used['load'][0]:.2f} -> {used['load'][1]:.2f}" if used else "no CPU samples"
     print(
         f"\n{users} families: all signed in after {signed_in_after:.1f} s, then {seconds:.1f} s measured ({load})"
     )
@@ -323,18 +365,17 @@ def summarise(users: int, data: dict, samples: dict, signed_in_after: float) -> 
     for name in PAGES:
         row(name, [ms for page, ms in data["pages"] if page == name], sum(1 for e in errors if e[0] == name))
     row("all pages", every, sum(1 for e in errors if e[0] in PAGES))
-    if start and end and every:
-        used = {key: end[key] - start[key] for key in ("server", "postgres", "locust", "machine")}
-        elapsed = end["time"] - start["time"]
-        others = used["machine"] - used["server"] - used["postgres"] - used["locust"]
+    if used and every:
+        ours = sum(used[group] for _label, group in GROUPS)
         print(
             "  CPU in the window: "
             + ", ".join(
-                f"{label} {used[key]:.1f} s ({used[key] * 1000 / len(every):.1f} ms a page)"
-                for label, key in (("gunicorn", "server"), ("PostgreSQL", "postgres"), ("locust", "locust"))
+                f"{label} {used[group]:.2f} s ({used[group] * 1000 / len(every):.1f} ms a page)"
+                for label, group in GROUPS
             )
-            + f", other processes {others:.1f} s; machine busy {used['machine'] / elapsed / os.cpu_count():.0%}"
-            + f" of {os.cpu_count()} cores"
+            + f"; interrupts {used['interrupts']:.1f} s, the rest of the machine"
+            f" {used['machine'] - used['interrupts'] - ours:.1f} s;"
+            f" machine busy {used['machine'] / used['time'] / os.cpu_count():.0%} of {os.cpu_count()} cores"
         )
     other = [e for e in errors if e[0] not in PAGES]
     if other:
@@ -376,10 +417,10 @@ def bench(args) -> int:
                 )
                 check_pages(base, emails[0])
                 for users in args.users:
-                    data, signed_in_after, samples = run_locust(
+                    data, signed_in_after, used = run_locust(
                         base, users, args, accounts_file, Path(tmp) / f"u{users}.json", server
                     )
-                    failed, p95 = summarise(users, data, samples, signed_in_after)
+                    failed, p95 = summarise(users, data, used, signed_in_after)
                     failures += failed
                     if users == TARGET_USERS:
                         met = failed == 0 and p95 <= TARGET_P95_MS
