@@ -43,7 +43,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "platform"), str(ROOT)]
-import psutil  # noqa: E402  (a dependency of locust)
+import psutil  # noqa: E402
 from benchdb import percentile, run_in_bench_database  # noqa: E402
 from booking_burst import free_port, start_server, stop_server, wait_until_up  # noqa: E402
 
