@@ -247,7 +247,7 @@ def read_outcome(setup: dict) -> dict:
 # --- The web server (a subprocess) -----------------------------------------------------------
 
 
-def start_server(args, port: int, log) -> subprocess.Popen:
+def start_server(args, port: int, log, *, gunicorn_options: tuple[str, ...] = ()) -> subprocess.Popen:
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="foyer.settings.local",
@@ -279,12 +279,8 @@ def start_server(args, port: int, log) -> subprocess.Popen:
             "2048",
             # No control socket: the default path is shared with any other gunicorn of the user.
             "--no-control-socket",
+            *gunicorn_options,
         ]
-        if getattr(args, "keep_alive", None):
-            # Idle connections kept longer than the clients think (bench/family_load.py): with
-            # gunicorn's 2 s, a page sent as the server closes its socket is reset, which a
-            # browser would retry (a proxy in front of gunicorn keeps them in production).
-            command += ["--keep-alive", str(args.keep_alive)]
     else:
         command = [sys.executable, str(ROOT / "manage.py"), "runserver", "--noreload", f"127.0.0.1:{port}"]
     return subprocess.Popen(

@@ -22,7 +22,7 @@ TINY = {
     "operator_list.py": ["--communes", "2,3", "--families", "2", "--repetitions", "2", "--warmups", "1"],
     "invoicing.py": ["--families", "20", "--bookings", "3", "--sample", "3"],
     "family_import.py": ["--dossiers", "20"],
-    "family_load.py": ["--users", "3", "--duration", "5", "--workers", "1", "--threads", "4"],
+    "family_load.py": ["--users", "3", "--duration", "3", "--workers", "1", "--threads", "4"],
     "platform_scale.py": ["--sizes", "8,12", "--samples", "2", "--batch", "3"],
 }
 
