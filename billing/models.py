@@ -4,7 +4,6 @@ payments (online and at the counter), their receipts, and credit notes."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 from pathlib import PurePath
@@ -18,6 +17,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from foyer.formatting import format_days
+from foyer.hashers import hash_token  # noqa: F401  (re-exported: the régie keys)
 from foyer.uploads import private_storage
 from tenants.references import identity_key
 
@@ -451,10 +451,6 @@ class Receipt(models.Model):
 
     def __str__(self) -> str:
         return self.reference
-
-
-def hash_token(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 class RegieApiToken(models.Model):

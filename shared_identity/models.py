@@ -445,3 +445,30 @@ class JoinRequest(models.Model):
 
     def __str__(self) -> str:
         return f"adhésion {self.pk} ({self.status})"
+
+
+class PersonalApiToken(models.Model):
+    """A key with which other software uses the family API in the account's name
+    (``Authorization: Bearer foyer_pt_…``). Only its hash is stored; the key is shown once.
+    Revoked, it opens nothing; an inactive account's keys open nothing either."""
+
+    PREFIX = "foyer_pt_"
+    MAX_LIVE = 10
+
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(_("nom"), max_length=120)
+    prefix = models.CharField(max_length=16)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_live(self) -> bool:
+        return self.revoked_at is None

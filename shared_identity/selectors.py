@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from django.db.models import (
     Case,
     CharField,
+    F,
     OuterRef,
     Prefetch,
     Q,
@@ -35,6 +36,7 @@ from .models import (
     Guardian,
     Invitation,
     Membership,
+    PersonalApiToken,
     StaffRole,
     normalize_email,
 )
@@ -352,3 +354,21 @@ def get_data_export_for_account(account: Account, export_id: int) -> DataExport:
 
 def get_pending_deletion(account: Account) -> DeletionRequest | None:
     return DeletionRequest.objects.filter(account=account, status=DeletionRequest.Status.PENDING).first()
+
+
+def list_personal_api_tokens(account: Account) -> QuerySet[PersonalApiToken]:
+    """The account's keys, live ones first."""
+    return PersonalApiToken.objects.filter(account=account).order_by(
+        F("revoked_at").desc(nulls_first=True), "-created_at"
+    )
+
+
+def find_personal_api_token(raw: str) -> PersonalApiToken | None:
+    """The live key whose hash this is, of an active account; None otherwise."""
+    if not raw.startswith(PersonalApiToken.PREFIX) or len(raw) > 100:
+        return None
+    return (
+        PersonalApiToken.objects.select_related("account")
+        .filter(key_hash=hash_token(raw), revoked_at__isnull=True, account__is_active=True)
+        .first()
+    )

@@ -18,6 +18,8 @@ become cheap compared with the rest of a request.
 
 from __future__ import annotations
 
+import hashlib
+
 from django.contrib.auth.hashers import Argon2PasswordHasher
 
 
@@ -25,3 +27,10 @@ class FoyerArgon2PasswordHasher(Argon2PasswordHasher):
     time_cost = 2
     memory_cost = 19 * 1024  # KiB
     parallelism = 1
+
+
+def hash_token(raw: str) -> str:
+    """The stored form of an API key (régie keys ``foyer_rt_…``, personal keys ``foyer_pt_…``):
+    a key is 32 random bytes, so one SHA-256 without salt is enough and keeps the lookup a
+    plain indexed equality."""
+    return hashlib.sha256(raw.encode()).hexdigest()

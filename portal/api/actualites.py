@@ -3,6 +3,8 @@ feed of all communes with unread flags, one item, marking read."""
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,6 +12,8 @@ from rest_framework.views import APIView
 from actualites import selectors, services
 from family import router
 from tenants.templatetags.communes import commune_url
+
+from .openapi import errors
 
 
 class FeedQuery(serializers.Serializer):
@@ -27,6 +31,9 @@ def _links(commune, item_id: int, has_image: bool) -> dict:
     }
 
 
+@extend_schema(
+    tags=["actualites"], parameters=[FeedQuery], responses={200: OpenApiTypes.OBJECT, **errors(400)}
+)
 class FeedView(APIView):
     """GET /api/actualites/?page=N: published items of every commune of the family, pinned
     first then newest, with the account's unread flags and the feed's totals."""
@@ -64,6 +71,9 @@ class FeedView(APIView):
         )
 
 
+@extend_schema(
+    tags=["actualites"], request=MarkAllReadInput, responses={200: OpenApiTypes.OBJECT, **errors(400)}
+)
 class MarkAllReadView(APIView):
     """POST /api/actualites/tout-lu/ {"avant": <generated_at of the feed shown>}."""
 
@@ -78,6 +88,7 @@ class MarkAllReadView(APIView):
         return Response({"marked": marked})
 
 
+@extend_schema(tags=["actualites"], responses={200: OpenApiTypes.OBJECT, **errors(404)})
 class ItemView(APIView):
     """GET /c/<slug>/api/actualites/<id>/: one published item of a commune of the family
     (does not mark it read). The API is the families': staff preview in the console."""
@@ -104,6 +115,7 @@ class ItemView(APIView):
         )
 
 
+@extend_schema(tags=["actualites"], request=None, responses={200: OpenApiTypes.OBJECT, **errors(404)})
 class MarkReadView(APIView):
     """POST /c/<slug>/api/actualites/<id>/lu/: the account has read a published item."""
 

@@ -19,6 +19,8 @@ import json
 
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,6 +30,8 @@ from demandes.models import AttachmentType, Request, RequestCategory
 from family import router
 from family.router import get_family_scope, get_family_scope_in
 from foyer.errors import FoyerError
+
+from .openapi import errors
 
 
 class SubmitInput(serializers.Serializer):
@@ -101,6 +105,7 @@ def _detail(demande: Request) -> dict:
     }
 
 
+@extend_schema(tags=["demandes"], responses={200: OpenApiTypes.OBJECT, **errors()})
 class FamilyRequestsView(APIView):
     """GET /api/demandes/: every request of the family, all communes, in one query."""
 
@@ -133,6 +138,7 @@ class FamilyRequestsView(APIView):
         )
 
 
+@extend_schema(tags=["demandes"], responses={200: OpenApiTypes.OBJECT, **errors(404)})
 class CategoriesView(APIView):
     """GET /c/<slug>/api/demandes/categories/"""
 
@@ -141,6 +147,11 @@ class CategoriesView(APIView):
         return Response({"categories": [_category(c) for c in selectors.list_offered_categories()]})
 
 
+@extend_schema(
+    tags=["demandes"],
+    request={"multipart/form-data": SubmitInput},
+    responses={201: OpenApiTypes.OBJECT, **errors(400, 404)},
+)
 class SubmitView(APIView):
     """POST /c/<slug>/api/demandes/: file a request; 201 with the request, or 400 with the
     refused fields (nothing stored)."""
@@ -188,6 +199,7 @@ class SubmitView(APIView):
         )
 
 
+@extend_schema(tags=["demandes"], responses={200: OpenApiTypes.OBJECT, **errors(404)})
 class DetailView(APIView):
     """GET /c/<slug>/api/demandes/<id>/"""
 
@@ -198,6 +210,11 @@ class DetailView(APIView):
         )
 
 
+@extend_schema(
+    tags=["demandes"],
+    request={"multipart/form-data": ReplyInput},
+    responses={201: OpenApiTypes.OBJECT, **errors(400, 404, 409)},
+)
 class ReplyView(APIView):
     """POST /c/<slug>/api/demandes/<id>/reponses/: ``message`` and/or files under their type code."""
 
@@ -223,6 +240,7 @@ class ReplyView(APIView):
         )
 
 
+@extend_schema(tags=["demandes"], request=None, responses={200: OpenApiTypes.OBJECT, **errors(404, 409)})
 class CancelView(APIView):
     """POST /c/<slug>/api/demandes/<id>/annuler/"""
 

@@ -3,6 +3,8 @@ pages, and the project's error format ({"code", "message", "extra"})."""
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -10,6 +12,8 @@ from rest_framework.views import APIView
 
 from family import address
 from shared_identity import selectors, services
+
+from .openapi import errors
 
 
 class IdentityInput(serializers.Serializer):
@@ -84,6 +88,7 @@ def _profile(account) -> dict:
     }
 
 
+@extend_schema(tags=["profil"], request=IdentityInput, responses={200: OpenApiTypes.OBJECT, **errors(400)})
 class ProfileView(APIView):
     """GET /api/profil/ — the account, its preferences and its families.
     PATCH /api/profil/ {first_name?, last_name?, phone?} — the signed-in guardian's own details."""
@@ -98,6 +103,7 @@ class ProfileView(APIView):
         return Response(_profile(request.user))
 
 
+@extend_schema(tags=["profil"], request=FamilyInput, responses={200: OpenApiTypes.OBJECT, **errors(400, 404)})
 class FamilyView(APIView):
     """PATCH /api/profil/familles/<id>/ {name?, home_phone?}"""
 
@@ -109,6 +115,11 @@ class FamilyView(APIView):
         return Response(_family(family, request.user))
 
 
+@extend_schema(
+    tags=["profil"],
+    request={"multipart/form-data": AddressInput},
+    responses={201: OpenApiTypes.OBJECT, **errors(400, 404)},
+)
 class AddressView(APIView):
     """POST /api/profil/familles/<id>/adresse/ (multipart: address_line, postcode, city,
     justificatif) — the proof of address is required, as on the page."""
@@ -141,6 +152,7 @@ class AddressView(APIView):
         )
 
 
+@extend_schema(tags=["profil"], request=PreferencesInput, responses={200: OpenApiTypes.OBJECT, **errors(400)})
 class PreferencesView(APIView):
     """GET/PATCH /api/profil/preferences/ {invoice?, request?, reminder?, news?}"""
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -14,9 +18,13 @@ from family.router import (
     get_family_communes,
     get_family_scope,
     get_family_scope_in,
+    list_family_cancellations,
     list_family_carts,
 )
+from foyer.errors import FoyerError
 from reservations import services
+
+from .openapi import errors
 
 
 class WeekQuery(serializers.Serializer):
@@ -36,6 +44,9 @@ def _money(amount) -> str:
     return f"{amount:.2f}"
 
 
+@extend_schema(
+    tags=["reservations"], parameters=[WeekQuery], responses={200: OpenApiTypes.OBJECT, **errors(400)}
+)
 class WeekView(APIView):
     """GET /api/reservations/semaine/?date=YYYY-MM-DD&commune=<slug>&enfant=<id>…"""
 
@@ -90,6 +101,7 @@ class WeekView(APIView):
         )
 
 
+@extend_schema(tags=["panier"], responses={200: OpenApiTypes.OBJECT, **errors()})
 class CartView(APIView):
     """GET /api/panier/: the open carts of every commune, priced."""
 
@@ -123,13 +135,38 @@ class CartView(APIView):
         )
 
 
+class CartValidateInput(serializers.Serializer):
+    absence_reason = serializers.CharField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        help_text="For absences past the deadline: the reason of the one cancellation request.",
+    )
+    certificate = serializers.FileField(required=False, help_text="Its certificate (PDF or image).")
+
+
+@extend_schema(
+    tags=["panier"],
+    request={"application/json": CartValidateInput, "multipart/form-data": CartValidateInput},
+    responses={200: OpenApiTypes.OBJECT, **errors(400, 409)},
+)
 class CartValidateView(APIView):
-    """POST /api/panier/valider/: all communes at once, or nothing."""
+    """POST /api/panier/valider/: all communes at once, or nothing. Absences in the carts:
+    cancelled within the deadline, the rest filed as one cancellation request per commune
+    (``absence_reason``, ``certificate``: multipart)."""
+
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     def post(self, request):
         scope = get_family_communes(request.user)
+        data = CartValidateInput(data=request.data)
+        data.is_valid(raise_exception=True)
         checkouts = services.validate_carts(
-            communes=scope.open_communes, family_ids=scope.family_ids, account=request.user
+            communes=scope.open_communes,
+            family_ids=scope.family_ids,
+            account=request.user,
+            absence_reason=data.validated_data.get("absence_reason", ""),
+            certificate=data.validated_data.get("certificate"),
         )
         return Response(
             {
@@ -140,6 +177,10 @@ class CartValidateView(APIView):
                             {"id": b.pk, "status": b.status, "date": b.date, "price": _money(b.price)}
                             for b in checkout.bookings
                         ],
+                        "cancelled": [b.pk for b in checkout.cancelled],
+                        "requested": [b.pk for b in checkout.requested],
+                        "cancellation_request": checkout.request.pk if checkout.request else None,
+                        "cart": checkout.cart.pk if checkout.cart else None,
                         "amount_due": _money(checkout.amount_due),
                         "hold_expires_at": checkout.cart.hold_expires_at if checkout.amount_due else None,
                     }
@@ -149,6 +190,9 @@ class CartValidateView(APIView):
         )
 
 
+@extend_schema(
+    tags=["panier"], request=CartItemInput, responses={201: OpenApiTypes.OBJECT, **errors(400, 404, 409)}
+)
 class CartItemsView(APIView):
     """POST /c/<slug>/api/panier/articles/: add one booking to this commune's cart."""
 
@@ -170,6 +214,7 @@ class CartItemsView(APIView):
         return Response({"id": item.pk, "date": item.date}, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(tags=["panier"], responses={204: None, **errors(404, 409)})
 class CartItemView(APIView):
     """DELETE /c/<slug>/api/panier/articles/<id>/"""
 
@@ -179,6 +224,7 @@ class CartItemView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema(tags=["reservations"], request=None, responses={200: OpenApiTypes.OBJECT, **errors(404, 409)})
 class BookingCancelView(APIView):
     """POST /c/<slug>/api/reservations/<id>/annuler/: immediate within the deadline; after it,
     409 with code "cancellation_deadline_passed" and extra.can_request."""
@@ -189,3 +235,163 @@ class BookingCancelView(APIView):
             family_ids=scope.family_ids, account=request.user, booking_id=booking_id
         )
         return Response({"id": booking.pk, "status": booking.status})
+
+
+# --- Period booking, absences in a batch, cancellation requests ---------------------------------
+
+
+class PeriodInput(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["add", "remove"], default="add")
+    prestation = serializers.IntegerField(min_value=1)
+    children = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=20)
+    weekdays = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=6),
+        max_length=7,
+        required=False,
+        help_text="0 = Monday … 6 = Sunday; left out on « add »: every day the prestation is offered.",
+    )
+    start = serializers.DateField()
+    end = serializers.DateField()
+
+
+class RefusalOut(serializers.Serializer):
+    child = serializers.CharField()
+    prestation = serializers.CharField()
+    date = serializers.DateField()
+    reason = serializers.CharField()
+
+
+class PeriodOut(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["add", "remove"])
+    added = serializers.IntegerField(help_text="Days added to the cart (« add »).")
+    removed = serializers.IntegerField(help_text="Days taken out of the cart (« remove »).")
+    refusals = RefusalOut(many=True, help_text="Days that could not be booked, and why.")
+
+
+class CartItemOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    date = serializers.DateField()
+
+
+class CancellationRequestInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+    attachment = serializers.FileField(required=False, help_text="A certificate (PDF or image).")
+
+
+class CancellationRequestOut(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    booking = serializers.IntegerField(source="booking_id")
+    status = serializers.CharField()
+    reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class FamilyCancellationOut(serializers.Serializer):
+    commune = serializers.CharField(source="commune.slug")
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    status_label = serializers.CharField()
+    reason = serializers.CharField()
+    comment = serializers.CharField()
+    credit = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+    has_certificate = serializers.BooleanField()
+    booking = serializers.IntegerField(source="booking_id")
+    date = serializers.DateField()
+    child = serializers.IntegerField(source="child_id")
+    prestation = serializers.CharField()
+    other_days = serializers.IntegerField()
+
+
+class FamilyCancellationsOut(serializers.Serializer):
+    requests = FamilyCancellationOut(many=True)
+
+
+@extend_schema(tags=["reservations"], request=PeriodInput, responses={200: PeriodOut, **errors(400)})
+class PeriodView(APIView):
+    """ "Réserver en vue période" in this commune: a weekly pattern added to (or removed from)
+    the cart for several children at once; the days that could not be booked say why."""
+
+    def post(self, request):
+        scope = get_family_scope_in(request.user, request.commune)
+        data = PeriodInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        chosen = set(data.validated_data["children"])
+        children = [c for c in scope.children if c.pk in chosen]
+        if len(children) != len(chosen):
+            raise FoyerError(
+                "invalid",
+                _("Certaines informations sont invalides."),
+                extra={
+                    "fields": {"children": [_("Choisissez parmi vos enfants inscrits dans cette commune.")]}
+                },
+            )
+        pattern = {
+            "children": children,
+            "prestation_id": data.validated_data["prestation"],
+            "start": data.validated_data["start"],
+            "end": data.validated_data["end"],
+        }
+        weekdays = data.validated_data.get("weekdays")
+        if data.validated_data["action"] == "remove":
+            removed = services.remove_pattern_from_cart(weekdays=set(weekdays or ()), **pattern)
+            return Response(
+                PeriodOut({"action": "remove", "added": 0, "removed": removed, "refusals": []}).data
+            )
+        result = services.add_pattern_to_cart(
+            account=request.user, weekdays=set(weekdays) if weekdays else None, **pattern
+        )
+        return Response(
+            PeriodOut(
+                {"action": "add", "added": result.added, "removed": 0, "refusals": result.refusals}
+            ).data
+        )
+
+
+@extend_schema(tags=["reservations"], request=None, responses={201: CartItemOut, **errors(404, 409)})
+class BookingAbsenceView(APIView):
+    """ "Absent": a confirmed booking goes to the cart as an absence, to validate with others
+    (POST /api/panier/valider/): what is within the deadline is cancelled, the rest becomes one
+    cancellation request with one reason and one certificate."""
+
+    def post(self, request, booking_id: int):
+        scope = get_family_scope_in(request.user, request.commune)
+        item = services.add_absence_to_cart(
+            family_ids=scope.family_ids, account=request.user, booking_id=booking_id
+        )
+        return Response(CartItemOut({"id": item.pk, "date": item.date}).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    tags=["reservations"],
+    request={"multipart/form-data": CancellationRequestInput},
+    responses={201: CancellationRequestOut, **errors(400, 404, 409)},
+)
+class CancellationRequestView(APIView):
+    """After the deadline, ask the commune to cancel a booking (with a certificate, for
+    instance). 409 when there is nothing to cancel or a request is already pending."""
+
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def post(self, request, booking_id: int):
+        scope = get_family_scope_in(request.user, request.commune)
+        data = CancellationRequestInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        created = services.request_cancellation(
+            family_ids=scope.family_ids,
+            account=request.user,
+            booking_id=booking_id,
+            reason=data.validated_data["reason"],
+            attachment=data.validated_data.get("attachment"),
+        )
+        return Response(CancellationRequestOut(created).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["reservations"], responses={200: FamilyCancellationsOut, **errors()})
+class FamilyCancellationsView(APIView):
+    """The family's cancellation requests in every commune, with the commune's decision."""
+
+    def get(self, request):
+        rows = list_family_cancellations(scope=get_family_scope(request.user))
+        return Response(FamilyCancellationsOut({"requests": rows}).data)

@@ -11,6 +11,7 @@ What spans commune apps lives in the family layer (family.address, family.activa
 family.data_rights); every e-mail leaves through shared_identity.notifications.
 """
 
+from .api_tokens import create_personal_api_token, revoke_personal_api_token
 from .dossier_edits import edit_dossier_family, save_dossier_child, save_dossier_guardian
 from .dossiers import create_family_dossier, next_dossier_number
 from .email_change import cancel_email_change, confirm_email_change, request_email_change
@@ -62,6 +63,8 @@ from .profile import (
 )
 
 __all__ = [
+    "create_personal_api_token",
+    "revoke_personal_api_token",
     "cancel_join_request",
     "joinable_communes",
     "next_dossier_number",

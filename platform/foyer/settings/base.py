@@ -79,6 +79,9 @@ SHARED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # The API's OpenAPI schema and its documentation page, with self-hosted assets (no CDN).
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     # Two-factor authentication (TOTP and backup codes) of accounts: public schema only.
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -306,6 +309,36 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "foyer.errors.api_exception_handler",
     # The régie API (console.regie_api), per key.
     "DEFAULT_THROTTLE_RATES": {"regie_api": "600/hour"},
+}
+
+# --- The family REST API: authentication and its OpenAPI description ---------------------------
+# A personal key (Authorization: Bearer foyer_pt_…, "Mon compte") beside the session; session
+# requests that change something keep DRF's CSRF check, key requests carry no cookie.
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "shared_identity.api_auth.PersonalTokenAuthentication",
+    "rest_framework.authentication.SessionAuthentication",
+]
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
+SPECTACULAR_SETTINGS = {
+    "TITLE": "API Foyer — portail des familles",
+    "DESCRIPTION": (
+        "The family API of Foyer: the week, carts, bookings, invoices and payments, requests, "
+        "news, profile and data rights, across all of a family's communes (`/api/…`) or in one "
+        "commune (`/c/{slug}/api/…`). Authentication: the session (with its CSRF token for "
+        "writes) or a personal key, `Authorization: Bearer foyer_pt_…`, created in « Mon compte ». "
+        'Every error is `{"code", "message", "extra"}`; another commune\'s or family\'s object '
+        "is always a 404."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Both URL confs: the platform's /api/ and one commune's /c/{slug}/api/.
+    "SERVE_URLCONF": "portal.api.schema_urls",
+    "SCHEMA_PATH_PREFIX": r"/(c/\{slug\}/)?api/",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {},
 }
 
 LOGGING = {
