@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseServerError
+from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import redirect, render
 from django.template import loader
 from django.urls import reverse
@@ -135,6 +135,11 @@ def _initial_profile(invitation: Invitation) -> dict:
 
 
 def page_not_found(request, exception=None):
+    if "/api/" in request.path_info:
+        # An address no API route matches (e.g. /api/factures/-1/): the API's error format.
+        return JsonResponse(
+            {"code": "not_found", "message": _("Cette ressource n'existe pas."), "extra": {}}, status=404
+        )
     return render(request, "404.html", status=404)
 
 

@@ -262,7 +262,7 @@ class AccountDeletionView(APIView):
             return Response(body)
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(responses={200: DeletionOut, **errors()})
+    @extend_schema(responses={200: DeletionOut, **errors(404)})
     def delete(self, request):
         data_rights.cancel_account_deletion(actor=request.user)
         return Response(DeletionOut(_deletion(None, [])).data)

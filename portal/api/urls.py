@@ -2,6 +2,7 @@
 
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
 
 from . import account, actualites, billing, demandes, profile, reservations
 
@@ -49,6 +50,11 @@ urlpatterns = [
         name="api_guardian_invitation",
     ),
     # The OpenAPI schema of the family API and its documentation (Swagger UI, self-hosted).
-    path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    # Public: they describe the API, they hold no data.
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="api_schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api_schema", permission_classes=[AllowAny]),
+        name="api_docs",
+    ),
 ]
