@@ -615,7 +615,7 @@ def test_api_reads_the_profile(client, commune_a, commune_b):
     assert [f["id"] for f in data["families"]] == [family.pk]
     assert [c["slug"] for c in data["families"][0]["communes"]] == ["demo", "jolieville"]
     assert data["families"][0]["guardians"][0]["is_me"] is True
-    assert client.logout() is None and client.get("/api/profil/").status_code == 403
+    assert client.logout() is None and client.get("/api/profil/").status_code == 401
 
 
 def test_api_updates_phones_and_family_name_with_french_errors(client, commune_a):

@@ -56,6 +56,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response(
             {"code": "not_authenticated", "message": _("Connectez-vous pour continuer."), "extra": {}},
             status=exc.status_code,
+            # DRF's challenge on a 401 (Bearer, for the API keys).
+            headers={"WWW-Authenticate": exc.auth_header} if getattr(exc, "auth_header", None) else None,
         )
     if isinstance(exc, drf_exceptions.ValidationError):
         detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}

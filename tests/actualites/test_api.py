@@ -110,14 +110,15 @@ def test_other_commune_unpublished_or_staff_only_items_are_404(client, commune_a
         assert NewsRead.objects.count() == 0
 
 
-def test_the_api_needs_a_session(client, commune_a):
+def test_the_api_needs_a_session_or_a_key(client, commune_a):
+    # 401 with "WWW-Authenticate: Bearer": the API also takes personal keys.
     item = news(commune_a)
     for response in (
         client.get("/api/actualites/"),
         client.post("/api/actualites/tout-lu/"),
         client.post(commune_path(commune_a, f"api/actualites/{item.pk}/lu/")),
     ):
-        assert response.status_code == 403
+        assert response.status_code == 401 and response["WWW-Authenticate"] == 'Bearer realm="foyer"'
         assert response.json()["code"] == "not_authenticated"
 
 

@@ -150,5 +150,5 @@ def test_another_family_and_another_commune_get_not_found(
 
 def test_signed_out_gets_the_error_format(client, commune_a):
     response = client.get("/api/demandes/")
-    assert response.status_code == 403
+    assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
