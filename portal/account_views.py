@@ -28,6 +28,7 @@ from shared_identity.models import Family
 from .forms import (
     AccountDeletionForm,
     AddressChangeForm,
+    ApiTokenForm,
     EmailChangeForm,
     FamilyForm,
     GuardianInvitationForm,
@@ -57,13 +58,18 @@ def account(request: HttpRequest) -> HttpResponse:
 
 
 def _render_account(
-    request: HttpRequest, *, form=None, export_error: FoyerError | None = None
+    request: HttpRequest, *, form=None, export_error: FoyerError | None = None, token_form=None
 ) -> HttpResponse:
     account = request.user
-    return render(
+    # A new API key is shown once: on the page that follows its creation, never again.
+    new_key = request.session.pop(NEW_KEY_SESSION, None)
+    response = render(
         request,
         "portal/account.html",
         {
+            "token_form": token_form or ApiTokenForm(),
+            "tokens": selectors.list_personal_api_tokens(account),
+            "new_key": new_key,
             "form": form
             or AccountSettingsForm(initial={f: getattr(account, f) for f in AccountSettingsForm.KINDS}),
             "families": _families(request),
@@ -72,6 +78,41 @@ def _render_account(
             "deletion": selectors.get_pending_deletion(account),
         },
     )
+    if new_key:
+        response["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --- Personal API keys --------------------------------------------------------------------------------
+
+NEW_KEY_SESSION = "new_api_key"
+
+
+@login_required
+@require_POST
+def api_token_create(request: HttpRequest) -> HttpResponse:
+    form = ApiTokenForm(request.POST)
+    if form.is_valid():
+        try:
+            token, raw = services.create_personal_api_token(
+                actor=request.user, name=form.cleaned_data["name"]
+            )
+        except FoyerError as error:
+            apply_errors(form, error)
+        else:
+            request.session[NEW_KEY_SESSION] = {"name": token.name, "key": raw}
+            return redirect(reverse("portal:account") + "#cles-api")
+    return _render_account(request, token_form=form)
+
+
+@login_required
+@require_POST
+def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = services.revoke_personal_api_token(actor=request.user, token_id=token_id)
+    messages.success(
+        request, _("La clé « %(name)s » est révoquée : elle n'ouvre plus rien.") % {"name": token.name}
+    )
+    return redirect(reverse("portal:account") + "#cles-api")
 
 
 # --- "Informations profil" -------------------------------------------------------------------

@@ -106,6 +106,14 @@ class GuardianInvitationForm(forms.Form):
     )
 
 
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        label=_("Nom de la clé"),
+        max_length=120,
+        help_text=_("Ce qui l'utilisera, par exemple « Mon tableur »."),
+    )
+
+
 class EmailChangeForm(forms.Form):
     new_email = forms.EmailField(
         label=_("Nouvelle adresse e-mail"), widget=forms.EmailInput(attrs={"autocomplete": "email"})

@@ -51,6 +51,8 @@ urlpatterns = [
     ),
     path("compte/donnees/", account_views.data_export_request, name="data_export_request"),
     path("compte/donnees/<int:export_id>/", account_views.data_export_download, name="data_export_download"),
+    path("compte/cles-api/", account_views.api_token_create, name="api_token_create"),
+    path("compte/cles-api/<int:token_id>/revoquer/", account_views.api_token_revoke, name="api_token_revoke"),
     path("compte/suppression/", account_views.account_deletion, name="account_deletion"),
     path(
         "compte/suppression/annuler/", account_views.account_deletion_cancel, name="account_deletion_cancel"
