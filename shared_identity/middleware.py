@@ -15,7 +15,15 @@ REACHABLE_BEFORE_OPENING = ("console/", "logo/", "mentions-legales/")
 # What a suspended commune still serves its families: its invoices (to read, download and pay
 # where the régie accepts payments), the payment's return and the provider's webhook, its
 # logo and its legal mentions. Everything else shows the operator's reason.
-REACHABLE_WHEN_SUSPENDED = ("factures/", "paiement/", "logo/", "mentions-legales/")
+REACHABLE_WHEN_SUSPENDED = (
+    "factures/",
+    "paiement/",
+    "logo/",
+    "mentions-legales/",
+    # The same through the API: invoices, their PDFs, and a checkout's status.
+    "api/factures/",
+    "api/paiements/",
+)
 
 
 class CommuneAccessMiddleware:

@@ -159,12 +159,11 @@ class DataExportsView(APIView):
         return Response(ExportOut(export).data, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema(
-    tags=["compte"], operation_id="compte_donnees_detail", responses={200: ExportOut, **errors(404)}
-)
+@extend_schema(tags=["compte"])
 class DataExportView(APIView):
     """One archive's status."""
 
+    @extend_schema(operation_id="compte_donnees_detail", responses={200: ExportOut, **errors(404)})
     def get(self, request, export_id: int):
         export = next((e for e in selectors.list_data_exports(request.user) if e.pk == export_id), None)
         if export is None:

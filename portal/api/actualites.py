@@ -3,7 +3,6 @@ feed of all communes with unread flags, one item, marking read."""
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -24,6 +23,46 @@ class MarkAllReadInput(serializers.Serializer):
     avant = serializers.DateTimeField(required=False)
 
 
+class NewsCommuneOut(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+
+
+class NewsItemOut(serializers.Serializer):
+    commune = NewsCommuneOut()
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    body = serializers.CharField()
+    publish_at = serializers.DateTimeField()
+    pinned = serializers.BooleanField()
+    unread = serializers.BooleanField()
+    image_alt = serializers.CharField()
+    url = serializers.CharField()
+    image_url = serializers.CharField(allow_null=True)
+
+
+class NewsDetailOut(NewsItemOut):
+    unpublish_at = serializers.DateTimeField(allow_null=True)
+
+
+class FeedOut(serializers.Serializer):
+    count = serializers.IntegerField()
+    unread = serializers.IntegerField()
+    page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    generated_at = serializers.DateTimeField()
+    results = NewsItemOut(many=True)
+
+
+class MarkedOut(serializers.Serializer):
+    marked = serializers.IntegerField()
+
+
+class ReadOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    unread = serializers.BooleanField()
+
+
 def _links(commune, item_id: int, has_image: bool) -> dict:
     return {
         "url": commune_url(commune, "commune_actualites:detail", item_id),
@@ -31,9 +70,7 @@ def _links(commune, item_id: int, has_image: bool) -> dict:
     }
 
 
-@extend_schema(
-    tags=["actualites"], parameters=[FeedQuery], responses={200: OpenApiTypes.OBJECT, **errors(400)}
-)
+@extend_schema(tags=["actualites"], parameters=[FeedQuery], responses={200: FeedOut, **errors(400)})
 class FeedView(APIView):
     """GET /api/actualites/?page=N: published items of every commune of the family, pinned
     first then newest, with the account's unread flags and the feed's totals."""
@@ -71,9 +108,7 @@ class FeedView(APIView):
         )
 
 
-@extend_schema(
-    tags=["actualites"], request=MarkAllReadInput, responses={200: OpenApiTypes.OBJECT, **errors(400)}
-)
+@extend_schema(tags=["actualites"], request=MarkAllReadInput, responses={200: MarkedOut, **errors(400)})
 class MarkAllReadView(APIView):
     """POST /api/actualites/tout-lu/ {"avant": <generated_at of the feed shown>}."""
 
@@ -88,7 +123,7 @@ class MarkAllReadView(APIView):
         return Response({"marked": marked})
 
 
-@extend_schema(tags=["actualites"], responses={200: OpenApiTypes.OBJECT, **errors(404)})
+@extend_schema(tags=["actualites"], responses={200: NewsDetailOut, **errors(404)})
 class ItemView(APIView):
     """GET /c/<slug>/api/actualites/<id>/: one published item of a commune of the family
     (does not mark it read). The API is the families': staff preview in the console."""
@@ -115,7 +150,7 @@ class ItemView(APIView):
         )
 
 
-@extend_schema(tags=["actualites"], request=None, responses={200: OpenApiTypes.OBJECT, **errors(404)})
+@extend_schema(tags=["actualites"], request=None, responses={200: ReadOut, **errors(404)})
 class MarkReadView(APIView):
     """POST /c/<slug>/api/actualites/<id>/lu/: the account has read a published item."""
 

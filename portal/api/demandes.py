@@ -19,7 +19,6 @@ import json
 
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -43,6 +42,107 @@ class SubmitInput(serializers.Serializer):
 
 class ReplyInput(serializers.Serializer):
     message = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+
+
+class FieldOut(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    kind = serializers.CharField()
+    required = serializers.BooleanField(allow_null=True)
+    choices = serializers.JSONField(allow_null=True)
+    help = serializers.CharField(allow_null=True)
+
+
+class CodeLabelOut(serializers.Serializer):
+    code = serializers.CharField()
+    label = serializers.CharField()
+
+
+class CategoryOut(serializers.Serializer):
+    code = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    fields = FieldOut(many=True)
+    attachment_types = CodeLabelOut(many=True)
+    file_types = serializers.ListField(child=serializers.CharField())
+    max_file_mb = serializers.IntegerField()
+    max_files = serializers.IntegerField()
+
+
+class CategoriesOut(serializers.Serializer):
+    categories = CategoryOut(many=True)
+
+
+class AttachmentOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    type_code = serializers.CharField()
+    content_type = serializers.CharField()
+    size = serializers.IntegerField()
+    url = serializers.CharField()
+
+
+class EventOut(serializers.Serializer):
+    kind = serializers.CharField()
+    side = serializers.CharField()
+    from_status = serializers.CharField(allow_blank=True)
+    to_status = serializers.CharField(allow_blank=True)
+    message = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    attachments = AttachmentOut(many=True)
+
+
+class AnswerOut(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField(allow_null=True)
+    value = serializers.JSONField(allow_null=True)
+    display = serializers.CharField(allow_null=True)
+
+
+class RequestDetailOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    category = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.CharField()
+    status_label = serializers.CharField()
+    is_open = serializers.BooleanField()
+    child = serializers.IntegerField(allow_null=True)
+    answers = AnswerOut(many=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    events = EventOut(many=True)
+
+
+class ReplyOut(serializers.Serializer):
+    kind = serializers.CharField()
+    message = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    attachments = AttachmentOut(many=True)
+
+
+class RequestMessageOut(serializers.Serializer):
+    at = serializers.DateTimeField()
+    message = serializers.CharField(allow_blank=True)
+    status = serializers.CharField(allow_null=True)
+
+
+class RequestSummaryOut(serializers.Serializer):
+    commune = serializers.CharField()
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    category = serializers.CharField()
+    status = serializers.CharField()
+    status_label = serializers.CharField()
+    is_open = serializers.BooleanField()
+    child = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    attachment_count = serializers.IntegerField()
+    messages = RequestMessageOut(many=True)
+
+
+class RequestsOut(serializers.Serializer):
+    requests = RequestSummaryOut(many=True)
 
 
 def _files(request, codes) -> list[tuple]:
@@ -105,7 +205,7 @@ def _detail(demande: Request) -> dict:
     }
 
 
-@extend_schema(tags=["demandes"], responses={200: OpenApiTypes.OBJECT, **errors()})
+@extend_schema(tags=["demandes"], responses={200: RequestsOut, **errors()})
 class FamilyRequestsView(APIView):
     """GET /api/demandes/: every request of the family, all communes, in one query."""
 
@@ -138,7 +238,7 @@ class FamilyRequestsView(APIView):
         )
 
 
-@extend_schema(tags=["demandes"], responses={200: OpenApiTypes.OBJECT, **errors(404)})
+@extend_schema(tags=["demandes"], responses={200: CategoriesOut, **errors(404)})
 class CategoriesView(APIView):
     """GET /c/<slug>/api/demandes/categories/"""
 
@@ -150,7 +250,7 @@ class CategoriesView(APIView):
 @extend_schema(
     tags=["demandes"],
     request={"multipart/form-data": SubmitInput},
-    responses={201: OpenApiTypes.OBJECT, **errors(400, 404)},
+    responses={201: RequestDetailOut, **errors(400, 404)},
 )
 class SubmitView(APIView):
     """POST /c/<slug>/api/demandes/: file a request; 201 with the request, or 400 with the
@@ -199,7 +299,7 @@ class SubmitView(APIView):
         )
 
 
-@extend_schema(tags=["demandes"], responses={200: OpenApiTypes.OBJECT, **errors(404)})
+@extend_schema(tags=["demandes"], responses={200: RequestDetailOut, **errors(404)})
 class DetailView(APIView):
     """GET /c/<slug>/api/demandes/<id>/"""
 
@@ -213,7 +313,7 @@ class DetailView(APIView):
 @extend_schema(
     tags=["demandes"],
     request={"multipart/form-data": ReplyInput},
-    responses={201: OpenApiTypes.OBJECT, **errors(400, 404, 409)},
+    responses={201: ReplyOut, **errors(400, 404, 409)},
 )
 class ReplyView(APIView):
     """POST /c/<slug>/api/demandes/<id>/reponses/: ``message`` and/or files under their type code."""
@@ -240,7 +340,7 @@ class ReplyView(APIView):
         )
 
 
-@extend_schema(tags=["demandes"], request=None, responses={200: OpenApiTypes.OBJECT, **errors(404, 409)})
+@extend_schema(tags=["demandes"], request=None, responses={200: RequestDetailOut, **errors(404, 409)})
 class CancelView(APIView):
     """POST /c/<slug>/api/demandes/<id>/annuler/"""
 

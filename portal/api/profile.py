@@ -3,7 +3,6 @@ pages, and the project's error format ({"code", "message", "extra"})."""
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -40,6 +39,70 @@ class PreferencesInput(serializers.Serializer):
     request = serializers.BooleanField(required=False)
     reminder = serializers.BooleanField(required=False)
     news = serializers.BooleanField(required=False)
+
+
+class AddressOut(serializers.Serializer):
+    address_line = serializers.CharField()
+    postcode = serializers.CharField()
+    city = serializers.CharField()
+
+
+class GuardianOut(serializers.Serializer):
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    email = serializers.CharField()
+    phone = serializers.CharField()
+    has_account = serializers.BooleanField()
+    is_me = serializers.BooleanField()
+
+
+class ChildOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    birth_date = serializers.DateField(allow_null=True)
+
+
+class MembershipOut(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    dossier_number = serializers.CharField()
+    status = serializers.CharField()
+
+
+class FamilyOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    home_phone = serializers.CharField()
+    address = AddressOut()
+    guardians = GuardianOut(many=True)
+    children = ChildOut(many=True)
+    communes = MembershipOut(many=True)
+
+
+class PreferencesOut(serializers.Serializer):
+    invoice = serializers.BooleanField()
+    request = serializers.BooleanField()
+    reminder = serializers.BooleanField()
+    news = serializers.BooleanField()
+
+
+class ProfileOut(serializers.Serializer):
+    email = serializers.EmailField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    phone = serializers.CharField()
+    pending_email = serializers.EmailField(allow_null=True)
+    preferences = PreferencesOut()
+    families = FamilyOut(many=True)
+
+
+class AddressChangeOut(serializers.Serializer):
+    message = serializers.CharField()
+    family = FamilyOut()
+    requests = serializers.ListField(
+        child=serializers.DictField(), help_text="The request filed in each commune: {commune, id}."
+    )
 
 
 def _family(family, account) -> dict:
@@ -88,7 +151,7 @@ def _profile(account) -> dict:
     }
 
 
-@extend_schema(tags=["profil"], request=IdentityInput, responses={200: OpenApiTypes.OBJECT, **errors(400)})
+@extend_schema(tags=["profil"], request=IdentityInput, responses={200: ProfileOut, **errors(400)})
 class ProfileView(APIView):
     """GET /api/profil/ — the account, its preferences and its families.
     PATCH /api/profil/ {first_name?, last_name?, phone?} — the signed-in guardian's own details."""
@@ -103,7 +166,7 @@ class ProfileView(APIView):
         return Response(_profile(request.user))
 
 
-@extend_schema(tags=["profil"], request=FamilyInput, responses={200: OpenApiTypes.OBJECT, **errors(400, 404)})
+@extend_schema(tags=["profil"], request=FamilyInput, responses={200: FamilyOut, **errors(400, 404)})
 class FamilyView(APIView):
     """PATCH /api/profil/familles/<id>/ {name?, home_phone?}"""
 
@@ -118,7 +181,7 @@ class FamilyView(APIView):
 @extend_schema(
     tags=["profil"],
     request={"multipart/form-data": AddressInput},
-    responses={201: OpenApiTypes.OBJECT, **errors(400, 404)},
+    responses={201: AddressChangeOut, **errors(400, 404)},
 )
 class AddressView(APIView):
     """POST /api/profil/familles/<id>/adresse/ (multipart: address_line, postcode, city,
@@ -152,7 +215,7 @@ class AddressView(APIView):
         )
 
 
-@extend_schema(tags=["profil"], request=PreferencesInput, responses={200: OpenApiTypes.OBJECT, **errors(400)})
+@extend_schema(tags=["profil"], request=PreferencesInput, responses={200: PreferencesOut, **errors(400)})
 class PreferencesView(APIView):
     """GET/PATCH /api/profil/preferences/ {invoice?, request?, reminder?, news?}"""
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -40,13 +39,111 @@ class CartItemInput(serializers.Serializer):
     date = serializers.DateField()
 
 
+class WeekCellOut(serializers.Serializer):
+    date = serializers.DateField()
+    state = serializers.CharField()
+    label = serializers.CharField()
+    note = serializers.CharField()
+    booking = serializers.IntegerField(allow_null=True)
+    cart_item = serializers.IntegerField(allow_null=True)
+    can_book = serializers.BooleanField()
+    can_cancel = serializers.BooleanField()
+    can_request = serializers.BooleanField()
+
+
+class WeekPrestationOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    label = serializers.CharField()
+    code = serializers.CharField()
+    billing_mode = serializers.CharField()
+
+
+class WeekSiteOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class WeekRowOut(serializers.Serializer):
+    commune = serializers.CharField()
+    child = serializers.IntegerField()
+    prestation = WeekPrestationOut()
+    site = WeekSiteOut()
+    cells = WeekCellOut(many=True)
+
+
+class WeekOut(serializers.Serializer):
+    title = serializers.CharField()
+    start = serializers.DateField()
+    end = serializers.DateField()
+    days = serializers.ListField(child=serializers.DateField())
+    cart_count = serializers.IntegerField()
+    rows = WeekRowOut(many=True)
+
+
+class CartLineOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    child = serializers.IntegerField(allow_null=True)
+    date = serializers.DateField()
+    prestation = serializers.CharField()
+    site = serializers.CharField()
+    price = serializers.CharField()
+    late = serializers.BooleanField()
+    prepaid = serializers.BooleanField()
+
+
+class CommuneCartOut(serializers.Serializer):
+    commune = serializers.CharField()
+    total = serializers.CharField()
+    prepaid_total = serializers.CharField()
+    late_total = serializers.CharField()
+    lines = CartLineOut(many=True)
+
+
+class CartsOut(serializers.Serializer):
+    carts = CommuneCartOut(many=True)
+
+
+class ValidatedBookingOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    date = serializers.DateField()
+    price = serializers.CharField()
+
+
+class CommuneCheckoutOut(serializers.Serializer):
+    commune = serializers.CharField()
+    bookings = ValidatedBookingOut(many=True)
+    cancelled = serializers.ListField(child=serializers.IntegerField(), help_text="Absences cancelled.")
+    requested = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Absences past the deadline, in one cancellation request."
+    )
+    cancellation_request = serializers.IntegerField(allow_null=True)
+    cart = serializers.IntegerField(
+        allow_null=True, help_text="Pay its held places: POST /c/{slug}/api/panier/{cart}/paiement/."
+    )
+    amount_due = serializers.CharField()
+    hold_expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class CartValidatedOut(serializers.Serializer):
+    communes = CommuneCheckoutOut(many=True)
+
+
+class CartItemAddedOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    date = serializers.DateField()
+
+
+class BookingStatusOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+
+
 def _money(amount) -> str:
     return f"{amount:.2f}"
 
 
-@extend_schema(
-    tags=["reservations"], parameters=[WeekQuery], responses={200: OpenApiTypes.OBJECT, **errors(400)}
-)
+@extend_schema(tags=["reservations"], parameters=[WeekQuery], responses={200: WeekOut, **errors(400)})
 class WeekView(APIView):
     """GET /api/reservations/semaine/?date=YYYY-MM-DD&commune=<slug>&enfant=<id>…"""
 
@@ -101,7 +198,7 @@ class WeekView(APIView):
         )
 
 
-@extend_schema(tags=["panier"], responses={200: OpenApiTypes.OBJECT, **errors()})
+@extend_schema(tags=["panier"], responses={200: CartsOut, **errors()})
 class CartView(APIView):
     """GET /api/panier/: the open carts of every commune, priced."""
 
@@ -148,7 +245,7 @@ class CartValidateInput(serializers.Serializer):
 @extend_schema(
     tags=["panier"],
     request={"application/json": CartValidateInput, "multipart/form-data": CartValidateInput},
-    responses={200: OpenApiTypes.OBJECT, **errors(400, 409)},
+    responses={200: CartValidatedOut, **errors(400, 409)},
 )
 class CartValidateView(APIView):
     """POST /api/panier/valider/: all communes at once, or nothing. Absences in the carts:
@@ -191,7 +288,7 @@ class CartValidateView(APIView):
 
 
 @extend_schema(
-    tags=["panier"], request=CartItemInput, responses={201: OpenApiTypes.OBJECT, **errors(400, 404, 409)}
+    tags=["panier"], request=CartItemInput, responses={201: CartItemAddedOut, **errors(400, 404, 409)}
 )
 class CartItemsView(APIView):
     """POST /c/<slug>/api/panier/articles/: add one booking to this commune's cart."""
@@ -224,7 +321,7 @@ class CartItemView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-@extend_schema(tags=["reservations"], request=None, responses={200: OpenApiTypes.OBJECT, **errors(404, 409)})
+@extend_schema(tags=["reservations"], request=None, responses={200: BookingStatusOut, **errors(404, 409)})
 class BookingCancelView(APIView):
     """POST /c/<slug>/api/reservations/<id>/annuler/: immediate within the deadline; after it,
     409 with code "cancellation_deadline_passed" and extra.can_request."""

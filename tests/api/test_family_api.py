@@ -253,3 +253,16 @@ def test_schema_and_documentation_are_served_without_a_cdn(client, commune_a):
     assert "404" in schema["paths"]["/c/{slug}/api/factures/{invoice_id}/"]["get"]["responses"]
     docs = client.get("/api/docs/").content.decode()
     assert "swagger-ui" in docs and "cdn.jsdelivr" not in docs and "unpkg" not in docs
+
+
+def test_a_suspended_communes_invoices_stay_readable_through_the_api(client, commune_a):
+    from operators.services import suspend_commune
+
+    family = family_in(commune_a, "parent@example.fr").family
+    invoice = _invoice(commune_a, family)
+    suspend_commune(commune=commune_a, reason="Migration du logiciel.")
+    client.force_login(family.guardians.get().account)
+    assert client.get(commune_path(commune_a, f"api/factures/{invoice.pk}/")).json()["id"] == invoice.pk
+    assert client.get(commune_path(commune_a, f"api/factures/{invoice.pk}/pdf/")).status_code == 200
+    # bookings stay closed
+    assert client.post(commune_path(commune_a, "api/reservations/periode/"), {}).status_code == 503

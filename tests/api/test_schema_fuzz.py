@@ -20,6 +20,8 @@ from schemathesis.specs.openapi.checks import (
 
 from foyer.wsgi import application
 from shared_identity.services import create_personal_api_token
+from tests.actualites.conftest import news
+from tests.api.test_family_api import _invoice
 from tests.reservations.conftest import enrol, family_in, make_catalogue
 
 
@@ -39,6 +41,9 @@ def family_key(commune_a):
     canteen = make_catalogue(commune_a)
     membership = family_in(commune_a, "parent@example.fr")
     enrol(canteen, membership.family.children.get())
+    # Something in every list: an invoice, a news item.
+    _invoice(commune_a, membership.family)
+    news(commune_a)
     _token, raw = create_personal_api_token(actor=membership.family.guardians.get().account, name="fuzz")
     return raw
 
