@@ -1,7 +1,7 @@
 """The API's platform URLs, under /api/: what spans all of a family's communes."""
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
 from . import account, actualites, billing, demandes, profile, reservations
@@ -54,7 +54,7 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="api_schema"),
     path(
         "docs/",
-        SpectacularSwaggerView.as_view(url_name="api_schema", permission_classes=[AllowAny]),
+        SpectacularSwaggerSplitView.as_view(url_name="api_schema", permission_classes=[AllowAny]),
         name="api_docs",
     ),
 ]

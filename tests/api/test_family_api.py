@@ -4,6 +4,7 @@ personal API keys, and the OpenAPI schema with its documentation page."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 from django.test import Client
@@ -253,6 +254,11 @@ def test_schema_and_documentation_are_served_without_a_cdn(client, commune_a):
     assert "404" in schema["paths"]["/c/{slug}/api/factures/{invoice_id}/"]["get"]["responses"]
     docs = client.get("/api/docs/").content.decode()
     assert "swagger-ui" in docs and "cdn.jsdelivr" not in docs and "unpkg" not in docs
+    # no inline script (a strict Content-Security-Policy): every script is a file of ours
+    scripts = re.findall(r"<script([^>]*)>", docs)
+    assert scripts and all(re.fullmatch(r' src="/(static|api/docs)/[^"]*"', attrs) for attrs in scripts)
+    init = client.get("/api/docs/?script=")
+    assert init.status_code == 200 and init["Content-Type"].startswith("application/javascript")
 
 
 def test_a_suspended_communes_invoices_stay_readable_through_the_api(client, commune_a):
