@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -112,6 +113,9 @@ FOYER_CITUS = env_bool("FOYER_CITUS", False)
 DATABASE_ROUTERS = ("tenants.routers.TenantContextRouter", "django_tenants.routers.TenantSyncRouter")
 
 MIDDLEWARE = [
+    # First, so that every response carries them (see "Browser policy" below).
+    "foyer.security_headers.FoyerCSPMiddleware",
+    "foyer.security_headers.PermissionsPolicyMiddleware",
     "tenants.middleware.CommuneMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -306,6 +310,50 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "foyer.errors.api_exception_handler",
     # The régie API (console.regie_api), per key.
     "DEFAULT_THROTTLE_RATES": {"regie_api": "600/hour"},
+}
+
+# --- Browser policy -------------------------------------------------------------------
+# Content-Security-Policy (django-csp, foyer.security_headers): no inline script, no inline
+# style attribute, no javascript: URL; a <style> element carries the request's nonce. Forms may
+# post here and to the payment checkout (added at request time).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+# Browser features Foyer never uses, off for every page (and any frame).
+FOYER_PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "fullscreen",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "picture-in-picture",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
 }
 
 LOGGING = {
