@@ -78,6 +78,9 @@ class PdfParser(BaseParser):
 
 
 class RegieAPIView(APIView):
+    # The body limit (foyer.request_limits): a batch of invoices as JSON, or one PDF of 5 Mo at
+    # most. Bearer-key callers are anonymous to Django, whose 1 Mo would be too small.
+    max_request_bytes = 10 * 1024 * 1024
     authentication_classes = [RegieKeyAuthentication]
     permission_classes = [HasRegieKey]
     throttle_classes = [RegieKeyThrottle]

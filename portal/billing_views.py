@@ -23,6 +23,7 @@ from billing.selectors import (
 from family import payment_plans
 from family.router import family_invoice_lists, get_family_scope, get_family_scope_in, list_family_documents
 from foyer.errors import FoyerError, NotFound
+from foyer.request_limits import request_body_limit
 
 
 @login_required
@@ -194,6 +195,8 @@ def payment_return(request: HttpRequest, attempt_id: int) -> HttpResponse:
     )
 
 
+# Mollie posts a payment id and nothing else.
+@request_body_limit(16 * 1024)
 @csrf_exempt
 @require_POST
 def payment_webhook(request: HttpRequest, token: str) -> HttpResponse:

@@ -2,6 +2,8 @@ import re
 
 from django import template
 from django.template.defaultfilters import date
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from foyer.formatting import format_money
 
@@ -31,3 +33,39 @@ def date_fr(value, arg: str) -> str:
     if getattr(value, "day", None) == 1:
         arg = re.sub(r"(?<!\\)j", r"j\\e\\r", arg)
     return date(value, arg)
+
+
+# Colours reach pages without inline style attributes (the Content-Security-Policy forbids them).
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def swatch_svg(colour: str) -> SafeString:
+    """A colour square drawn as SVG: its fill is an attribute, not a style."""
+    fill = colour if _COLOUR.match(colour or "") else "#6b7280"
+    return mark_safe(  # noqa: S308 - the fill is a checked #rrggbb
+        '<svg class="swatch" viewBox="0 0 12 12" aria-hidden="true" focusable="false">'
+        f'<rect width="12" height="12" rx="3" fill="{fill}"/></svg>'
+    )
+
+
+@register.simple_tag
+def swatch(colour: str) -> SafeString:
+    """{% swatch prestation.colour %}"""
+    return swatch_svg(colour)
+
+
+@register.simple_tag(takes_context=True)
+def brand_style(context, colour: str) -> SafeString:
+    """{% brand_style commune.brand_colour %} before an element marked ``data-brand="{{ colour }}"``:
+    a style element with the request's nonce sets ``--brand`` on it (once a colour per page)."""
+    request = context.get("request")
+    if request is None or not _COLOUR.match(colour or ""):
+        return SafeString("")
+    seen = request.__dict__.setdefault("_foyer_brand_colours", set())
+    if colour in seen:
+        return SafeString("")
+    seen.add(colour)
+    nonce = getattr(request, "csp_nonce", "")
+    return format_html(
+        '<style nonce="{}">[data-brand="{}"] {{ --brand: {}; }}</style>', nonce, colour, colour
+    )

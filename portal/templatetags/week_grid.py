@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils.safestring import SafeData, SafeString, mark_safe
 from django.utils.translation import gettext as _
 
-from portal.templatetags.foyer_format import date_fr
+from portal.templatetags.foyer_format import date_fr, swatch_svg
 from tenants.middleware import commune_urlconf
 
 register = template.Library()
@@ -213,7 +213,7 @@ def day_slots(context, day) -> SafeString:
         parts.append(
             f'<li class="slot state-{escape(cell.state)}" id="l-{tail}-{cells.day(cell.day).compact}">\n'
             f'        <div class="slot-text">\n'
-            f'          <span class="slot-title"><span class="swatch" style="background: {colour}" aria-hidden="true"></span>{title}</span>\n'
+            f'          <span class="slot-title">{swatch_svg(colour)}{title}</span>\n'
             f'          <span class="meta">{commune_name} · {escape(row.site)}</span>\n'
             f'          <span class="state">{escape(cell.label)}{price}</span>\n'
             f"          {note}\n"

@@ -58,14 +58,64 @@ def browser(monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = CspWatchingBrowser(
+            playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        )
         try:
             yield browser
         finally:
             browser.close()
+        # then no page of the test broke the Content-Security-Policy
+        assert browser.csp_violations == [], browser.csp_violations
+
+
+# Every page of a browser test reports what its Content-Security-Policy blocked: an init script
+# (run by the browser outside the page's policy) listens to securitypolicyviolation events.
+CSP_WATCH = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", function (event) {
+  var line = "CSP violation: " + event.effectiveDirective + " blocked " + (event.blockedURI || "inline")
+    + " at " + event.documentURI + " (" + (event.sample || "") + ")";
+  window.__cspViolations.push(line);
+  console.error(line);
+});
+"""
+
+
+class CspWatchingBrowser:
+    """Playwright's browser, whose contexts and pages all record CSP violations."""
+
+    def __init__(self, browser):
+        self._browser = browser
+        self.csp_violations: list[str] = []
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+    def new_context(self, **kwargs):
+        context = self._browser.new_context(**kwargs)
+        context.add_init_script(CSP_WATCH)
+        context.on(
+            "console",
+            lambda message: (
+                self.csp_violations.append(message.text)
+                if message.text.startswith("CSP violation:")
+                else None
+            ),
+        )
+        return context
+
+    def new_page(self, **kwargs):
+        return self.new_context(**kwargs).new_page()
+
+
+def csp_violations(page) -> list[str]:
+    """What the policy blocked on the page shown, since it was loaded."""
+    return page.evaluate("window.__cspViolations || []")
 
 
 def axe_violations(page) -> list[dict]:
-    page.add_script_tag(content=AXE.read_text())
+    # Evaluated rather than added as a <script> element, which the page's policy would refuse.
+    page.evaluate(AXE.read_text())
     result = page.evaluate("async () => JSON.stringify(await axe.run(document))")
     return [v for v in json.loads(result)["violations"] if v["impact"] in ("serious", "critical")]

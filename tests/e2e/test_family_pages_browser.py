@@ -1,6 +1,7 @@
 """In Chromium, with the demo's family (two communes, two children, invoices, a request, news)
 and a place held awaiting payment: every family page at 375 × 812, 320 × 640 and 1280 × 800 fits the
-viewport (no horizontal scrolling), axe-core finds nothing serious or critical, and on the
+viewport (no horizontal scrolling), axe-core finds nothing serious or critical, the browser
+blocks nothing under the Content-Security-Policy, and on the
 week every control to book or cancel lies inside the viewport of the phone."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from shared_identity.models import Account
 from tenants.context import commune_context
 from tenants.models import Commune
 from tests.demandes.conftest import install_default_categories
-from tests.e2e.conftest import axe_violations
+from tests.e2e.conftest import axe_violations, csp_violations
 
 pytestmark = pytest.mark.browser
 
@@ -133,13 +134,17 @@ def test_every_family_page_fits_a_phone_and_a_desktop_and_passes_axe(live_url, b
         for path in pages:
             # when each page is shown
             response = page.goto(live_url + path)
-            # then it answers, fits the width and has nothing serious for axe
+            # then it answers, fits the width, blocks nothing under the CSP and has nothing
+            # serious for axe
             if response.status != 200:
                 problems.append((viewport["width"], path, f"HTTP {response.status}"))
                 continue
             width = page.evaluate("document.documentElement.scrollWidth")
             if width > viewport["width"]:
                 problems.append((viewport["width"], path, f"scrollWidth {width}"))
+            blocked = csp_violations(page)
+            if blocked:
+                problems.append((viewport["width"], path, blocked))
             violations = axe_violations(page)
             if violations:
                 problems.append((viewport["width"], path, [v["id"] for v in violations]))
@@ -165,3 +170,37 @@ def test_on_a_phone_every_control_of_the_week_is_within_reach(live_url, browser)
     assert [box for box in visible if box["x"] < 0 or box["x"] + box["width"] > PHONE["width"]] == []
     # and each is big enough for a thumb
     assert [box for box in visible if box["height"] < 40] == []
+
+
+def test_the_browser_enforces_the_policy_and_the_invoices_script_still_runs(live_url, browser):
+    # given the demo's family on its invoices, whose total follows the boxes ticked (a script
+    # now served from /static/)
+    seed_demo()
+    page = browser.new_context(viewport=DESKTOP).new_page()
+    _sign_in(page, live_url)
+    page.goto(f"{live_url}/factures/")
+    shown = page.inner_text("#amount-to-pay")
+    # when an invoice is unticked
+    page.locator("#pay-form input[name=invoices]:checked").first.uncheck()
+    # then the script ran: the total changed
+    assert page.inner_text("#amount-to-pay") != shown
+    # when something injects an inline script and an inline style into the page
+    injected = page.evaluate(
+        """() => {
+          const script = document.createElement("script");
+          script.textContent = "window.__injected = true;";
+          document.body.appendChild(script);
+          const box = document.createElement("div");
+          box.setAttribute("style", "width: 123px");
+          document.body.appendChild(box);
+          return [window.__injected === true, box.getBoundingClientRect().width === 123];
+        }"""
+    )
+    # then the browser ran neither, and reported both
+    assert injected == [False, False]
+    blocked = csp_violations(page)
+    assert [line.split(" blocked ")[0] for line in blocked] == [
+        "CSP violation: script-src-elem",
+        "CSP violation: style-src-attr",
+    ]
+    browser.csp_violations.clear()  # expected here; every other test must have none

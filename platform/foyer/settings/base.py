@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -115,6 +116,11 @@ FOYER_CITUS = env_bool("FOYER_CITUS", False)
 DATABASE_ROUTERS = ("tenants.routers.TenantContextRouter", "django_tenants.routers.TenantSyncRouter")
 
 MIDDLEWARE = [
+    # First, so that every response carries them and no body is read before its size is checked
+    # (see "Browser policy and request bodies" below).
+    "foyer.security_headers.FoyerCSPMiddleware",
+    "foyer.security_headers.PermissionsPolicyMiddleware",
+    "foyer.request_limits.RequestBodyLimitMiddleware",
     "tenants.middleware.CommuneMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -340,6 +346,62 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {},
 }
+
+# --- Browser policy and request bodies -------------------------------------------------
+# Content-Security-Policy (django-csp, foyer.security_headers): no inline script, no inline
+# style attribute, no javascript: URL; a <style> element carries the request's nonce. Forms may
+# post here and to the payment checkout (added at request time).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+# Browser features Foyer never uses, off for every page (and any frame).
+FOYER_PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "fullscreen",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "picture-in-picture",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
+# The largest request body any page accepts, refused with 413 before it is read
+# (foyer.request_limits): a request of the largest category a commune may set up (10 files of
+# 10 Mo) plus its fields. The reverse proxy must allow as much (deploy/nginx.conf).
+FOYER_MAX_REQUEST_BYTES = 101 * 1024 * 1024
+# Requests of anonymous visitors (sign-in, password reset, activation): text only. Views with
+# their own limit (the payment webhook, the régie API) declare it with request_body_limit.
+FOYER_MAX_ANONYMOUS_REQUEST_BYTES = 1024 * 1024
+# Form fields (files excluded) held in memory at most; an uploaded file (or a chunked body)
+# larger than FILE_UPLOAD_MAX_MEMORY_SIZE is spooled to disk. Each upload field keeps its own
+# limit on top (foyer.uploads, demandes categories, imports).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024 // 2
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024 // 2
 
 LOGGING = {
     "version": 1,
