@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from foyer.errors import FoyerError, NotFound
 from reservations.for_billing import Booking, Cart, confirm_paid_cart
 from tenants.middleware import commune_urlconf
+from tenants.tasks import enqueue_on_commit
 
 from .gateway import MollieGateway, ProviderPayment, ProviderRefused, ProviderUnavailable
 from .models import Invoice, Payment, PaymentAttempt, PaymentEvent, Refund, Regie, default_regie_id
@@ -347,7 +348,7 @@ def handle_webhook(*, token: str, provider_id: str) -> None:
         return
     from .tasks import sync_payment_attempt
 
-    sync_payment_attempt.apply_async(kwargs={"schema_name": connection.schema_name, "attempt_id": attempt.pk})
+    enqueue_on_commit(sync_payment_attempt, schema_name=connection.schema_name, attempt_id=attempt.pk)
 
 
 def refund_attempt(*, attempt_id: int, amount: Decimal, reason: str, actor=None) -> Refund:

@@ -38,12 +38,16 @@ from shared_identity.models import (
     StaffRole,
 )
 from shared_identity.selectors import get_pending_deletion
+from tenants import outbox
 
 from .router import OpenInvoice, list_open_invoices_of
 
 logger = logging.getLogger(__name__)
 
 ANONYMOUS_DOMAIN = "anonyme.invalid"
+# A pending export older than this with no task waiting in the outbox lost its task (a broker
+# that lost its queue, a worker killed mid-build): it is queued again.
+EXPORT_STUCK_AFTER = dt.timedelta(minutes=10)
 
 
 def _attachments():
@@ -70,9 +74,35 @@ def request_data_export(*, actor: Account) -> DataExport:
         if export is not None:
             return export
         export = DataExport.objects.create(account=actor)
-        export_id = export.pk
-        transaction.on_commit(lambda: build_data_export_task.delay(export_id=export_id))
+        outbox.enqueue(build_data_export_task, topic=_export_topic(export.pk), export_id=export.pk)
     return export
+
+
+def _export_topic(export_id: int) -> str:
+    return f"data_export:{export_id}"
+
+
+def requeue_stuck_data_exports(*, now: dt.datetime | None = None) -> int:
+    """Queue again the exports pending for longer than EXPORT_STUCK_AFTER whose task neither
+    waits in the outbox nor was queued within EXPORT_STUCK_AFTER (every few minutes, by beat). Building is idempotent: a task that
+    was only slow finds the export ready and stops. Returns how many were queued again."""
+    from .tasks import build_data_export_task
+
+    now = now or timezone.now()
+    requeued = 0
+    for export_id in DataExport.objects.filter(
+        status=DataExport.Status.PENDING, created_at__lte=now - EXPORT_STUCK_AFTER
+    ).values_list("pk", flat=True):
+        with transaction.atomic(durable=True):
+            export = DataExport.objects.select_for_update().filter(pk=export_id).first()
+            if export is None or export.status != DataExport.Status.PENDING:
+                continue
+            if outbox.queued_since(_export_topic(export_id), since=now - EXPORT_STUCK_AFTER):
+                continue
+            logger.warning("Data export %s was stuck pending: queued again", export_id)
+            outbox.enqueue(build_data_export_task, topic=_export_topic(export_id), export_id=export_id)
+            requeued += 1
+    return requeued
 
 
 def build_data_export(*, export_id: int, now: dt.datetime | None = None) -> DataExport | None:

@@ -71,6 +71,15 @@ def expire_data_exports() -> int:
 
 
 @app.task
+def requeue_stuck_data_exports() -> int:
+    """Every few minutes (beat): the data exports whose task was lost are queued again."""
+    from .data_rights import requeue_stuck_data_exports as requeue
+
+    with _in_public_schema():
+        return requeue()
+
+
+@app.task
 def check_identity_references() -> int:
     """Daily (beat): commune rows whose account, family or child id points at nothing (the
     commune schemas keep plain ids of the public identity rows). Returns how many were found."""

@@ -23,7 +23,7 @@ from django_tenants.utils import schema_exists
 from family.identity import ORPHANS_REPORT_KEY
 from tenants import schemas
 from tenants.models import Commune
-from tenants.selectors import list_commune_schema_names
+from tenants.selectors import get_outbox_backlog, list_commune_schema_names
 
 from .models import TaskFailure
 from .tasks import BEAT_HEARTBEAT_KEY
@@ -34,6 +34,8 @@ OK, ATTENTION, PANNE = "ok", "attention", "panne"
 _SEVERITY = {OK: 0, ATTENTION: 1, PANNE: 2}
 
 BEAT_LATE_AFTER = dt.timedelta(minutes=3)
+# The relay runs every 15 s: a message waiting longer means the broker or the relay is down.
+OUTBOX_LATE_AFTER = dt.timedelta(minutes=2)
 QUEUE_ATTENTION_FROM = 100  # tasks waiting: more means the workers do not keep up
 FAILURES_SHOWN = 50
 BEHIND_SHOWN = 50
@@ -84,6 +86,7 @@ def get_platform_health(*, now: dt.datetime | None = None) -> PlatformHealth:
     health.lines.append(_check_beat(health, now=now))
     health.lines += _check_schemas(health)
     health.lines.append(_check_identity_references())
+    health.lines.append(_check_outbox(now=now))
     health.lines.append(_check_failures(health, now=now))
     return health
 
@@ -336,6 +339,43 @@ def _check_identity_references() -> HealthLine:
         )
         % {"count": rows, "when": when, "where": shown},
     )
+
+
+def _check_outbox(*, now: dt.datetime) -> HealthLine:
+    """The transactional outbox (tenants.outbox): e-mails and tasks written with their cause
+    that wait to be handed to Celery."""
+    label = _("E-mails et tâches à transmettre (boîte d'envoi)")
+    try:
+        backlog = get_outbox_backlog()
+    except Exception as exc:
+        logger.exception("Health: could not read the outbox")
+        return HealthLine("outbox", label, PANNE, _("Illisible : %(error)s") % {"error": exc})
+    if not backlog.pending:
+        return HealthLine("outbox", label, OK, _("Aucun message en attente : tout a été transmis."))
+    age = max(now - backlog.oldest_pending_at, dt.timedelta(0))
+    summary = ngettext(
+        "%(count)s message en attente, le plus ancien depuis %(age)s.",
+        "%(count)s messages en attente, le plus ancien depuis %(age)s.",
+        backlog.pending,
+    ) % {"count": backlog.pending, "age": _duration(age)}
+    if backlog.failing:
+        summary += " " + ngettext(
+            "%(count)s n'a pas pu être transmis (nouvel essai automatique), dernière erreur : %(error)s",
+            "%(count)s n'ont pas pu être transmis (nouvel essai automatique), dernière erreur : %(error)s",
+            backlog.failing,
+        ) % {"count": backlog.failing, "error": backlog.last_error[:300]}
+    if backlog.failing or age > OUTBOX_LATE_AFTER:
+        return HealthLine("outbox", label, ATTENTION, summary)
+    return HealthLine("outbox", label, OK, summary)
+
+
+def _duration(age: dt.timedelta) -> str:
+    seconds = int(age.total_seconds())
+    if seconds < 60:
+        return _("%(seconds)s s") % {"seconds": seconds}
+    if seconds < 3600:
+        return _("%(minutes)s min") % {"minutes": seconds // 60}
+    return _("%(hours)s h %(minutes)02d min") % {"hours": seconds // 3600, "minutes": seconds % 3600 // 60}
 
 
 def _check_failures(health: PlatformHealth, *, now: dt.datetime) -> HealthLine:

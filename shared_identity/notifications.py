@@ -9,7 +9,8 @@ Apps ask it to notify; none renders or sends an e-mail itself. It owns:
 * the families' e-mail preferences: ``notify_families(kind=…)`` writes only to the guardians
   who kept that kind on (``shared_identity.selectors.family_recipients``);
 * when it leaves: ``send`` sends now (from a Celery task); ``send_after_commit`` renders now
-  and hands the message to a task once the caller's transaction has committed.
+  and writes the message in the transactional outbox (``tenants.outbox``), in the caller's
+  transaction: a task sends it once that transaction has committed and the broker answers.
 
 It lives in the identity app because the people it writes to, their addresses and their
 preferences are identity's; every layer above may call it.
@@ -21,15 +22,18 @@ from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import connection, transaction
+from django.db import connection
 from django.template import Context, TemplateDoesNotExist
 from django.template.loader import get_template
 
+from tenants import outbox
 from tenants.models import Commune
 
 from .selectors import family_recipients
 
 KINDS = ("invoice", "request", "reminder", "news")
+# shared_identity.tasks.send_email, by name: the tasks module imports this one.
+SEND_EMAIL_TASK = "shared_identity.tasks.send_email"
 Message = EmailMultiAlternatives
 
 
@@ -105,19 +109,13 @@ def deliver(*, subject: str, body: str, to: list[str], html: str | None = None) 
 
 def send_after_commit(template: str, context: dict, *, to: list[str]) -> None:
     """Render now (the context may not outlive the request) and send from a task once the
-    current transaction commits; nothing leaves if it rolls back."""
+    current transaction commits; nothing leaves if it rolls back, and a broker outage only
+    delays it (the outbox keeps it)."""
     if not to:
         return
     message = compose(template, context, to=to)
     html = next((content for content, mimetype in message.alternatives if mimetype == "text/html"), None)
-    subject, body = message.subject, message.body
-
-    def enqueue() -> None:
-        from .tasks import send_email
-
-        send_email.delay(subject=subject, body=body, to=to, html=html)
-
-    transaction.on_commit(enqueue)
+    outbox.enqueue(SEND_EMAIL_TASK, subject=message.subject, body=message.body, to=list(to), html=html)
 
 
 def recipients(family_ids: Iterable[int], *, kind: str | None = None) -> dict[int, list[str]]:

@@ -188,3 +188,51 @@ def sentence_name_for(name: str, kind: str) -> str:
     if kind == Commune.Kind.COMMUNE:
         return f"la commune {of}{name}"
     return f"la collectivité {name}"
+
+
+class OutboxMessage(models.Model):
+    """A task (an e-mail is a task too) that must run, written in the same transaction as the
+    change that causes it, then handed to Celery by the relay (``tenants.outbox``). Public
+    schema: one relay serves every commune; a commune's task carries its ``schema_name``.
+
+    A pending message is claimed by one relay at a time (``SELECT … FOR UPDATE SKIP LOCKED``,
+    then ``available_at`` moved past the lease); once Celery has it, it is marked sent and its
+    payload is dropped (it may hold a one-time link)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("En attente")
+        SENT = "sent", _("Transmis")
+
+    task = models.CharField(max_length=200)
+    kwargs = models.JSONField(default=dict, blank=True)
+    schema_name = models.CharField(max_length=63, blank=True)
+    # What it is about, kept once sent (e.g. "data_export:42"): lets a caller ask whether
+    # work for it was queued lately (outbox.queued_since).
+    topic = models.CharField(max_length=100, blank=True, db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # When a relay may take it (again): now when written, later after a failure or a claim.
+    available_at = models.DateTimeField()
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["available_at", "id"],
+                condition=models.Q(status="pending"),
+                name="outbox_pending_idx",
+            ),
+            models.Index(fields=["sent_at"], condition=models.Q(status="sent"), name="outbox_sent_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status="pending", sent_at__isnull=True)
+                | models.Q(status="sent", sent_at__isnull=False),
+                name="outbox_sent_has_a_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} ({self.schema_name or 'public'}, {self.status})"

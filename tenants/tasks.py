@@ -6,19 +6,19 @@
     enqueue_on_commit(send_something, schema_name=commune.schema_name, thing_id=thing.pk)
 
 A TenantTask called without ``schema_name`` fails loudly instead of running in whatever
-schema the worker's connection last used.
+schema the worker's connection last used. ``enqueue_on_commit`` writes the task in the
+transactional outbox (``tenants.outbox``): a broker outage delays it, never loses it.
 """
 
 from __future__ import annotations
 
-import logging
-
 from celery import Task
-from django.db import connection, transaction
+from django.db import connection
 
+from foyer.celery import app
+
+from . import outbox
 from .context import TenantContextMissing
-
-logger = logging.getLogger(__name__)
 
 
 class TenantTask(Task):
@@ -48,20 +48,11 @@ class TenantTask(Task):
 
 
 def enqueue_on_commit(task: Task, *, schema_name: str, **kwargs) -> None:
-    """Send a tenant task once the current transaction commits (never from inside it)."""
+    """Write the tenant task in the outbox, in the current transaction: it goes to Celery once
+    that transaction commits (at once, or from the relay when the broker is away)."""
     if not schema_name:
         raise TenantContextMissing(f"Task {task.name} needs schema_name= to know its commune.")
-
-    def send() -> None:
-        try:
-            task.apply_async(kwargs={**kwargs, "schema_name": schema_name})
-        except Exception:
-            # The write is committed; a broker outage must not turn it into an error page.
-            # What was to be sent stays visible as not sent (e.g. an invitation "en cours
-            # d'envoi") and can be sent again.
-            logger.exception("Could not enqueue %s for %s", task.name, schema_name)
-
-    transaction.on_commit(send)
+    outbox.enqueue(task, schema_name=schema_name, **kwargs)
 
 
 def send_to_every_commune(task: Task, **kwargs) -> None:
@@ -72,3 +63,15 @@ def send_to_every_commune(task: Task, **kwargs) -> None:
         "schema_name", flat=True
     ):
         task.apply_async(kwargs={**kwargs, "schema_name": schema_name})
+
+
+@app.task
+def relay_outbox() -> int:
+    """Beat, every few seconds: hand the outbox's pending messages to Celery."""
+    return outbox.relay_pending()
+
+
+@app.task
+def purge_outbox() -> int:
+    """Beat, daily: forget the messages sent more than a week ago."""
+    return outbox.purge_sent()

@@ -62,7 +62,7 @@ def wipe_identity() -> None:
             "TRUNCATE shared_identity_invitation, shared_identity_staffrole, shared_identity_membership, "
             "shared_identity_child, shared_identity_guardian, shared_identity_family, "
             "shared_identity_account_groups, shared_identity_account_user_permissions, "
-            "shared_identity_account, django_session CASCADE"
+            "shared_identity_account, django_session, tenants_outboxmessage CASCADE"
         )
         cursor.execute(
             "SELECT string_agg(format('%%I.%%I', table_schema, table_name), ', ') FROM information_schema.tables "

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from foyer.errors import FoyerError
+from tenants import outbox
 
 from ..models import (
     Account,
@@ -63,10 +64,7 @@ def invite_guardian(*, actor: Account, family_id: int, email: str) -> Invitation
         invitation.save()
         from ..tasks import send_guardian_invitation_email
 
-        invitation_id = invitation.pk
-        transaction.on_commit(
-            lambda: send_guardian_invitation_email.delay(invitation_id=invitation_id, token=token)
-        )
+        outbox.enqueue(send_guardian_invitation_email, invitation_id=invitation.pk, token=token)
     return invitation
 
 

@@ -7,6 +7,7 @@ import html
 from decimal import Decimal
 
 import pytest
+from django.test import TestCase
 
 from billing import payments, services
 from billing.crypto import encrypt_secret
@@ -63,9 +64,11 @@ def page_text(response) -> str:
 
 
 def _webhook(client, commune, attempt):
-    return client.post(
-        commune_path(commune, f"paiement/webhook/{attempt.webhook_token}/"), {"id": attempt.provider_id}
-    )
+    # The webhook queues the re-fetch through the outbox: run it as the commit would.
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return client.post(
+            commune_path(commune, f"paiement/webhook/{attempt.webhook_token}/"), {"id": attempt.provider_id}
+        )
 
 
 def test_paying_an_invoice_end_to_end(client, commune_a, invoice, mollie):

@@ -270,7 +270,22 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Sending from a request must fail fast when the broker is away: the outbox (tenants.outbox)
+# keeps the message and the relay sends it later. A short connection timeout and one retry
+# instead of kombu's default loop (about 4 s of reconnections per send).
+CELERY_BROKER_CONNECTION_TIMEOUT = 2.0
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2.0,
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 CELERY_BEAT_SCHEDULE = {
+    # The outbox: e-mails and tasks written with their cause, waiting for the broker.
+    "relay-outbox": {"task": "tenants.tasks.relay_outbox", "schedule": 15.0},
+    "purge-outbox": {"task": "tenants.tasks.purge_outbox", "schedule": crontab(hour=3, minute=47)},
+    "requeue-stuck-data-exports": {"task": "family.tasks.requeue_stuck_data_exports", "schedule": 300.0},
     "beat-heartbeat": {"task": "operators.tasks.record_beat_heartbeat", "schedule": 60.0},
     "monthly-invoicing": {
         "task": "billing.tasks.prepare_monthly_invoicing_everywhere",
