@@ -68,7 +68,8 @@ def test_a_200_mb_body_is_refused_unread_on_the_anonymous_webhook(client, commun
     assert "<h1>Requête trop volumineuse</h1>" in page
     assert "La requête est trop volumineuse : 101 Mo au plus. Rien n'a été enregistré." in page
     # and the answer still carries the browser policy
-    assert "script-src 'self';" in response["Content-Security-Policy"]
+    directives = [directive.strip() for directive in response["Content-Security-Policy"].split(";")]
+    assert "script-src 'self'" in directives
 
 
 def test_a_200_mb_upload_of_a_signed_in_family_is_refused_unread(client, commune_a):
