@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from foyer.errors import FoyerError, NotFound
+from shared_identity.tokens import api_key_name
 
 from .crypto import encrypt_secret
 from .models import Regie, RegieApiToken, hash_token
@@ -113,18 +114,10 @@ TOKEN_PREFIX = "foyer_rt_"
 def create_api_token(*, regie_id: int, name: str, actor=None) -> tuple[RegieApiToken, str]:
     """A key for the commune's billing software, scoped to one régie; the key itself is
     returned once and only its hash is kept."""
-    name = name.strip()
     regie = Regie.objects.filter(pk=regie_id).first()
     if regie is None:
         raise NotFound(_("Cette régie n'existe pas."))
-    if not name or len(name) > 120:
-        raise FoyerError(
-            "invalid",
-            _("La clé n'a pas été créée."),
-            extra={
-                "fields": {"name": [_("Nommez la clé (120 caractères au plus), par exemple le logiciel.")]}
-            },
-        )
+    name = api_key_name(name)
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = RegieApiToken.objects.create(
         regie=regie, name=name, prefix=raw[:12], key_hash=hash_token(raw), created_by=actor

@@ -390,10 +390,14 @@ def data_export_request(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def data_export_download(request: HttpRequest, export_id: int) -> HttpResponse:
-    export = selectors.get_data_export_for_account(request.user, export_id)
-    storage = storages["attachments"]
+    return data_export_file(request.user, export_id)
+
+
+def data_export_file(account, export_id: int) -> FileResponse:
+    """The account's data export as a private download (the page's and the API's)."""
+    export = selectors.get_data_export_for_account(account, export_id)
     try:
-        handle = storage.open(export.file_name, "rb")
+        handle = storages["attachments"].open(export.file_name, "rb")
     except FileNotFoundError as exc:
         raise Http404 from exc
     filename = f"foyer-mes-donnees-{timezone.localtime(export.ready_at):%Y-%m-%d}.zip"

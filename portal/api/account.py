@@ -15,10 +15,8 @@ deletion) and the second guardian's invitation. The same services as the pages
 from __future__ import annotations
 
 from django.contrib.auth import logout
-from django.core.files.storage import storages
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.urls import reverse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -29,6 +27,7 @@ from family import data_rights, router
 from shared_identity import selectors, services
 from shared_identity.models import DataExport, DeletionRequest
 
+from ..account_views import data_export_file
 from .openapi import CommuneSerializer, errors, money
 
 # --- Personal API keys ----------------------------------------------------------------------------
@@ -182,15 +181,7 @@ class DataExportDownloadView(APIView):
     """The ready archive (ZIP), by its owner only, until it expires."""
 
     def get(self, request, export_id: int):
-        export = selectors.get_data_export_for_account(request.user, export_id)
-        try:
-            handle = storages["attachments"].open(export.file_name, "rb")
-        except FileNotFoundError as exc:
-            raise Http404 from exc
-        filename = f"foyer-mes-donnees-{timezone.localtime(export.ready_at):%Y-%m-%d}.zip"
-        response = FileResponse(handle, as_attachment=True, filename=filename, content_type="application/zip")
-        response["Cache-Control"] = "private, no-store"
-        return response
+        return data_export_file(request.user, export_id)
 
 
 # --- Account deletion ---------------------------------------------------------------------------------

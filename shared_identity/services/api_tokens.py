@@ -12,20 +12,12 @@ from django.utils.translation import gettext as _
 from foyer.errors import FoyerError, NotFound
 
 from ..models import Account, PersonalApiToken
-from ..tokens import hash_token
+from ..tokens import api_key_name, hash_token
 
 
 def create_personal_api_token(*, actor: Account, name: str) -> tuple[PersonalApiToken, str]:
     """A new key for ``actor``; the key itself is returned once, only its hash is kept."""
-    name = (name or "").strip()
-    if not name or len(name) > 120:
-        raise FoyerError(
-            "invalid",
-            _("La clé n'a pas été créée."),
-            extra={
-                "fields": {"name": [_("Nommez la clé (120 caractères au plus), par exemple le logiciel.")]}
-            },
-        )
+    name = api_key_name(name)
     with transaction.atomic(durable=True):
         # Lock the account row so that two requests cannot both pass the limit.
         Account.objects.select_for_update().filter(pk=actor.pk).first()
