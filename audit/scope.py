@@ -14,6 +14,8 @@ from typing import Any
 
 from celery import current_task
 
+from foyer.client_address import client_ip
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -79,8 +81,8 @@ def staff_scope(request) -> Iterator[AuditScope | None]:
         actor_label=actor_label(request.user),
         role=role.role,
         request_id=header if _REQUEST_ID.match(header) else uuid.uuid4().hex,
-        # The peer address: behind a proxy, the proxy's, unless the deployment rewrites it.
-        ip_address=request.META.get("REMOTE_ADDR") or None,
+        # The client's address (behind the proxy, from FOYER_TRUSTED_PROXY_HEADER).
+        ip_address=client_ip(request),
     )
     with opened(scope):
         yield scope

@@ -18,6 +18,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from foyer import rate_limits
 from foyer.errors import FoyerError, NotFound
 from foyer.uploads import ALL_TYPES, private_storage, validate_attachment
 from shared_identity.models import Account, Child, Family, Guardian, Membership, StaffRole
@@ -221,6 +222,16 @@ def submit_request(
     files = _clean_files(category, attachments, errors, required=True)
     if errors:
         raise _invalid(_("La demande n'a pas été envoyée : corrigez les erreurs."), errors)
+    if not rate_limits.request_submission_allowed(actor.pk):
+        raise FoyerError(
+            "throttled",
+            _(
+                "Vous avez envoyé beaucoup de demandes en une heure : votre saisie est gardée, "
+                "renvoyez-la un peu plus tard."
+            ),
+            status=429,
+            extra={"retry_after": rate_limits.REQUESTS_WINDOW_SECONDS},
+        )
     now = timezone.now()
     stored: list[str] = []
     try:

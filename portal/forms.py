@@ -1,7 +1,10 @@
 from django import forms
+from django.conf import settings
 from django.contrib.auth import forms as auth_forms
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from foyer import rate_limits
 from shared_identity import notifications
 from shared_identity.forms import StaffAccountForm
 
@@ -21,6 +24,11 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
         label=_("Adresse e-mail"), widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
 
+    def save(self, *args, **kwargs):
+        # One reset e-mail per address every few minutes; the page says the same either way.
+        if rate_limits.email_allowed("password_reset", self.cleaned_data["email"]):
+            super().save(*args, **kwargs)
+
     def send_mail(
         self,
         subject_template_name,
@@ -30,8 +38,12 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
         to_email,
         html_email_template_name=None,
     ):
+        # The link is built on FOYER_BASE_URL, never on the request's Host header.
+        link = settings.FOYER_BASE_URL + reverse(
+            "portal:password_reset_confirm", kwargs={"uidb64": context["uid"], "token": context["token"]}
+        )
         # Sent by a Celery task after commit, like every e-mail of Foyer.
-        notifications.send_after_commit("password_reset", context, to=[to_email])
+        notifications.send_after_commit("password_reset", {"link": link}, to=[to_email])
 
 
 class ActivationForm(StaffAccountForm):

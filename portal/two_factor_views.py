@@ -31,7 +31,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 
 from foyer.errors import FoyerError, apply_errors
-from shared_identity import two_factor
+from shared_identity import login_limits, two_factor
 from shared_identity.access import with_next
 from shared_identity.models import Account
 
@@ -43,6 +43,16 @@ CODES_SESSION_KEY = "foyer_two_factor_new_codes"
 
 
 # --- Login: the password step, then the code -------------------------------------------------------
+
+
+def login_locked(request: HttpRequest, credentials: dict | None = None) -> HttpResponse:
+    """Too many wrong passwords (settings.AXES_LOCKOUT_CALLABLE): a French page, 429, and the
+    way out (the password reset) while the lock lasts."""
+    response = render(
+        request, "portal/login_locked.html", {"minutes": login_limits.COOL_OFF_MINUTES}, status=429
+    )
+    response["Retry-After"] = str(login_limits.COOL_OFF_MINUTES * 60)
+    return response
 
 
 class LoginView(auth_views.LoginView):
@@ -60,6 +70,15 @@ class LoginView(auth_views.LoginView):
             "since": int(time.time()),
         }
         return redirect("portal:two_factor_verify")
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's new-password page; saving it also unlocks an account locked by wrong passwords."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        login_limits.forget_account_failures(form.user.email)
+        return response
 
 
 @dataclass(frozen=True)

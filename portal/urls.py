@@ -108,7 +108,7 @@ urlpatterns = [
     ),
     path(
         "mot-de-passe/reinitialiser/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(
+        two_factor_views.PasswordResetConfirmView.as_view(
             template_name="portal/password_reset_confirm.html",
             success_url=reverse_lazy("portal:password_reset_complete"),
         ),

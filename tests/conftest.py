@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.core.cache import caches
 from django.db import connection
 from django.utils import timezone
 
@@ -77,6 +78,24 @@ def wipe_identity() -> None:
     for commune in Commune.objects.filter(slug__in=SESSION_COMMUNES):
         with commune_context(commune):
             default_regie_id()
+
+
+def clear_rate_limits() -> None:
+    """Forget every rate-limit counter (foyer.rate_limits), whatever ran before."""
+    cache = caches["limits"]
+    client = getattr(getattr(cache, "_cache", None), "get_client", None)
+    if client is None:  # the in-memory cache, with no Redis configured
+        cache.clear()
+        return
+    redis = client(write=True)
+    keys = list(redis.scan_iter(match=f"{cache.key_prefix}:*"))
+    if keys:
+        redis.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    clear_rate_limits()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@ import html
 import re
 
 from django.core import mail
+from django.http import HttpRequest
 
 from shared_identity.models import Account, Family, Membership, StaffRole
 from tests.conftest import PASSWORD, commune_path, make_family, make_staff
@@ -181,8 +182,8 @@ def test_password_reset_by_email(client, commune_a, django_capture_on_commit_cal
     new = "Nouveau-mot-de-passe-2026"
     response = client.post(form_url, {"new_password1": new, "new_password2": new})
     assert response.status_code == 302
-    assert client.login(username="parent@example.fr", password=new)
-    assert not client.login(username="parent@example.fr", password=PASSWORD)
+    assert client.login(request=HttpRequest(), username="parent@example.fr", password=new)
+    assert not client.login(request=HttpRequest(), username="parent@example.fr", password=PASSWORD)
 
 
 def test_password_change(client, commune_a):

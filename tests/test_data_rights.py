@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.core import mail
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import HttpRequest
 from django.utils import timezone
 
 from actualites.models import NewsItem, NewsRead
@@ -339,7 +340,7 @@ def test_deletion_waits_for_an_open_invoice_then_completes_when_it_is_paid(
     )
     # and the old login no longer works
     client.logout()
-    assert not client.login(username="parent@example.fr", password=PASSWORD)
+    assert not client.login(request=HttpRequest(), username="parent@example.fr", password=PASSWORD)
 
 
 def test_deletion_without_open_invoice_is_immediate_and_signs_out(

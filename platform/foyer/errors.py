@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django import forms
@@ -42,7 +43,12 @@ class NotFound(FoyerError):
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, FoyerError):
-        return Response({"code": exc.code, "message": exc.message, "extra": exc.extra}, status=exc.status)
+        retry_after = exc.extra.get("retry_after") if exc.status == 429 else None
+        return Response(
+            {"code": exc.code, "message": exc.message, "extra": exc.extra},
+            status=exc.status,
+            headers={"Retry-After": str(retry_after)} if retry_after else None,
+        )
     if isinstance(exc, Http404 | drf_exceptions.NotFound):
         return Response(
             {"code": "not_found", "message": _("Cette ressource n'existe pas."), "extra": {}}, status=404
@@ -58,6 +64,18 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             status=exc.status_code,
             # DRF's challenge on a 401 (Bearer, for the API keys).
             headers={"WWW-Authenticate": exc.auth_header} if getattr(exc, "auth_header", None) else None,
+        )
+    if isinstance(exc, drf_exceptions.Throttled):
+        wait = max(1, math.ceil(exc.wait or 60))
+        return Response(
+            {
+                "code": "throttled",
+                "message": _("Trop de requêtes en peu de temps : réessayez dans %(seconds)s secondes.")
+                % {"seconds": wait},
+                "extra": {"retry_after": wait},
+            },
+            status=429,
+            headers={"Retry-After": str(wait)},
         )
     if isinstance(exc, drf_exceptions.ValidationError):
         detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from foyer import rate_limits
 from foyer.errors import FoyerError
 
 from .. import notifications
@@ -38,16 +39,24 @@ def request_email_change(*, actor: Account, new_email: str, password: str) -> Em
     if not errors.get("new_email"):
         if new_email == normalize_email(actor.email):
             errors.setdefault("new_email", []).append(_("C'est déjà l'adresse de votre compte."))
-        elif get_account_by_email(new_email) is not None:
-            errors.setdefault("new_email", []).append(
-                _("Cette adresse est déjà celle d'un autre compte Foyer : choisissez-en une autre.")
-            )
         elif _guardian_email_clash(actor, new_email):
             errors.setdefault("new_email", []).append(
                 _("Cette adresse est déjà celle d'un autre responsable de votre famille.")
             )
     if errors:
         raise invalid(_("L'adresse e-mail n'a pas été changée : corrigez les erreurs."), errors)
+    if not rate_limits.email_allowed("email_change", new_email):
+        raise FoyerError(
+            "throttled",
+            _(
+                "Un e-mail vient de partir vers cette adresse : attendez quelques minutes avant de redemander."
+            ),
+            status=429,
+            extra={"fields": {"new_email": [_("Un e-mail vient de partir vers cette adresse.")]}},
+        )
+    # Whether another account has the address is told to the address, never to the asker: the
+    # page and the pending change look the same; that address gets an e-mail without a link.
+    taken = get_account_by_email(new_email) is not None
     token, token_hash = new_token()
     now = timezone.now()
     with transaction.atomic(durable=True):
@@ -56,16 +65,19 @@ def request_email_change(*, actor: Account, new_email: str, password: str) -> Em
         change = EmailChange.objects.create(
             account=actor, new_email=new_email, token_hash=token_hash, expires_at=now + EMAIL_CHANGE_LIFETIME
         )
-        notifications.send_after_commit(
-            "email_change_confirm",
-            {
-                "account": actor,
-                "change": change,
-                "link": settings.FOYER_BASE_URL
-                + reverse("portal:email_change_confirm", kwargs={"token": token}),
-            },
-            to=[new_email],
-        )
+        if taken:
+            notifications.send_after_commit("email_change_taken", {}, to=[new_email])
+        else:
+            notifications.send_after_commit(
+                "email_change_confirm",
+                {
+                    "account": actor,
+                    "change": change,
+                    "link": settings.FOYER_BASE_URL
+                    + reverse("portal:email_change_confirm", kwargs={"token": token}),
+                },
+                to=[new_email],
+            )
     return change
 
 

@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from demandes import services
 from demandes.models import Request, RequestAttachment, RequestCategory, RequestEvent
+from foyer import rate_limits
 from foyer.errors import FoyerError, NotFound
 from tenants.context import commune_context
 from tests.conftest import commune_path, make_family
@@ -360,3 +361,18 @@ def test_a_family_not_member_of_the_commune_gets_not_found(client, commune_b, fa
     client.force_login(guardian_of(family_a))
     assert client.get(commune_path(commune_b, "demandes/nouvelle/")).status_code == 404
     assert client.get(commune_path(commune_b, "demandes/nouvelle/autre-demande/")).status_code == 404
+
+
+def test_a_family_files_at_most_so_many_requests_an_hour(commune_a, family_a, private_files, monkeypatch):
+    # given a limit of 2 requests an hour
+    monkeypatch.setattr(rate_limits, "REQUESTS_PER_HOUR", 2)
+    file_pickup(commune_a, family_a)
+    file_pickup(commune_a, family_a)
+    # when a third is filed
+    with pytest.raises(FoyerError) as error:
+        file_pickup(commune_a, family_a)
+    # then it is refused with a French message and nothing is stored for it
+    assert error.value.status == 429
+    assert "renvoyez-la un peu plus tard" in error.value.message
+    with commune_context(commune_a):
+        assert Request.objects.count() == 2

@@ -5,6 +5,7 @@ Environments: ``local`` (the demo and development), ``test`` and ``production``.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -87,6 +88,8 @@ SHARED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    # Sign-in failures and lock-outs (shared_identity.login_limits): public schema only.
+    "axes",
     # The family layer: the unified views, the cross-app use cases, payment plans.
     "family",
     "portal",
@@ -130,6 +133,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # Answers a locked sign-in with login_limits' page (429).
+    "axes.middleware.AxesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "shared_identity.middleware.CommuneAccessMiddleware",
@@ -174,7 +179,16 @@ CACHES = {
         "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
     }
     if REDIS_URL
-    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Rate limits (foyer.rate_limits): one namespace for the platform, not per commune.
+    "limits": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "limits",
+        "TIMEOUT": 3600,
+    }
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "limits"},
 }
 # Sessions live in the public schema: one login, one session across all communes.
 SESSION_ENGINE = "foyer.sessions"  # database sessions, updated in one statement
@@ -182,7 +196,29 @@ SESSION_COOKIE_AGE = 14 * 24 * 3600
 
 # --- Identity -------------------------------------------------------------------------
 AUTH_USER_MODEL = "shared_identity.Account"
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = [
+    # Sign-in failures (django-axes, shared_identity.login_limits): it refuses a locked account
+    # or address before any password is checked, and never signs anyone in itself.
+    "axes.backends.AxesBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# 10 wrong passwords for one account, or 50 from one address, lock that account or address
+# for 15 minutes (a French page with the way out: the password reset). Counted in the public
+# schema's database, so a Redis outage does not lift the limit.
+AXES_HANDLER = "shared_identity.login_limits.LoginLimitsHandler"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = 10  # per account; per address, login_limits.ADDRESS_FAILURE_LIMIT
+AXES_COOLOFF_TIME = dt.timedelta(minutes=15)
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "shared_identity.login_limits.username_of"
+AXES_CLIENT_IP_CALLABLE = "shared_identity.login_limits.address_of"
+AXES_LOCKOUT_CALLABLE = "portal.two_factor_views.login_locked"
+AXES_RESET_ON_SUCCESS = False  # login_limits clears the account's failures, not the address's
+AXES_DISABLE_ACCESS_LOG = True  # no row per successful sign-in
+AXES_VERBOSE = False
+AXES_ENABLE_ADMIN = False
+# Behind the proxy, the header that carries the client's address (deploy/nginx.conf: X-Real-IP).
+FOYER_TRUSTED_PROXY_HEADER = env("FOYER_TRUSTED_PROXY_HEADER", "")
 # Argon2id at OWASP's minimum parameters: sign-in must not be the bottleneck of a rush
 # (foyer/hashers.py says why). Other hashes are verified and upgraded at the next sign-in.
 PASSWORD_HASHERS = [
@@ -328,8 +364,15 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "foyer.errors.api_exception_handler",
-    # The régie API (console.regie_api), per key.
-    "DEFAULT_THROTTLE_RATES": {"regie_api": "600/hour"},
+    # foyer.rate_limits: every call per account (per address when signed out); the régie API
+    # (console.regie_api) per key. Filing requests is limited in demandes.services, for the
+    # pages and the API alike.
+    "DEFAULT_THROTTLE_CLASSES": ["foyer.rate_limits.UserThrottle", "foyer.rate_limits.AnonThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": "1200/hour",
+        "anon": "120/hour",
+        "regie_api": "600/hour",
+    },
 }
 
 # --- The family REST API: authentication and its OpenAPI description ---------------------------
