@@ -31,9 +31,9 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-from billing.fake_mollie.server import LOOPBACK, _NoRedirect
+from billing.fake_mollie.server import _NoRedirect, post_form
 
 from .state import LABELS, SoapFault, Store
 
@@ -209,23 +209,9 @@ class FakePayfip:
                 return int(self.notification_sender(url, {"idOp": idop})), None
             except Exception as exc:
                 return None, repr(exc)
-        host = urlsplit(url).hostname or ""
-        loopback = host in LOOPBACK or host.endswith(".localhost") or host.startswith("127.")
-        if not (self.allow_any_notification_host or loopback):
-            return None, f"skipped: {host} is not a loopback host"
-        request = urllib.request.Request(
-            url,
-            data=urlencode({"idOp": idop}).encode(),
-            method="POST",
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        return post_form(
+            self._opener, url, {"idOp": idop}, self.allow_any_notification_host, self.notification_timeout
         )
-        try:
-            with self._opener.open(request, timeout=self.notification_timeout) as response:
-                return response.status, None
-        except urllib.error.HTTPError as exc:
-            return exc.code, None
-        except (urllib.error.URLError, OSError) as exc:
-            return None, str(exc)
 
 
 class _Server(ThreadingHTTPServer):
