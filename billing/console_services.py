@@ -1,5 +1,6 @@
 """Writes of the console's billing pages beyond billing.services: the commune's régies, each
-with its Mollie API key checked, then stored encrypted and never shown back."""
+with its Mollie API key checked, then stored encrypted and never shown back, or its PayFiP
+client number checked with PayFiP."""
 
 from __future__ import annotations
 
@@ -16,9 +17,34 @@ from foyer.errors import FoyerError, NotFound
 from shared_identity.tokens import api_key_name
 
 from .crypto import encrypt_secret
-from .models import Regie, RegieApiToken, hash_token
+from .models import PayfipMode, PaymentProvider, Regie, RegieApiToken, hash_token
 
 MOLLIE_KEY_RE = re.compile(r"^(test|live)_\w{30,}$", re.ASCII)
+NUMCLI_RE = re.compile(r"^[0-9]{6}$", re.ASCII)
+
+
+def check_payfip_client(numcli: str, *, saisie: str) -> None:
+    """Refuse a client number PayFiP does not know (its ``recupererDetailClient``)."""
+    from .gateway import ProviderRefused, ProviderUnavailable
+    from .payfip import PayfipGateway
+
+    def refuse(message: str) -> FoyerError:
+        return FoyerError(
+            "invalid_payfip_client",
+            _("Le numéro client PayFiP n'est pas valable."),
+            extra={"fields": {"payfip_numcli": [message]}},
+        )
+
+    try:
+        PayfipGateway(numcli=numcli, saisie=saisie).check_client()
+    except ProviderRefused as exc:
+        raise refuse(
+            _("PayFiP ne connaît pas ce numéro client : vérifiez-le sur la convention d'adhésion à PayFiP.")
+        ) from exc
+    except ProviderUnavailable as exc:
+        raise refuse(
+            _("PayFiP ne répond pas : le numéro client n'a pas pu être vérifié, réessayez dans un instant.")
+        ) from exc
 
 
 def check_mollie_key(key: str) -> None:
@@ -60,19 +86,38 @@ def save_regie(
     invoicing_day: int,
     online_payment: bool,
     mollie_key: str = "",
+    payment_provider: str = PaymentProvider.MOLLIE,
+    payfip_numcli: str = "",
+    payfip_saisie: str = PayfipMode.TEST,
     actor=None,
     now: dt.datetime | None = None,
 ) -> Regie:
     """A commune admin creates a régie (no id) or changes one. An empty ``mollie_key`` keeps
-    the stored one; online payment cannot be switched on without a key. Everything is refused
-    at once, with every field to correct, or saved at once."""
+    the stored one; online payment cannot be switched on without what the chosen provider
+    needs (a Mollie key; a PayFiP client number, which PayFiP must know). Everything is
+    refused at once, with every field to correct, or saved at once."""
     mollie_key = mollie_key.strip()
+    payfip_numcli = payfip_numcli.strip()
     errors: dict[str, list[str]] = {}
     if mollie_key:
         try:
             check_mollie_key(mollie_key)
         except FoyerError as error:
             errors.update(error.field_errors or {"mollie_key": [error.message]})
+    stored = (
+        Regie.objects.filter(pk=regie_id).values_list("payfip_numcli", flat=True).first()
+        if regie_id
+        else None
+    )
+    if (
+        payment_provider == PaymentProvider.PAYFIP
+        and NUMCLI_RE.fullmatch(payfip_numcli)
+        and payfip_numcli != stored
+    ):
+        try:
+            check_payfip_client(payfip_numcli, saisie=payfip_saisie)
+        except FoyerError as error:
+            errors.update(error.field_errors)
     with transaction.atomic(durable=True):
         if regie_id is None:
             regie = Regie()
@@ -87,13 +132,21 @@ def save_regie(
         regie.due_days = due_days
         regie.invoicing_day = invoicing_day
         regie.online_payment = online_payment
+        regie.payment_provider = payment_provider
+        regie.payfip_numcli = payfip_numcli
+        regie.payfip_saisie = payfip_saisie
         try:
             regie.full_clean(validate_unique=False, validate_constraints=False)
         except ValidationError as exc:
             errors.update(exc.message_dict)
         if Regie.objects.filter(regie_code=regie.regie_code).exclude(pk=regie.pk).exists():
             errors.setdefault("regie_code", []).append(_("Une autre régie de la commune a déjà ce code."))
-        if online_payment and not (mollie_key or regie.mollie_key_encrypted):
+        if regie.payfip:
+            if online_payment and not payfip_numcli:
+                errors.setdefault("payfip_numcli", []).append(
+                    _("Indiquez le numéro client PayFiP de la régie pour activer le paiement en ligne.")
+                )
+        elif online_payment and not (mollie_key or regie.mollie_key_encrypted):
             errors.setdefault("online_payment", []).append(
                 _("Enregistrez d'abord une clé API Mollie pour activer le paiement en ligne.")
             )

@@ -1,10 +1,15 @@
-"""The commune's payment provider behind one small interface; it exchanges dataclasses,
-never models. Mollie today (each commune its own merchant account and key)."""
+"""The régie's payment provider behind one small interface (:class:`PaymentProvider`); it
+exchanges dataclasses, never models. Each régie chooses its own: Mollie (its merchant account
+and API key, here) or PayFiP, DGFiP's service for public bodies (its client number:
+billing.payfip). :func:`gateway_for` gives the one a régie uses; the payment services
+(billing.payments) never know which one they talk to."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 from mollie.api.client import Client
@@ -20,16 +25,65 @@ class ProviderRefused(Exception):
     """The provider answered no (bad key, unknown payment, invalid request)."""
 
 
+if TYPE_CHECKING:
+    from .models import Regie
+
+
 @dataclass(frozen=True)
 class ProviderPayment:
+    """A payment as the provider tells it. ``amount`` is None when the provider says no more
+    than a status (PayFiP, before the family has paid); ``amount_refunded`` is None when the
+    provider makes no refunds (PayFiP): Foyer's own record of them stands."""
+
     id: str
     status: str
-    amount: Decimal
+    amount: Decimal | None
     mode: str
     metadata: dict = field(default_factory=dict)
     checkout_url: str = ""
-    amount_refunded: Decimal = Decimal("0.00")
+    amount_refunded: Decimal | None = Decimal("0.00")
     amount_charged_back: Decimal = Decimal("0.00")
+
+
+class PaymentProvider(Protocol):
+    """What billing.payments asks of a provider. ``refunds``: whether it gives money back
+    (PayFiP does not: the régie refunds outside Foyer)."""
+
+    refunds: bool
+    minimal_amount: Decimal
+
+    def create_payment(
+        self,
+        *,
+        amount: Decimal,
+        description: str,
+        redirect_url: str,
+        webhook_url: str,
+        metadata: dict,
+        idempotency_key: str,
+        payer_email: str,
+    ) -> ProviderPayment: ...
+
+    def get_payment(self, payment_id: str, *, created_at: dt.datetime | None = None) -> ProviderPayment: ...
+
+    def refund(self, *, payment_id: str, amount: Decimal, description: str, idempotency_key: str) -> str: ...
+
+
+def gateway_for(regie: Regie) -> PaymentProvider:
+    """The provider of this régie, with its own credentials. The caller checks first that the
+    régie takes online payments (:func:`is_configured`)."""
+    if regie.payfip:
+        from .payfip import PayfipGateway
+
+        return PayfipGateway(numcli=regie.payfip_numcli, saisie=regie.payfip_saisie)
+    from .crypto import decrypt_secret
+
+    return MollieGateway(decrypt_secret(regie.mollie_key_encrypted))
+
+
+def is_configured(regie: Regie) -> bool:
+    """Whether the régie has what its provider needs: a Mollie key, a PayFiP client number."""
+    return bool(regie.payfip_numcli if regie.payfip else regie.mollie_key_encrypted)
 
 
 def to_provider_amount(amount: Decimal) -> dict:
@@ -41,6 +95,9 @@ def _money(value: dict | None) -> Decimal:
 
 
 class MollieGateway:
+    refunds = True
+    minimal_amount = Decimal("0.01")
+
     def __init__(self, api_key: str):
         self.client = Client(api_endpoint=settings.MOLLIE_API_ENDPOINT, timeout=(3, 15), retry=2)
         # Mollie's client reports the host name and kernel by default.
@@ -81,6 +138,7 @@ class MollieGateway:
         webhook_url: str,
         metadata: dict,
         idempotency_key: str,
+        payer_email: str = "",
     ) -> ProviderPayment:
         data = {
             "amount": to_provider_amount(amount),
@@ -92,7 +150,7 @@ class MollieGateway:
         payment = self._call(self.client.payments.create, data, idempotency_key=idempotency_key)
         return self._payment(payment)
 
-    def get_payment(self, payment_id: str) -> ProviderPayment:
+    def get_payment(self, payment_id: str, *, created_at: dt.datetime | None = None) -> ProviderPayment:
         return self._payment(self._call(self.client.payments.get, payment_id))
 
     def refund(self, *, payment_id: str, amount: Decimal, description: str, idempotency_key: str) -> str:

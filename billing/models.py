@@ -51,9 +51,23 @@ def validate_reference_format(pattern: str) -> None:
         )
 
 
+class PaymentProvider(models.TextChoices):
+    MOLLIE = "mollie", _("Mollie")
+    PAYFIP = "payfip", _("PayFiP (DGFiP)")
+
+
+class PayfipMode(models.TextChoices):
+    """PayFiP's "saisie" (eopayment's name): test, activation, production."""
+
+    TEST = "T", _("Test")
+    ACTIVATION = "X", _("Activation")
+    PRODUCTION = "W", _("Production")
+
+
 class Regie(models.Model):
     """A régie de recettes: one régisseur, one account, one number series. A commune has one
-    or more (its canteen and its périscolaire may be two); each service is billed by one."""
+    or more (its canteen and its périscolaire may be two); each service is billed by one, and
+    each collects online through its own provider (Mollie or PayFiP)."""
 
     class Source(models.TextChoices):
         FOYER = "foyer", _("Factures préparées dans Foyer")
@@ -86,6 +100,33 @@ class Regie(models.Model):
         help_text=_("Le jour du mois où la facturation du mois précédent est préparée."),
     )
     online_payment = models.BooleanField(_("paiement en ligne"), default=False)
+    payment_provider = models.CharField(
+        _("service de paiement en ligne"),
+        max_length=10,
+        choices=PaymentProvider.choices,
+        default=PaymentProvider.MOLLIE,
+        help_text=_(
+            "Mollie (carte, virement) avec la clé API de la régie, ou PayFiP, le service gratuit de la DGFiP "
+            "pour les collectivités, avec le numéro client de la régie."
+        ),
+    )
+    payfip_numcli = models.CharField(
+        _("numéro client PayFiP"),
+        max_length=6,
+        blank=True,
+        validators=[RegexValidator(r"^[0-9]{6}$", _("Le numéro client PayFiP compte 6 chiffres."))],
+        help_text=_("Les 6 chiffres donnés par la DGFiP à l'adhésion de la régie à PayFiP."),
+    )
+    payfip_saisie = models.CharField(
+        _("mode PayFiP"),
+        max_length=1,
+        choices=PayfipMode.choices,
+        default=PayfipMode.TEST,
+        help_text=_(
+            "Test : aucun argent n'est encaissé. Activation : les premiers paiements réels, pendant que la "
+            "DGFiP valide la régie. Production : les paiements réels."
+        ),
+    )
     mollie_key_encrypted = models.TextField(blank=True)
     mollie_mode = models.CharField(max_length=4, blank=True)
     mollie_checked_at = models.DateTimeField(null=True, blank=True)
@@ -102,6 +143,10 @@ class Regie(models.Model):
     @property
     def imported(self) -> bool:
         return self.source == self.Source.IMPORTED
+
+    @property
+    def payfip(self) -> bool:
+        return self.payment_provider == PaymentProvider.PAYFIP
 
 
 class InvoiceCounter(models.Model):
@@ -305,7 +350,7 @@ class Payment(models.Model):
 
 
 class PaymentAttempt(models.Model):
-    """One online payment at the commune's provider (Mollie). Created and committed before the
+    """One online payment at the régie's provider (Mollie or PayFiP). Created and committed before the
     provider is called, with a fixed idempotency key; the webhook URL carries a per-attempt
     token nobody can guess."""
 
@@ -373,13 +418,16 @@ class PaymentEvent(models.Model):
 
 
 class Refund(models.Model):
-    """Money given back through the provider; the idempotency key is fixed before the call."""
+    """Money given back through the provider; the idempotency key is fixed before the call.
+    A provider without refunds (PayFiP): the régie gives the money back outside Foyer and the
+    refund is only recorded here (``outside_provider``)."""
 
     attempt = models.ForeignKey(PaymentAttempt, on_delete=models.PROTECT, related_name="refunds")
     amount = models.DecimalField(**MONEY)
     reason = models.CharField(max_length=255)
     idempotency_key = models.CharField(max_length=64, unique=True)
     provider_id = models.CharField(max_length=64, blank=True)
+    outside_provider = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = identity_key(settings.AUTH_USER_MODEL, null=True, blank=True, db_index=False)
 
@@ -387,6 +435,8 @@ class Refund(models.Model):
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_positive")]
 
     def __str__(self) -> str:
+        if self.outside_provider:
+            return f"{self.amount} (hors Foyer)"
         return f"{self.amount} ({self.provider_id or 'en attente'})"
 
 

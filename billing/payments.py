@@ -19,11 +19,19 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from foyer.errors import FoyerError, NotFound
+from foyer.formatting import format_money
 from reservations.for_billing import Booking, Cart, confirm_paid_cart
 from tenants.middleware import commune_urlconf
 from tenants.tasks import enqueue_on_commit
 
-from .gateway import MollieGateway, ProviderPayment, ProviderRefused, ProviderUnavailable
+from .gateway import (
+    PaymentProvider,
+    ProviderPayment,
+    ProviderRefused,
+    ProviderUnavailable,
+    gateway_for,
+    is_configured,
+)
 from .models import Invoice, Payment, PaymentAttempt, PaymentEvent, Refund, Regie, default_regie_id
 from .services import apply_payment, invoice_item, issue_receipt
 
@@ -32,17 +40,16 @@ UNAVAILABLE = _(
 )
 
 
-def gateway(regie: Regie) -> MollieGateway:
-    from .crypto import decrypt_secret
-
-    if not regie.online_payment or not regie.mollie_key_encrypted:
+def gateway(regie: Regie) -> PaymentProvider:
+    """The régie's provider (Mollie or PayFiP), once it is known to take online payments."""
+    if not regie.online_payment or not is_configured(regie):
         raise FoyerError(
             "online_payment_off",
             _("La régie « %(regie)s » ne propose pas le paiement en ligne : réglez-la au guichet.")
             % {"regie": regie.name},
             status=409,
         )
-    return MollieGateway(decrypt_secret(regie.mollie_key_encrypted))
+    return gateway_for(regie)
 
 
 ACTIVE = (
@@ -173,14 +180,27 @@ def _new_attempt(
 def _open_at_provider(attempt: PaymentAttempt) -> PaymentAttempt:
     if attempt.provider_id:
         return attempt
+    regie = Regie.objects.get(pk=attempt.regie_id)
+    provider_gateway = gateway(regie)
+    if attempt.amount < provider_gateway.minimal_amount:
+        raise FoyerError(
+            "amount_below_minimum",
+            _(
+                "Le paiement en ligne de la régie « %(regie)s » commence à %(minimum)s : réglez ce montant "
+                "au guichet de la régie."
+            )
+            % {"regie": regie.name, "minimum": format_money(provider_gateway.minimal_amount)},
+            status=409,
+        )
     try:
-        provider = gateway(Regie.objects.get(pk=attempt.regie_id)).create_payment(
+        provider = provider_gateway.create_payment(
             amount=attempt.amount,
             description=attempt.description,
             redirect_url=_commune_url("commune:payment_return", attempt_id=attempt.pk),
             webhook_url=_commune_url("commune:payment_webhook", token=attempt.webhook_token),
             metadata={"attempt": attempt.pk, "commune": connection.schema_name, "regie": attempt.regie_id},
             idempotency_key=attempt.idempotency_key,
+            payer_email=_payer_email(attempt),
         )
     except ProviderUnavailable as exc:
         raise FoyerError("provider_unavailable", UNAVAILABLE, status=503) from exc
@@ -202,6 +222,13 @@ def _open_at_provider(attempt: PaymentAttempt) -> PaymentAttempt:
     return attempt
 
 
+def _payer_email(attempt: PaymentAttempt) -> str:
+    """The e-mail of the guardian who pays (PayFiP sends its receipt there)."""
+    from shared_identity.models import Account
+
+    return Account.objects.filter(pk=attempt.account_id).values_list("email", flat=True).first() or ""
+
+
 def _event(attempt: PaymentAttempt, source: str, provider: ProviderPayment | None = None, **payload) -> None:
     data = (
         {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(provider).items()} if provider else {}
@@ -221,7 +248,7 @@ def sync_attempt(*, attempt_id: int, source: str) -> PaymentAttempt:
         raise NotFound()
     if not attempt.provider_id:
         return attempt
-    provider = gateway(attempt.regie).get_payment(attempt.provider_id)
+    provider = gateway(attempt.regie).get_payment(attempt.provider_id, created_at=attempt.created_at)
     with transaction.atomic():
         attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
         _event(attempt, source, provider)
@@ -237,6 +264,8 @@ def sync_attempt(*, attempt_id: int, source: str) -> PaymentAttempt:
 def _binding_mismatch(attempt: PaymentAttempt, provider: ProviderPayment) -> str:
     if provider.id != attempt.provider_id:
         return _("identifiant différent")
+    if provider.amount is None and provider.status != PaymentAttempt.Status.PAID:
+        return ""  # a status and nothing else (PayFiP before payment): nothing to bind, nothing paid
     if provider.amount != attempt.amount:
         return _("montant différent (%(amount)s)") % {"amount": provider.amount}
     if str(provider.metadata.get("attempt")) != str(attempt.pk):
@@ -255,7 +284,8 @@ def _apply(attempt: PaymentAttempt, provider: ProviderPayment) -> None:
             "amount": provider.amount_charged_back
         }
         fields.append("flagged")
-    attempt.amount_refunded = provider.amount_refunded
+    if provider.amount_refunded is not None:
+        attempt.amount_refunded = provider.amount_refunded
     attempt.amount_charged_back = provider.amount_charged_back
     if provider.status == Status.PAID and attempt.status != Status.PAID:
         late = attempt.status in (Status.FAILED, Status.CANCELED, Status.EXPIRED)
@@ -353,10 +383,13 @@ def handle_webhook(*, token: str, provider_id: str) -> None:
 
 def refund_attempt(*, attempt_id: int, amount: Decimal, reason: str, actor=None) -> Refund:
     """Give money back through the provider (full or partial); the idempotency key is stored
-    before the call, so a retry never refunds twice."""
+    before the call, so a retry never refunds twice. A provider without refunds (PayFiP): the
+    régie gives the money back itself, outside Foyer, and the refund is only recorded here."""
     amount = Decimal(amount).quantize(Decimal("0.01"))
     with transaction.atomic(durable=True):
-        attempt = PaymentAttempt.objects.select_for_update().filter(pk=attempt_id).first()
+        attempt = (
+            PaymentAttempt.objects.select_for_update().select_related("regie").filter(pk=attempt_id).first()
+        )
         if attempt is None:
             raise NotFound()
         refunded = sum((r.amount for r in attempt.refunds.all()), Decimal("0.00"))
@@ -365,11 +398,22 @@ def refund_attempt(*, attempt_id: int, amount: Decimal, reason: str, actor=None)
                 "invalid_refund",
                 _("Remboursement impossible : au plus ce qui a été payé et pas encore remboursé."),
             )
+        provider = gateway_for(attempt.regie)
         refund = Refund.objects.create(
-            attempt=attempt, amount=amount, reason=reason, idempotency_key=uuid.uuid4().hex, created_by=actor
+            attempt=attempt,
+            amount=amount,
+            reason=reason,
+            idempotency_key=uuid.uuid4().hex,
+            created_by=actor,
+            outside_provider=not provider.refunds,
         )
+        if refund.outside_provider:
+            attempt.amount_refunded += amount
+            attempt.save(update_fields=["amount_refunded", "updated_at"])
+            _event(attempt, "refund", amount=str(amount), outside_provider=True)
+            return refund
     try:
-        provider_id = gateway(attempt.regie).refund(
+        provider_id = provider.refund(
             payment_id=attempt.provider_id,
             amount=amount,
             description=reason,

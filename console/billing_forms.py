@@ -10,7 +10,7 @@ from django import forms
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
-from billing.models import Payment, Regie
+from billing.models import PayfipMode, Payment, PaymentProvider, Regie
 
 from .reservation_forms import money_field
 
@@ -22,7 +22,8 @@ COUNTER_METHODS = [
 
 
 class RegieForm(forms.ModelForm):
-    """Labels and limits come from the model; the Mollie key is never shown back."""
+    """Labels and limits come from the model; the Mollie key is never shown back. A régie
+    collects through Mollie (its key) or PayFiP (its client number and mode)."""
 
     mollie_key = forms.CharField(
         label=_("Nouvelle clé API Mollie"),
@@ -45,6 +46,9 @@ class RegieForm(forms.ModelForm):
             "due_days",
             "invoicing_day",
             "online_payment",
+            "payment_provider",
+            "payfip_numcli",
+            "payfip_saisie",
         ]
         help_texts = {
             "name": _("Tel que les familles le lisent, par exemple « Restauration scolaire »."),
@@ -57,8 +61,19 @@ class RegieForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # Left empty, the format stays as it is.
+        # Left empty, the format stays as it is; the provider is Mollie and PayFiP's mode test.
         self.fields["reference_format"].required = False
+        self.fields["payment_provider"].required = False
+        self.fields["payfip_saisie"].required = False
+
+    def clean_payment_provider(self) -> str:
+        return self.cleaned_data["payment_provider"] or PaymentProvider.MOLLIE
+
+    def clean_payfip_saisie(self) -> str:
+        return self.cleaned_data["payfip_saisie"] or PayfipMode.TEST
+
+    def clean_payfip_numcli(self) -> str:
+        return self.cleaned_data["payfip_numcli"].strip()
 
     def clean_regie_code(self) -> str:
         return self.cleaned_data["regie_code"].strip().upper()

@@ -255,15 +255,22 @@ def online_payment_refund(request: HttpRequest, attempt_id: int) -> HttpResponse
     form = RefundForm(request.POST)
     if form.is_valid():
         try:
-            refund_attempt(attempt_id=attempt_id, actor=request.user, **form.cleaned_data)
+            refund = refund_attempt(attempt_id=attempt_id, actor=request.user, **form.cleaned_data)
         except FoyerError as error:
             messages.error(request, error.message)
         else:
-            messages.success(
-                request,
-                _("Remboursement de %(amount)s demandé à Mollie.")
-                % {"amount": format_money(form.cleaned_data["amount"])},
-            )
+            amount = {"amount": format_money(refund.amount)}
+            if refund.outside_provider:
+                messages.success(
+                    request,
+                    _(
+                        "Remboursement de %(amount)s noté. PayFiP ne rembourse pas : la régie verse cette somme "
+                        "à la famille elle-même, hors de Foyer (virement ou mandat du comptable public)."
+                    )
+                    % amount,
+                )
+            else:
+                messages.success(request, _("Remboursement de %(amount)s demandé à Mollie.") % amount)
     else:
         messages.error(request, _("Indiquez un montant et un motif."))
     return redirect("console:online_payments")

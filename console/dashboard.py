@@ -145,7 +145,8 @@ def get_dashboard_counts(*, commune, account: Account, now: dt.datetime | None =
 
     refunds = Refund.objects.aggregate(
         refunds_unconfirmed=Count(
-            "pk", filter=Q(provider_id="", created_at__lt=now - REFUND_UNCONFIRMED_AFTER)
+            "pk",
+            filter=Q(provider_id="", outside_provider=False, created_at__lt=now - REFUND_UNCONFIRMED_AFTER),
         )
     )
 

@@ -4,6 +4,7 @@ an operator. Idempotent: running it again changes nothing."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -15,6 +16,7 @@ from django.utils import timezone
 from actualites.models import NewsItem
 from actualites.services import NewsInput, create_news_item
 from billing.fake_mollie import TEST_KEY
+from billing.fake_payfip import DEMO_NUMCLI
 from demandes.models import Request, RequestCategory
 from demandes.services import change_request_status, submit_request
 from operators.services import provision_commune
@@ -42,6 +44,23 @@ FAKE_MOLLIE_ACCOUNTS = {
     TEST_KEY: "Régies de démonstration Foyer",
     PERISCOLAIRE_KEY: "JolieVille – Service périscolaire",
 }
+# The client numbers of the fake PayFiP the demo starts: Collectivité Démo's own invoices are
+# paid through PayFiP, DGFiP's service for public bodies.
+FAKE_PAYFIP_CLIENTS = {DEMO_NUMCLI: "Collectivité Démo – Factures de la collectivité"}
+
+
+@dataclass(frozen=True)
+class DemoRegie:
+    """A demo régie: its services, and how it is paid online (a key at the fake Mollie, or a
+    client number at the fake PayFiP); ``imported``: its invoices come from the commune's software."""
+
+    name: str
+    code: str
+    services: tuple[str, ...] = ()
+    mollie_key: str = TEST_KEY
+    payfip_numcli: str = ""
+    imported: bool = False
+
 
 COMMUNES = [
     {
@@ -52,10 +71,10 @@ COMMUNES = [
         "colour": "#1d4ed8",
         "admin": "admin@jolieville.localhost",
         "dossier": "JV-0154",
-        # (name, code, key at the fake Mollie, services): two régies, two accounts
+        # Two régies, two accounts at the fake Mollie.
         "regies": [
-            ("Restauration scolaire", "CA", TEST_KEY, ["Restauration scolaire"]),
-            ("Service périscolaire", "A4", PERISCOLAIRE_KEY, ["Périscolaire"]),
+            DemoRegie("Restauration scolaire", "CA", ("Restauration scolaire",)),
+            DemoRegie("Service périscolaire", "A4", ("Périscolaire",), mollie_key=PERISCOLAIRE_KEY),
         ],
         "sites": ["École Jules Ferry", "École du Parc"],
         "catalogue": {
@@ -112,10 +131,11 @@ COMMUNES = [
         "colour": "#7c3aed",
         "admin": "admin@demo.localhost",
         "dossier": "CD-0078",
-        # No key: the régie's invoices come from the commune's own billing software.
+        # Mollie for the bookings and meals; the invoices of the commune's own billing software
+        # are paid through PayFiP.
         "regies": [
-            ("Paiement en ligne", "PL", TEST_KEY, ["Accueil de loisirs", "Restauration scolaire"]),
-            ("Factures de la collectivité", "FC", None, []),
+            DemoRegie("Paiement en ligne", "PL", ("Accueil de loisirs", "Restauration scolaire")),
+            DemoRegie("Factures de la collectivité", "FC", payfip_numcli=DEMO_NUMCLI, imported=True),
         ],
         "sites": ["Centre de loisirs Les Pins"],
         "catalogue": {
@@ -305,28 +325,32 @@ def _catalogue(spec: dict, family: Family) -> None:
             )
 
 
-def _billing(family: Family, *, regies: list[tuple]) -> None:
-    """The commune's régies (each its own account at the fake Mollie, its services), and
-    last month's invoice of each to pay."""
+def _billing(family: Family, *, regies: list[DemoRegie]) -> None:
+    """The commune's régies (each its own account at the fake Mollie or PayFiP, its services),
+    and last month's invoice of each to pay."""
     from billing.crypto import encrypt_secret
-    from billing.models import InvoicingRun, Regie, default_regie_id
+    from billing.models import InvoicingRun, PaymentProvider, Regie, default_regie_id
     from billing.services import issue_invoicing_run, month_bounds, prepare_invoicing_run
 
     start, end = month_bounds(timezone.localdate().replace(day=1) - dt.timedelta(days=1))
-    for position, (name, code, key, services) in enumerate(regies):
+    for position, spec in enumerate(regies):
         regie = (
             Regie.objects.filter(pk=default_regie_id()).first()
             if position == 0
-            else Regie.objects.filter(regie_code=code).first()
-        ) or Regie(regie_code=code)
+            else Regie.objects.filter(regie_code=spec.code).first()
+        ) or Regie(regie_code=spec.code)
         if regie.saved_at is None:
-            regie.name, regie.regie_code = name, code
-            regie.source = Regie.Source.FOYER if key else Regie.Source.IMPORTED
+            regie.name, regie.regie_code = spec.name, spec.code
+            regie.source = Regie.Source.IMPORTED if spec.imported else Regie.Source.FOYER
             regie.online_payment = True
-            regie.mollie_key_encrypted = encrypt_secret(key or TEST_KEY)
+            regie.mollie_key_encrypted = encrypt_secret(spec.mollie_key)
             regie.mollie_mode = "test"
+            if spec.payfip_numcli:
+                regie.payment_provider = PaymentProvider.PAYFIP
+                regie.payfip_numcli = spec.payfip_numcli
             regie.saved_at = timezone.now()
             regie.save()
+        services = list(spec.services)
         Service.objects.filter(name__in=services).update(regie=regie)
         if regie.imported:
             _imported_invoice(family, regie, start, end)

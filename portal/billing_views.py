@@ -195,13 +195,14 @@ def payment_return(request: HttpRequest, attempt_id: int) -> HttpResponse:
     )
 
 
-# Mollie posts a payment id and nothing else.
+# Mollie posts a payment id (``id``) and nothing else; PayFiP its operation id (``idOp``).
 @request_body_limit(16 * 1024)
 @csrf_exempt
 @require_POST
 def payment_webhook(request: HttpRequest, token: str) -> HttpResponse:
-    """Mollie's notification: answered 200 at once, for unknown ids too."""
-    payments.handle_webhook(token=token, provider_id=request.POST.get("id", ""))
+    """The provider's notification: answered 200 at once, for unknown ids too."""
+    provider_id = request.POST.get("id") or request.POST.get("idOp") or ""
+    payments.handle_webhook(token=token, provider_id=provider_id)
     return HttpResponse(status=200)
 
 

@@ -28,7 +28,7 @@ DIRECTIVES = {
     "object-src": ["'none'"],
     "base-uri": ["'none'"],
     "frame-ancestors": ["'none'"],
-    "form-action": ["'self'", "https://www.mollie.com"],
+    "form-action": ["'self'", "https://www.mollie.com", "https://www.payfip.gouv.fr"],
 }
 PERMISSIONS = (
     "accelerometer=(), autoplay=(), camera=(), display-capture=(), encrypted-media=(), "
@@ -141,11 +141,28 @@ def test_payment_forms_may_lead_to_the_fake_mollie_server_it_is_pointed_at(clien
     assert _policy(client.get("/connexion/"))["form-action"] == [
         "'self'",
         "https://www.mollie.com",
+        "https://www.payfip.gouv.fr",
         "http://127.0.0.1:8765",
     ]
-    # and with Mollie's own API, to Mollie's checkout only
+    # and with Mollie's own API, to Mollie's and PayFiP's checkouts only
     settings.MOLLIE_API_ENDPOINT = "https://api.mollie.com"
-    assert _policy(client.get("/connexion/"))["form-action"] == ["'self'", "https://www.mollie.com"]
+    assert _policy(client.get("/connexion/"))["form-action"] == [
+        "'self'",
+        "https://www.mollie.com",
+        "https://www.payfip.gouv.fr",
+    ]
+
+
+def test_payment_forms_may_lead_to_the_fake_payfip_server_it_is_pointed_at(client, settings):
+    # given the demo's fake PayFiP server on a loopback port
+    settings.PAYFIP_ENDPOINT = "http://127.0.0.1:8766"
+    # then forms may post to it too (the redirect to its checkout page)
+    assert _policy(client.get("/connexion/"))["form-action"] == [
+        "'self'",
+        "https://www.mollie.com",
+        "https://www.payfip.gouv.fr",
+        "http://127.0.0.1:8766",
+    ]
 
 
 # --- Templates -----------------------------------------------------------------------------------

@@ -312,23 +312,39 @@ class FakeMollie:
                 return int(self.webhook_sender(url, {"id": payment_id})), None
             except Exception as exc:  # the receiver's failure is an attempt like any other
                 return None, repr(exc)
-        host = urlsplit(url).hostname or ""
-        loopback = host in LOOPBACK or host.endswith(".localhost") or host.startswith("127.")
-        if not (self.allow_any_webhook_host or loopback):
-            return None, f"skipped: {host} is not a loopback host"
-        request = urllib.request.Request(
-            url,
-            data=urlencode({"id": payment_id}).encode(),
-            method="POST",
-            headers={"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "Mollie.nl webhook"},
+        headers = {"User-Agent": "Mollie.nl webhook"}
+        return post_form(
+            self._opener, url, {"id": payment_id}, self.allow_any_webhook_host, self.webhook_timeout, headers
         )
-        try:
-            with self._opener.open(request, timeout=self.webhook_timeout) as response:
-                return response.status, None
-        except urllib.error.HTTPError as exc:
-            return exc.code, None
-        except (urllib.error.URLError, OSError) as exc:
-            return None, str(exc)
+
+
+def post_form(
+    opener: Any,
+    url: str,
+    data: dict[str, str],
+    allow_any_host: bool,
+    timeout: float,
+    headers: dict | None = None,
+) -> tuple[int | None, str | None]:
+    """POST a form as a provider's notification does: (HTTP status, error). Only to a loopback
+    host unless ``allow_any_host``."""
+    host = urlsplit(url).hostname or ""
+    loopback = host in LOOPBACK or host.endswith(".localhost") or host.startswith("127.")
+    if not (allow_any_host or loopback):
+        return None, f"skipped: {host} is not a loopback host"
+    request = urllib.request.Request(
+        url,
+        data=urlencode(data).encode(),
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})},
+    )
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return response.status, None
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+    except (urllib.error.URLError, OSError) as exc:
+        return None, str(exc)
 
 
 class _Server(ThreadingHTTPServer):

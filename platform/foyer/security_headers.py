@@ -14,19 +14,24 @@ from urllib.parse import urlsplit
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
 
-# Mollie's hosted checkout, where the cart and the invoices post to (through a redirect, which
-# browsers check against form-action).
+# Mollie's hosted checkout and PayFiP's, where the cart and the invoices post to (through a
+# redirect, which browsers check against form-action).
 MOLLIE_CHECKOUT_ORIGIN = "https://www.mollie.com"
+PAYFIP_CHECKOUT_ORIGIN = "https://www.payfip.gouv.fr"
 
 
 def payment_checkout_origins() -> list[str]:
-    """Where a payment form may lead: Mollie's checkout, and the fake Mollie server's own origin
-    when the API endpoint points at it (the demo, the tests)."""
-    origins = [MOLLIE_CHECKOUT_ORIGIN]
-    endpoint = urlsplit(settings.MOLLIE_API_ENDPOINT)
-    if endpoint.hostname not in (None, "api.mollie.com"):
-        origins.append(f"{endpoint.scheme}://{endpoint.netloc}")
-    return origins
+    """Where a payment form may lead: Mollie's and PayFiP's checkouts, and a fake server's own
+    origin when an endpoint points at it (the demo, the tests)."""
+    origins = [MOLLIE_CHECKOUT_ORIGIN, PAYFIP_CHECKOUT_ORIGIN]
+    for setting, real in (
+        ("MOLLIE_API_ENDPOINT", "api.mollie.com"),
+        ("PAYFIP_ENDPOINT", "www.payfip.gouv.fr"),
+    ):
+        endpoint = urlsplit(getattr(settings, setting))
+        if endpoint.hostname not in (None, real):
+            origins.append(f"{endpoint.scheme}://{endpoint.netloc}")
+    return list(dict.fromkeys(origins))
 
 
 class FoyerCSPMiddleware(CSPMiddleware):

@@ -6,6 +6,7 @@ import pytest
 
 from billing import services
 from billing.fake_mollie import LIVE_KEY, OTHER_TEST_KEY, TEST_KEY, FakeMollie
+from billing.fake_payfip import DEMO_NUMCLI, OTHER_NUMCLI, FakePayfip
 from billing.models import Invoice, default_regie_id
 from reservations.models import Booking
 from tenants.context import commune_context
@@ -55,3 +56,20 @@ def issue_january(catalogue, family) -> Invoice:
         )
         services.issue_invoicing_run(run_id=run.pk)
         return run.invoices.get()
+
+
+@pytest.fixture
+def fake_payfip():
+    """A fake PayFiP on 127.0.0.1 (free port), fresh for each test, that knows DEMO_NUMCLI
+    and OTHER_NUMCLI; notification retries are quick."""
+    with FakePayfip("127.0.0.1", 0, notification_retry_delays=(0.05, 0.1)) as fake:
+        fake.add_client(DEMO_NUMCLI, "Régie – Collectivité Démo")
+        fake.add_client(OTHER_NUMCLI, "Régie – JolieVille")
+        yield fake
+
+
+@pytest.fixture
+def payfip(fake_payfip, settings):
+    """The fake PayFiP, with Foyer's settings pointing at it."""
+    settings.PAYFIP_ENDPOINT = fake_payfip.base_url
+    return fake_payfip

@@ -14,7 +14,14 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from operators.demo import COMMUNES, DEMO_PASSWORD, FAKE_MOLLIE_ACCOUNTS, OPERATOR_EMAIL, PARENT_EMAIL
+from operators.demo import (
+    COMMUNES,
+    DEMO_PASSWORD,
+    FAKE_MOLLIE_ACCOUNTS,
+    FAKE_PAYFIP_CLIENTS,
+    OPERATOR_EMAIL,
+    PARENT_EMAIL,
+)
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -51,6 +58,18 @@ class Command(BaseCommand):
             processes.append(
                 subprocess.Popen(
                     [python, "-m", "billing.fake_mollie", "--port", str(mollie_port), *accounts],
+                    cwd=ROOT,
+                    env=env,
+                )
+            )
+        if "PAYFIP_ENDPOINT" not in os.environ:
+            # The same for the régies paid through PayFiP: a fake PayFiP that knows their client numbers.
+            payfip_port = int(os.environ.get("FOYER_FAKE_PAYFIP_PORT", "8766"))
+            env["PAYFIP_ENDPOINT"] = f"http://127.0.0.1:{payfip_port}"
+            clients = [f"--client={numcli}={name}" for numcli, name in FAKE_PAYFIP_CLIENTS.items()]
+            processes.append(
+                subprocess.Popen(
+                    [python, "-m", "billing.fake_payfip", "--port", str(payfip_port), *clients],
                     cwd=ROOT,
                     env=env,
                 )
@@ -117,7 +136,8 @@ class Command(BaseCommand):
         lines += [
             f"  Opérateur              {OPERATOR_EMAIL}",
             "",
-            "Paiements en ligne : un faux Mollie local (boutons Payé / Échoué / Annulé / Expiré).",
+            "Paiements en ligne : un faux Mollie local (boutons Payé / Échoué / Annulé / Expiré) et, pour les",
+            "factures de la collectivité de Collectivité Démo, un faux PayFiP (boutons Payé / Refusé / Annulé).",
             f"Les e-mails envoyés (activation, mot de passe) sont écrits dans {settings.EMAIL_FILE_PATH}/",
             "Ctrl-C pour tout arrêter.",
             "",

@@ -355,6 +355,9 @@ CELERY_BEAT_SCHEDULE = {
 # --- Payments -------------------------------------------------------------------------
 # Mollie's API; the demo and the tests point it at the fake server (billing.fake_mollie).
 MOLLIE_API_ENDPOINT = env("MOLLIE_API_ENDPOINT", "https://api.mollie.com")
+# PayFiP (DGFiP), the other provider a régie may choose; the demo and the tests point it at the
+# fake server (billing.fake_payfip).
+PAYFIP_ENDPOINT = env("PAYFIP_ENDPOINT", "https://www.payfip.gouv.fr")
 # Encrypts the communes' payment keys at rest (a Fernet key). Unset, a key is derived from
 # SECRET_KEY; production requires its own, so that rotating SECRET_KEY loses no key.
 FOYER_ENCRYPTION_KEY = env("FOYER_ENCRYPTION_KEY", "")
