@@ -73,6 +73,46 @@ def validate_attachment(
     return content_type
 
 
+def validate_image(upload, *, max_bytes: int, max_pixels: int) -> str:
+    """A PNG or JPEG image, checked from its content and opened (never trusted from its name),
+    at most ``max_bytes`` and ``max_pixels`` on each side: its extension, or a French refusal."""
+    from PIL import Image, UnidentifiedImageError
+
+    size = getattr(upload, "size", None) or 0
+    if size == 0:
+        raise FoyerError("empty_file", _("Le fichier est vide."))
+    if size > max_bytes:
+        raise FoyerError(
+            "file_too_large",
+            _("L'image dépasse %(max)s Ko : enregistrez-la en plus petit.") % {"max": max_bytes // 1024},
+        )
+    upload.seek(0)
+    kind = sniff_type(upload.read(16))
+    upload.seek(0)
+    if kind not in (PNG, JPEG):
+        raise FoyerError(
+            "file_type", _("L'image doit être au format PNG ou JPEG (le contenu du fichier a été vérifié).")
+        )
+    try:
+        with Image.open(upload) as image:
+            width, height = image.size
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise FoyerError(
+            "file_unreadable",
+            _("Cette image est illisible ou abîmée : enregistrez-la à nouveau en PNG ou JPEG."),
+        ) from None
+    finally:
+        upload.seek(0)
+    if width > max_pixels or height > max_pixels:
+        raise FoyerError(
+            "image_too_large",
+            _("L'image mesure au plus %(max)s × %(max)s pixels (celle-ci : %(width)s × %(height)s).")
+            % {"max": max_pixels, "width": width, "height": height},
+        )
+    return EXTENSIONS[kind]
+
+
 def _megabytes(size: int) -> str:
     value = size / (1024 * 1024)
     return str(int(value)) if value == int(value) else f"{value:.1f}".replace(".", ",")
