@@ -253,25 +253,16 @@ class _Ledger:
                 found.append(
                     Movement(attempt.regie_id, self._day(attempt.settled_at), method, attempt.amount, shares)
                 )
-            for refund in (r for r in refunds if r.attempt_id == attempt.pk):
-                found.append(
-                    Movement(
-                        attempt.regie_id,
-                        self._day(refund.created_at),
-                        _("Remboursement"),
-                        -refund.amount,
-                        split(-refund.amount, shares),
-                    )
-                )
+            given_back = [
+                (r.created_at, _("Remboursement"), r.amount) for r in refunds if r.attempt_id == attempt.pk
+            ]
             if attempt.amount_charged_back and self.start <= attempt.updated_at < self.end:
+                given_back.append(
+                    (attempt.updated_at, _("Paiement rejeté (chargeback)"), attempt.amount_charged_back)
+                )
+            for moment, label, amount in given_back:
                 found.append(
-                    Movement(
-                        attempt.regie_id,
-                        self._day(attempt.updated_at),
-                        _("Paiement rejeté (chargeback)"),
-                        -attempt.amount_charged_back,
-                        split(-attempt.amount_charged_back, shares),
-                    )
+                    Movement(attempt.regie_id, self._day(moment), label, -amount, split(-amount, shares))
                 )
         found.sort(key=lambda m: (m.on, m.regie_id))
         return found

@@ -282,8 +282,14 @@ class InvoiceLine(models.Model):
     )
     # The service billed (the attestations of payments split what was paid per service);
     # empty on lines billed before it was kept, on imported lines and on credit notes.
+    # Unindexed: nothing searches lines by service (every index is a relation in each schema).
     service = models.ForeignKey(
-        "reservations.Service", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "reservations.Service",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
 
     class Meta:
@@ -522,9 +528,10 @@ class AttestationRun(models.Model):
 class AttestationSending(models.Model):
     """A family's attestations of a year were e-mailed: a new run skips it."""
 
-    family = identity_key("shared_identity.Family")
+    # The unique constraint's index serves the searches by family; runs are never deleted.
+    family = identity_key("shared_identity.Family", db_index=False)
     year = models.PositiveIntegerField()
-    run = models.ForeignKey(AttestationRun, on_delete=models.PROTECT, related_name="sendings")
+    run = models.ForeignKey(AttestationRun, on_delete=models.PROTECT, related_name="sendings", db_index=False)
     sent_at = models.DateTimeField()
 
     class Meta:

@@ -496,6 +496,7 @@ def _upload(client, commune, regie, name: str, content: bytes, **extra):
         ("signature.png", b"%PDF-1.4 not an image", "L'image doit être au format PNG ou JPEG"),
         ("signature.png", b"\x89PNG\r\n\x1a\nbroken", "Cette image est illisible ou abîmée"),
         ("signature.png", b"", "Le fichier soumis est vide."),
+        ("lourde.png", b"\x89PNG\r\n\x1a\n" + b"0" * 600_000, "Le fichier dépasse 0,5 Mo."),
         ("grande.png", _png((2500, 100)), "L'image mesure au plus 2000 × 2000 pixels"),
     ],
 )
