@@ -409,19 +409,7 @@ def render_attestation_pdf(*, attestation, compress: bool = True) -> bytes:
                         _money(amount),
                     ]
                 )
-            rows.append(
-                [
-                    _p(
-                        _("Sous-total %(child)s — %(service)s")
-                        % {"child": row.child, "service": row.service},
-                        styles.strong,
-                    ),
-                    "",
-                    "",
-                    "",
-                    _money(row.total),
-                ]
-            )
+            rows.append(["", "", "", _p(_("Sous-total"), styles.strong), _money(row.total)])
         story += [
             _p(regie.name, styles.heading),
             _p(identity, styles.body),
