@@ -167,6 +167,12 @@ SPECS: dict[str, Spec] = {
         "credit_note", _("avoir"), name=lambda row: _safe(lambda: f"avoir sur la facture {row.invoice}", row)
     ),
     "billing.Refund": Spec("refund", _("remboursement")),
+    "billing.AttestationRun": Spec(
+        "attestation_run",
+        _("envoi des attestations de paiement"),
+        name=lambda row: f"attestations {row.year}",
+        ignored=frozenset({"families", "generated", "sent", "already_sent", "without_email", "finished_at"}),
+    ),
     # --- the shared identity, as a commune's staff change it
     "shared_identity.Account": Spec(
         "account",

@@ -11,7 +11,17 @@ from django.db.models import Count, Prefetch, QuerySet, Sum
 
 from foyer.errors import NotFound
 
-from .models import CreditNote, Invoice, InvoicingRun, Payment, Receipt, Regie, RegieApiToken, hash_token
+from .models import (
+    AttestationRun,
+    CreditNote,
+    Invoice,
+    InvoicingRun,
+    Payment,
+    Receipt,
+    Regie,
+    RegieApiToken,
+    hash_token,
+)
 
 
 def _get(rows: QuerySet, pk: int):
@@ -28,6 +38,11 @@ def list_regies() -> QuerySet[Regie]:
 
 def get_regie(*, regie_id: int) -> Regie:
     return _get(Regie.objects.all(), regie_id)
+
+
+def list_attestation_runs(limit: int = 20) -> list[AttestationRun]:
+    """The last runs of yearly attestations, newest first."""
+    return list(AttestationRun.objects.order_by("-created_at", "-pk")[:limit])
 
 
 def list_invoicing_runs() -> QuerySet[InvoicingRun]:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from foyer.errors import FoyerError, NotFound
+from foyer.uploads import validate_image
 from shared_identity.tokens import api_key_name
 
 from .crypto import encrypt_secret
@@ -89,6 +90,7 @@ def save_regie(
     payment_provider: str = PaymentProvider.MOLLIE,
     payfip_numcli: str = "",
     payfip_saisie: str = PayfipMode.TEST,
+    address: str = "",
     actor=None,
     now: dt.datetime | None = None,
 ) -> Regie:
@@ -135,6 +137,7 @@ def save_regie(
         regie.payment_provider = payment_provider
         regie.payfip_numcli = payfip_numcli
         regie.payfip_saisie = payfip_saisie
+        regie.address = (address or "").strip()
         try:
             regie.full_clean(validate_unique=False, validate_constraints=False)
         except ValidationError as exc:
@@ -158,6 +161,54 @@ def save_regie(
             regie.mollie_checked_at = now or timezone.now()
         regie.saved_at = now or timezone.now()
         regie.save()
+    return regie
+
+
+# A scanned signature is printed about 5 cm wide: a few hundred kilobytes is plenty.
+SIGNATURE_MAX_BYTES = 500 * 1024
+SIGNATURE_MAX_PIXELS = 2000
+
+
+def set_regie_signature(*, regie_id: int, upload=None, remove: bool = False, actor=None) -> Regie:
+    """The régisseur's scanned signature printed on the attestations (PNG or JPEG, checked from
+    its content, stored privately under the commune's schema), or none (``remove``). A refused
+    file changes nothing; a replaced file is deleted once the change is committed."""
+    if upload is None and not remove:
+        raise FoyerError(
+            "invalid",
+            _("La signature n'a pas été enregistrée."),
+            extra={"fields": {"signature": [_("Choisissez l'image de la signature.")]}},
+        )
+    extension = ""
+    if upload is not None:
+        try:
+            extension = validate_image(upload, max_bytes=SIGNATURE_MAX_BYTES, max_pixels=SIGNATURE_MAX_PIXELS)
+        except FoyerError as error:
+            raise FoyerError(
+                "invalid",
+                _("La signature n'a pas été enregistrée."),
+                extra={"fields": {"signature": [error.message]}},
+            ) from None
+    stored = ""
+    try:
+        with transaction.atomic(durable=True):
+            regie = Regie.objects.select_for_update().filter(pk=regie_id).first()
+            if regie is None:
+                raise NotFound(_("Cette régie n'existe pas."))
+            previous = regie.signature.name
+            if upload is not None:
+                regie.signature.save(f"signature{extension}", upload, save=False)
+                stored = regie.signature.name
+            else:
+                regie.signature = ""
+            regie.save(update_fields=["signature"])
+            if previous and previous != regie.signature.name:
+                storage = regie.signature.storage
+                transaction.on_commit(lambda: storage.delete(previous))
+    except BaseException:
+        if stored:
+            Regie._meta.get_field("signature").storage.delete(stored)
+        raise
     return regie
 
 

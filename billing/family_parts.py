@@ -206,3 +206,51 @@ class FamilyDocument:
             "applied": _("déduit d'une facture suivante"),
             "pending": _("sera déduit de la prochaine facture"),
         }.get(self.outcome, "")
+
+
+# The years in which the family paid (or was refunded) something, in the commune's time zone.
+# Parameters after the schema name: family ids, three times. Read by family.router.
+ATTESTATION_YEARS_PART = """
+SELECT z.schema_name::text, f.family_id, f.y
+FROM (SELECT c.schema_name, c.timezone FROM public.tenants_commune c WHERE c.schema_name = %s) z
+CROSS JOIN LATERAL (
+  SELECT i.family_id, extract(year FROM p.received_at AT TIME ZONE z.timezone)::int AS y
+  FROM {s}.billing_payment p JOIN {s}.billing_invoice i ON i.id = p.invoice_id
+  WHERE i.family_id = ANY(%s)
+  UNION
+  SELECT a.family_id, extract(year FROM a.settled_at AT TIME ZONE z.timezone)::int
+  FROM {s}.billing_paymentattempt a
+  WHERE a.family_id = ANY(%s) AND a.status = 'paid' AND a.settled_at IS NOT NULL
+  UNION
+  SELECT a.family_id, extract(year FROM r.created_at AT TIME ZONE z.timezone)::int
+  FROM {s}.billing_refund r JOIN {s}.billing_paymentattempt a ON a.id = r.attempt_id
+  WHERE a.family_id = ANY(%s) AND a.status = 'paid' AND r.provider_id <> ''
+) f
+"""
+
+
+@dataclass
+class AttestationYears:
+    """The attestations a family may download in one commune: one per year and kind."""
+
+    commune: Commune
+    family_id: int
+    family_name: str
+    years: list[int]
+
+
+def attestation_years(
+    rows: list[tuple[Commune, tuple]], family_names: dict[int, str]
+) -> list[AttestationYears]:
+    """Rows of ATTESTATION_YEARS_PART (commune, (family id, year)) → one entry per commune and
+    family, newest year first, communes by name."""
+    found: dict[tuple[str, int], AttestationYears] = {}
+    for commune, (family_id, year) in rows:
+        entry = found.setdefault(
+            (commune.schema_name, family_id),
+            AttestationYears(commune, family_id, family_names.get(family_id, ""), []),
+        )
+        entry.years.append(year)
+    for entry in found.values():
+        entry.years.sort(reverse=True)
+    return sorted(found.values(), key=lambda e: (e.commune.name, e.family_name, e.family_id))

@@ -64,6 +64,12 @@ class PayfipMode(models.TextChoices):
     PRODUCTION = "W", _("Production")
 
 
+def regie_signature_path(instance: Regie, filename: str) -> str:
+    from django.db import connection
+
+    return f"{connection.schema_name}/regies/signature-{uuid.uuid4().hex}{PurePath(filename).suffix.lower()}"
+
+
 class Regie(models.Model):
     """A régie de recettes: one régisseur, one account, one number series. A commune has one
     or more (its canteen and its périscolaire may be two); each service is billed by one, and
@@ -132,6 +138,19 @@ class Regie(models.Model):
     mollie_checked_at = models.DateTimeField(null=True, blank=True)
     # When an admin last saved this régie (onboarding asks for it once).
     saved_at = models.DateTimeField(null=True, blank=True)
+    # What the yearly attestations say of the régie beside its name and code.
+    address = models.TextField(
+        _("adresse et contact de la régie"),
+        blank=True,
+        max_length=500,
+        help_text=_(
+            "Imprimés sur les attestations de paiement, par exemple l'adresse du guichet et son téléphone."
+        ),
+    )
+    # The régisseur's scanned signature, printed on the attestations (private file).
+    signature = models.FileField(
+        upload_to=regie_signature_path, storage=private_storage, max_length=255, blank=True
+    )
 
     class Meta:
         ordering = ["pk"]
@@ -305,6 +324,17 @@ class InvoiceLine(models.Model):
     )
     credit_note = models.ForeignKey(
         "CreditNote", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # The service billed (the attestations of payments split what was paid per service);
+    # empty on lines billed before it was kept, on imported lines and on credit notes.
+    # Unindexed: nothing searches lines by service (every index is a relation in each schema).
+    service = models.ForeignKey(
+        "reservations.Service",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
 
     class Meta:
@@ -521,3 +551,43 @@ class RegieApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class AttestationRun(models.Model):
+    """An administrator's "issue the attestations of a year": every family with payments that
+    year gets its attestations by e-mail, once (unless ``resend``)."""
+
+    year = models.PositiveIntegerField()
+    resend = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = identity_key(settings.AUTH_USER_MODEL, null=True, blank=True, db_index=False)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    families = models.PositiveIntegerField(default=0)
+    generated = models.PositiveIntegerField(default=0)
+    sent = models.PositiveIntegerField(default=0)
+    already_sent = models.PositiveIntegerField(default=0)
+    without_email = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"attestations {self.year} ({self.pk})"
+
+
+class AttestationSending(models.Model):
+    """A family's attestations of a year were e-mailed: a new run skips it."""
+
+    # The unique constraint's index serves the searches by family; runs are never deleted.
+    family = identity_key("shared_identity.Family", db_index=False)
+    year = models.PositiveIntegerField()
+    run = models.ForeignKey(AttestationRun, on_delete=models.PROTECT, related_name="sendings", db_index=False)
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["family", "year"], name="one_attestation_sending_per_family_year")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.family_id} {self.year}"

@@ -25,9 +25,9 @@ from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFError, TTFont
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from foyer.formatting import NARROW_NBSP, NBSP, format_money
+from foyer.formatting import NARROW_NBSP, NBSP, format_day, format_money
 
 from .models import CreditNote, Invoice, Receipt
 
@@ -321,6 +321,138 @@ def render_credit_note_pdf(*, note: CreditNote, commune, compress: bool = True) 
         _p(_("Montant de l'avoir : %(amount)s") % {"amount": _money(note.amount)}, styles.title),
         _p(outcome, styles.body),
     ]
+    return _render(commune=commune, title=title, story=story, compress=compress)
+
+
+SIGNATURE_WIDTH = 50 * mm
+SIGNATURE_HEIGHT = 25 * mm
+
+
+def _signature(regie) -> Image | None:
+    """The régie's scanned signature, fitted in its box; None when it has none or it cannot be
+    read (a signature never stops an attestation)."""
+    if not regie.signature:
+        return None
+    try:
+        with regie.signature.open("rb") as stream:
+            content = BytesIO(stream.read())
+        width, height = ImageReader(content).getSize()
+        content.seek(0)
+    except Exception:
+        logger.warning(
+            "Signature de la régie %s illisible : attestation sans image.", regie.pk, exc_info=True
+        )
+        return None
+    scale = min(SIGNATURE_WIDTH / width, SIGNATURE_HEIGHT / height)
+    return Image(content, width=width * scale, height=height * scale, hAlign="LEFT")
+
+
+def render_attestation_pdf(*, attestation, compress: bool = True) -> bytes:
+    """A yearly attestation of payments (billing.attestations): the payer, then per régie its
+    identity and what was paid per child and service with the dates, the totals, and the
+    régie's signature."""
+    styles = _Styles()
+    commune = attestation.commune
+    title = _("%(title)s — %(year)s") % {"title": attestation.title, "year": attestation.year}
+    payer = "\n".join(
+        part
+        for part in (
+            attestation.payer_name,
+            attestation.payer_address,
+            _("Dossier n° %(number)s") % {"number": attestation.dossier_number}
+            if attestation.dossier_number
+            else "",
+        )
+        if part
+    )
+    story = [_p(title, styles.title), _p(_("Payeur"), styles.heading), _p(payer, styles.body)]
+    if attestation.kind == "credit-impot":
+        story += [
+            _p(_("Enfants concernés"), styles.heading),
+            _p(
+                _(
+                    "Enfants de moins de 6 ans au 1er janvier %(year)s (nés à compter du 1er janvier %(born)s), "
+                    "pour les seuls services de garde qui ouvrent droit au crédit d'impôt."
+                )
+                % {"year": attestation.year, "born": attestation.year - 6},
+                styles.body,
+            ),
+            *(
+                _p(
+                    _("%(child)s, né(e) le %(date)s") % {"child": child, "date": _long_date(born)},
+                    styles.body,
+                )
+                for child, born in attestation.children
+            ),
+        ]
+    for section in attestation.sections:
+        regie = section.regie
+        identity = "\n".join(
+            part
+            for part in (
+                _("Régie « %(name)s » (code %(code)s) — %(commune)s")
+                % {"name": regie.name, "code": regie.regie_code, "commune": commune.name},
+                regie.address,
+                _("Contact : %(email)s") % {"email": commune.contact_email} if commune.contact_email else "",
+            )
+            if part
+        )
+        rows = []
+        for row in section.rows:
+            for on, method, amount in row.movements:
+                rows.append(
+                    [
+                        _p(row.child, styles.body),
+                        _p(row.service, styles.body),
+                        _p(format_day(on), styles.body),
+                        _p(method, styles.body),
+                        _money(amount),
+                    ]
+                )
+            rows.append(["", "", "", _p(_("Sous-total"), styles.strong), _money(row.total)])
+        story += [
+            _p(regie.name, styles.heading),
+            _p(identity, styles.body),
+            Spacer(0, 3 * mm),
+            _table(
+                [_("Enfant"), _("Service"), _("Date"), _("Mode"), _("Montant")],
+                rows,
+                [34 * mm, 38 * mm, 36 * mm, 33 * mm, 29 * mm],
+                numbers_from=4,
+                total=_money(section.total),
+            ),
+        ]
+    if not attestation.sections:
+        story.append(_p(_("Aucun paiement à attester pour cette année."), styles.body))
+    story += [
+        Spacer(0, 6 * mm),
+        _p(
+            _("Total payé en %(year)s : %(amount)s")
+            % {"year": attestation.year, "amount": _money(attestation.total)},
+            styles.title,
+        ),
+        _p(
+            _(
+                "Nous certifions que les sommes ci-dessus ont été payées à %(commune)s au cours de l'année %(year)s, "
+                "remboursements déduits. Attestation établie le %(date)s."
+            )
+            % {
+                "commune": commune.name,
+                "year": attestation.year,
+                "date": _long_date(timezone.localdate(timezone=ZoneInfo(commune.timezone))),
+            },
+            styles.body,
+        ),
+    ]
+    for section in attestation.sections:
+        signature = _signature(section.regie)
+        block = [
+            Spacer(0, 6 * mm),
+            _p(_("Le régisseur de la régie « %(name)s »") % {"name": section.regie.name}, styles.strong),
+        ]
+        if signature is not None:
+            block.append(signature)
+        story.append(KeepTogether(block))
     return _render(commune=commune, title=title, story=story, compress=compress)
 
 

@@ -43,7 +43,7 @@ CENT = Decimal("0.01")
 _PRICED_LINES = """
 WITH billable AS (
     SELECT bk.family_id, bk.child_id, bk.prestation_id, bk.late, bk.unbooked, bk.date,
-           p.label, p.base_price, p.late_price, p.unbooked_presence_price,
+           p.service_id, p.label, p.base_price, p.late_price, p.unbooked_presence_price,
            (SELECT q.value FROM reservations_quotientfamilial q
              WHERE q.family_id = bk.family_id AND q.valid_from <= bk.date
              ORDER BY q.valid_from DESC LIMIT 1) AS quotient,
@@ -55,7 +55,7 @@ WITH billable AS (
       AND COALESCE(s.regie_id, %(default_regie)s) = %(regie)s
       AND bk.status IN ('confirmed', 'attended', 'absent')
 )
-SELECT b.family_id, b.child_id, c.first_name || ' ' || c.last_name, b.label,
+SELECT b.family_id, b.child_id, c.first_name || ' ' || c.last_name, b.service_id, b.label,
        CASE WHEN b.unbooked THEN 'unbooked'
             WHEN b.late AND b.late_price IS NOT NULL THEN 'late' ELSE 'booking' END AS kind,
        CASE WHEN b.unbooked THEN COALESCE(b.unbooked_presence_price, bracket.price, b.base_price)
@@ -72,8 +72,8 @@ LEFT JOIN LATERAL (
       AND pb.qf_min <= b.quotient AND (pb.qf_max IS NULL OR b.quotient <= pb.qf_max)
     ORDER BY pb.qf_min LIMIT 1
 ) bracket ON true
-GROUP BY 1, 2, 3, 4, 5, 6
-ORDER BY 1, 3, 4, 5
+GROUP BY 1, 2, 3, 4, 5, 6, 7
+ORDER BY 1, 3, 5, 6, 4
 """
 
 
@@ -139,6 +139,7 @@ def prepare_invoicing_run(*, month: dt.date, regie_id: int | None = None, actor=
             family_id,
             _child_id,
             child_name,
+            service_id,
             label,
             kind,
             unit_price,
@@ -151,6 +152,7 @@ def prepare_invoicing_run(*, month: dt.date, regie_id: int | None = None, actor=
                     kind=kind,
                     label=label,
                     child_name=child_name,
+                    service_id=service_id,
                     quantity=quantity,
                     unit_price=unit_price,
                     amount=(unit_price * quantity).quantize(CENT),
@@ -206,6 +208,7 @@ def _add_credits(lines_by_family: dict[int, list[InvoiceLine]], *, regie: Regie)
             },
             child_name=f"{credit.booking.child.first_name} {credit.booking.child.last_name}",
             credit=credit,
+            service_id=credit.booking.prestation.service_id,
         )
     notes = CreditNote.objects.filter(
         applied_at__isnull=True, refund__isnull=True, family_id__in=lines_by_family, invoice__regie=regie

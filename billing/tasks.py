@@ -118,3 +118,12 @@ def send_receipt_email(*, receipt_id: int) -> int:
             )
         ],
     )
+
+
+@app.task(base=TenantTask)
+def issue_attestations(*, run_id: int) -> int:
+    """A year's attestations of payments, drawn and e-mailed to every family that paid (once)."""
+    from .attestations import send_attestations
+
+    run = send_attestations(run_id=run_id)
+    return run.sent if run else 0

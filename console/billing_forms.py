@@ -10,6 +10,7 @@ from django import forms
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
+from billing.console_services import SIGNATURE_MAX_BYTES, SIGNATURE_MAX_PIXELS
 from billing.models import PayfipMode, Payment, PaymentProvider, Regie
 
 from .reservation_forms import money_field
@@ -49,6 +50,7 @@ class RegieForm(forms.ModelForm):
             "payment_provider",
             "payfip_numcli",
             "payfip_saisie",
+            "address",
         ]
         help_texts = {
             "name": _("Tel que les familles le lisent, par exemple « Restauration scolaire »."),
@@ -74,6 +76,8 @@ class RegieForm(forms.ModelForm):
 
     def clean_payfip_numcli(self) -> str:
         return self.cleaned_data["payfip_numcli"].strip()
+
+        self.fields["address"].widget.attrs["rows"] = 3
 
     def clean_regie_code(self) -> str:
         return self.cleaned_data["regie_code"].strip().upper()
@@ -142,3 +146,31 @@ class CreditNoteForm(forms.Form):
         _("Montant de l'avoir (€)"), help_text=_("Déduit de la prochaine facture de la famille.")
     )
     reason = forms.CharField(label=_("Motif"), max_length=255)
+
+
+class RegieSignatureForm(forms.Form):
+    """The file is checked by billing.console_services (content, size, dimensions)."""
+
+    signature = forms.FileField(
+        label=_("Signature scannée du régisseur"),
+        required=False,
+        widget=forms.FileInput(attrs={"accept": "image/png,image/jpeg"}),
+        help_text=_("Image PNG ou JPEG, %(size)s Ko au plus, %(pixels)s pixels de côté au plus.")
+        % {"size": SIGNATURE_MAX_BYTES // 1024, "pixels": SIGNATURE_MAX_PIXELS},
+    )
+    remove = forms.BooleanField(label=_("Retirer la signature enregistrée"), required=False)
+
+
+class AttestationRunForm(forms.Form):
+    year = forms.TypedChoiceField(label=_("Année des paiements"), coerce=int)
+    resend = forms.BooleanField(
+        label=_("Envoyer aussi aux familles qui ont déjà reçu leurs attestations de cette année"),
+        required=False,
+    )
+
+    def __init__(self, data=None, *, today: dt.date):
+        super().__init__(data)
+        years = list(range(today.year, today.year - 6, -1))
+        self.fields["year"].choices = [(year, str(year)) for year in years]
+        # In January, last year's attestations are the ones families ask for.
+        self.fields["year"].initial = today.year - 1

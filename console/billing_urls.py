@@ -48,4 +48,7 @@ urlpatterns = [
         name="api_token_revoke",
     ),
     path("facturation/regies/<int:regie_id>/paiements/", regie_views.payments_export, name="payments_export"),
+    path("facturation/regies/<int:regie_id>/signature/", views.regie_signature, name="regie_signature"),
+    # The yearly attestations of payments (commune administrators)
+    path("facturation/attestations/", views.attestation_runs, name="attestation_runs"),
 ]

@@ -20,7 +20,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from billing import console_selectors as selectors
 from billing import services
-from billing.console_services import save_regie
+from billing.attestations import start_attestation_run
+from billing.console_services import save_regie, set_regie_signature
 from billing.models import Invoice, InvoicingRun, Regie
 from billing.pdf import invoice_pdf_response, pdf_response, render_credit_note_pdf, render_receipt_pdf
 from foyer.errors import FoyerError, NotFound, apply_errors
@@ -28,12 +29,14 @@ from foyer.formatting import format_money
 
 from .access import staff_required
 from .billing_forms import (
+    AttestationRunForm,
     CounterPaymentForm,
     CreditNoteForm,
     PaymentFilterForm,
     PrepareRunForm,
     RefundForm,
     RegieForm,
+    RegieSignatureForm,
 )
 from .reservation_views import _form_page
 
@@ -60,6 +63,59 @@ def regie_edit(request: HttpRequest, regie_id: int | None = None) -> HttpRespons
         success=lambda saved: _("Régie « %(name)s » enregistrée.") % {"name": saved.name},
         done="console:regie_list",
         page=lambda: render(request, "console/billing/regie_settings.html", {"form": form, "regie": regie}),
+    )
+
+
+@admin_only
+@require_http_methods(["GET", "POST"])
+def regie_signature(request: HttpRequest, regie_id: int) -> HttpResponse:
+    """The régisseur's scanned signature, printed on the attestations of payments."""
+    regie = selectors.get_regie(regie_id=regie_id)
+    form = RegieSignatureForm(request.POST or None, request.FILES or None)
+    return _form_page(
+        request,
+        form=form,
+        save=lambda: set_regie_signature(
+            regie_id=regie.pk,
+            upload=form.cleaned_data["signature"],
+            remove=form.cleaned_data["remove"],
+            actor=request.user,
+        ),
+        success=lambda saved: (
+            _("Signature de la régie « %(name)s » enregistrée.") % {"name": saved.name}
+            if saved.signature
+            else _("La régie « %(name)s » n'a plus de signature.") % {"name": saved.name}
+        ),
+        done=reverse("console:regie_edit", args=[regie.pk]),
+        page=lambda: render(request, "console/billing/regie_signature.html", {"form": form, "regie": regie}),
+    )
+
+
+@admin_only
+@require_http_methods(["GET", "POST"])
+def attestation_runs(request: HttpRequest) -> HttpResponse:
+    """ "Attestations de paiement": issue a year's to every family, and what past runs did."""
+    form = AttestationRunForm(
+        request.POST or None, today=timezone.localdate(timezone=ZoneInfo(request.commune.timezone))
+    )
+    return _form_page(
+        request,
+        form=form,
+        save=lambda: start_attestation_run(
+            year=form.cleaned_data["year"], resend=form.cleaned_data["resend"], actor=request.user
+        ),
+        success=lambda run: (
+            _(
+                "Les attestations %(year)s sont en préparation : le bilan s'affiche ci-dessous une fois l'envoi terminé."
+            )
+            % {"year": run.year}
+        ),
+        done="console:attestation_runs",
+        page=lambda: render(
+            request,
+            "console/billing/attestation_runs.html",
+            {"form": form, "runs": selectors.list_attestation_runs()},
+        ),
     )
 
 

@@ -81,6 +81,15 @@ class ServiceForm(forms.Form):
         empty_label=_("La première régie de la commune"),
         help_text=_("La régie qui facture ce service et encaisse ses paiements."),
     )
+    tax_credit_eligible = forms.BooleanField(
+        label=_("Ouvre droit au crédit d'impôt pour frais de garde"),
+        required=False,
+        help_text=_(
+            "Garde des enfants de moins de 6 ans hors du domicile : périscolaire, accueil de loisirs. "
+            "Les repas de la cantine n'y ouvrent pas droit. Les services cochés figurent sur "
+            "l'attestation pour le crédit d'impôt."
+        ),
+    )
 
     def __init__(self, data=None, *, service: Service | None = None):
         super().__init__(data, initial=model_to_dict(service) if service else None)

@@ -21,6 +21,7 @@ view for the family in **one SQL round trip whatever the number of communes**:
 | cancellation requests ("Mes demandes") | reservations CANCELLATIONS_PART | ``list_family_cancellations`` |
 | invoices ("Mes factures") | billing INVOICES_PART | ``list_family_invoices``, ``family_invoice_lists`` |
 | receipts and credit notes ("Mes reçus et avoirs") | billing RECEIPTS_PART | ``list_family_documents`` |
+| years of payment attestations ("Attestations") | billing ATTESTATION_YEARS_PART | ``list_family_attestation_years`` |
 | requests ("Mes demandes") | demandes REQUESTS_PART, CATEGORIES_PART | ``list_family_requests``, ``list_family_categories`` |
 | news ("Actualités") | actualites NEWS_PART inside FEED | ``family_news_feed`` |
 
@@ -46,7 +47,7 @@ from foyer.errors import NotFound
 from reservations import family_parts as reservations
 from reservations.opening import week_start
 from reservations.selectors import Week, assemble_week
-from shared_identity.models import Account, Child, Membership
+from shared_identity.models import Account, Child, Family, Membership
 from shared_identity.selectors import list_memberships_of
 from tenants.models import Commune
 from tenants.schemas import union_over_schemas
@@ -296,6 +297,16 @@ def list_family_documents(*, scope: FamilyScope) -> list[invoices.InvoiceGroup]:
     documents = [invoices.FamilyDocument(commune, *row) for commune, row in rows]
     documents.sort(key=lambda d: (d.commune.name, d.regie_name, d.regie_id))
     return invoices.grouped(documents)
+
+
+def list_family_attestation_years(*, scope: FamilyScope) -> list[invoices.AttestationYears]:
+    """The years each of the family's communes can attest payments for, in one query."""
+    if not scope.family_ids:
+        return []
+    ids = list(scope.family_ids)
+    rows = _read(invoices.ATTESTATION_YEARS_PART, scope.communes, ids, ids, ids)
+    names = dict(Family.objects.filter(pk__in=ids).values_list("pk", "name")) if len(ids) > 1 else {}
+    return invoices.attestation_years(rows, names)
 
 
 def family_invoice_lists(*, scope: FamilyScope, commune_slug: str = "") -> invoices.InvoiceLists:

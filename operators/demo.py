@@ -264,6 +264,9 @@ def _family(parent: Account) -> Family:
     return family
 
 
+TAX_CREDIT_SERVICES = ("Périscolaire", "Accueil de loisirs")
+
+
 @transaction.atomic
 def _catalogue(spec: dict, family: Family) -> None:
     sites = [Site.objects.get_or_create(name=name)[0] for name in spec["sites"]]
@@ -271,7 +274,10 @@ def _catalogue(spec: dict, family: Family) -> None:
     start = dt.date(today.year if today.month >= 8 else today.year - 1, 9, 1)  # the school year
     end = dt.date(start.year + 1, 7, 4)
     for service_name, prestations in spec["catalogue"].items():
-        service, _ = Service.objects.get_or_create(name=service_name)
+        # Childcare qualifies for the tax credit; school meals do not.
+        service, _ = Service.objects.get_or_create(
+            name=service_name, defaults={"tax_credit_eligible": service_name in TAX_CREDIT_SERVICES}
+        )
         for site in sites:
             site.services.add(service)
         for (

@@ -1,4 +1,5 @@
-"""Family pages for invoices: "Mes factures" across communes, one invoice's detail, hiding."""
+"""Family pages for invoices: "Mes factures" across communes, one invoice's detail, hiding,
+receipts and credit notes, the yearly attestations of payments."""
 
 from __future__ import annotations
 
@@ -21,7 +22,13 @@ from billing.selectors import (
     held_cart_summary,
 )
 from family import payment_plans
-from family.router import family_invoice_lists, get_family_scope, get_family_scope_in, list_family_documents
+from family.router import (
+    family_invoice_lists,
+    get_family_scope,
+    get_family_scope_in,
+    list_family_attestation_years,
+    list_family_documents,
+)
 from foyer.errors import FoyerError, NotFound
 from foyer.request_limits import request_body_limit
 
@@ -211,6 +218,31 @@ def documents(request: HttpRequest) -> HttpResponse:
     """ "Mes reçus et avoirs": every commune's, under "Commune – Régie" headings."""
     scope = get_family_scope(request.user)
     return render(request, "portal/billing/documents.html", {"groups": list_family_documents(scope=scope)})
+
+
+@login_required
+def attestations(request: HttpRequest) -> HttpResponse:
+    """ "Attestations": per commune, the years with payments, two documents a year."""
+    from billing.attestations import KINDS
+
+    scope = get_family_scope(request.user)
+    return render(
+        request,
+        "portal/billing/attestations.html",
+        {"entries": list_family_attestation_years(scope=scope), "kinds": KINDS.items()},
+    )
+
+
+@login_required
+def attestation_pdf(request: HttpRequest, family_id: int, year: int, kind: str) -> HttpResponse:
+    from billing.attestations import get_family_attestation
+    from billing.pdf import pdf_response, render_attestation_pdf
+
+    scope = get_family_scope_in(request.user, request.commune)
+    attestation = get_family_attestation(
+        family_ids=scope.family_ids, family_id=family_id, year=year, kind=kind
+    )
+    return pdf_response(render_attestation_pdf(attestation=attestation), filename=attestation.filename)
 
 
 @login_required

@@ -15,6 +15,7 @@ urlpatterns = [
     path("factures/", billing_views.invoices, name="invoices"),
     path("factures/payer/", billing_views.invoices_pay, name="invoices_pay"),
     path("factures/recus/", billing_views.documents, name="documents"),
+    path("factures/attestations/", billing_views.attestations, name="attestations"),
     path("paiements/<int:plan_id>/", billing_views.payment_plan, name="payment_plan"),
     path(
         "paiements/<int:plan_id>/continuer/",

@@ -44,6 +44,7 @@ class ServiceInput:
     late_cancellation: str = Service.LateCancellation.AGENT_DECIDES
     # The régie that bills it (None: the commune's first régie).
     regie_id: int | None = None
+    tax_credit_eligible: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ def save_service(*, service_id: int | None = None, data: ServiceInput, actor: Ac
         service.is_active = data.is_active
         service.late_cancellation = data.late_cancellation
         service.regie_id = data.regie_id
+        service.tax_credit_eligible = data.tax_credit_eligible
         errors = _Errors()
         errors.check_model(service)
         if _taken(Service.objects.filter(name__iexact=service.name), service):

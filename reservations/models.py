@@ -51,6 +51,16 @@ class Service(models.Model):
         related_name="services",
         verbose_name=_("régie"),
     )
+    # What the yearly attestation for the childcare tax credit lists (billing.attestations):
+    # périscolaire and centre de loisirs qualify; school meals do not.
+    tax_credit_eligible = models.BooleanField(
+        _("ouvre droit au crédit d'impôt pour frais de garde"),
+        default=False,
+        help_text=_(
+            "Garde des enfants de moins de 6 ans hors du domicile (périscolaire, accueil de loisirs). "
+            "Les repas de la cantine n'y ouvrent pas droit."
+        ),
+    )
 
     class Meta:
         ordering = ["name"]

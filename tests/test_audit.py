@@ -184,6 +184,7 @@ def test_creating_a_service_records_the_whole_row(client, commune_a, admin_a):
             "is_active": True,
             "late_cancellation": "no_credit",
             "regie": None,
+            "tax_credit_eligible": False,
         }
     }
 

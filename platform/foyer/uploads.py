@@ -44,6 +44,22 @@ def describe_types(types: Iterable[str]) -> str:
     return ", ".join(TYPE_LABELS[t] for t in ALL_TYPES if t in set(types))
 
 
+def _sized_and_sniffed(upload, max_bytes: int) -> str | None:
+    """The upload's type from its first bytes, once its size is checked (refused: empty, or
+    more than ``max_bytes``)."""
+    size = getattr(upload, "size", None) or 0
+    if size == 0:
+        raise FoyerError("empty_file", _("Le fichier est vide."))
+    if size > max_bytes:
+        raise FoyerError(
+            "file_too_large", _("Le fichier dépasse %(max)s Mo.") % {"max": _megabytes(max_bytes)}
+        )
+    upload.seek(0)
+    content_type = sniff_type(upload.read(16))
+    upload.seek(0)
+    return content_type
+
+
 def validate_attachment(
     upload, *, allowed_types: Iterable[str] = ALL_TYPES, max_bytes: int = MAX_ATTACHMENT_BYTES
 ) -> str:
@@ -51,17 +67,7 @@ def validate_attachment(
 
     Without arguments: PDF, JPEG or PNG up to 5 Mo (cancellation requests)."""
     allowed = tuple(t for t in ALL_TYPES if t in set(allowed_types))
-    size = getattr(upload, "size", None) or 0
-    if size == 0:
-        raise FoyerError("empty_file", _("Le fichier est vide."))
-    if size > max_bytes:
-        raise FoyerError(
-            "file_too_large",
-            _("Le fichier dépasse %(max)s Mo.") % {"max": _megabytes(max_bytes)},
-        )
-    upload.seek(0)
-    content_type = sniff_type(upload.read(16))
-    upload.seek(0)
+    content_type = _sized_and_sniffed(upload, max_bytes)
     if content_type is None or content_type not in allowed:
         if allowed == ALL_TYPES:
             message = _("Ce fichier n'est ni un PDF, ni une image JPEG ou PNG (le contenu a été vérifié).")
@@ -71,6 +77,36 @@ def validate_attachment(
             ) % {"types": describe_types(allowed)}
         raise FoyerError("file_type", message)
     return content_type
+
+
+def validate_image(upload, *, max_bytes: int, max_pixels: int) -> str:
+    """A PNG or JPEG image, checked from its content and opened (never trusted from its name),
+    at most ``max_bytes`` and ``max_pixels`` on each side: its extension, or a French refusal."""
+    from PIL import Image, UnidentifiedImageError
+
+    kind = _sized_and_sniffed(upload, max_bytes)
+    if kind not in (PNG, JPEG):
+        raise FoyerError(
+            "file_type", _("L'image doit être au format PNG ou JPEG (le contenu du fichier a été vérifié).")
+        )
+    try:
+        with Image.open(upload) as image:
+            width, height = image.size
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise FoyerError(
+            "file_unreadable",
+            _("Cette image est illisible ou abîmée : enregistrez-la à nouveau en PNG ou JPEG."),
+        ) from None
+    finally:
+        upload.seek(0)
+    if width > max_pixels or height > max_pixels:
+        raise FoyerError(
+            "image_too_large",
+            _("L'image mesure au plus %(max)s × %(max)s pixels (celle-ci : %(width)s × %(height)s).")
+            % {"max": max_pixels, "width": width, "height": height},
+        )
+    return EXTENSIONS[kind]
 
 
 def _megabytes(size: int) -> str:

@@ -22,6 +22,11 @@ commune_patterns = [
     path("recus/<int:receipt_id>/pdf/", billing_views.receipt_pdf, name="receipt_pdf"),
     path("avoirs/<int:credit_note_id>/pdf/", billing_views.credit_note_pdf, name="credit_note_pdf"),
     path(
+        "attestations/<int:family_id>/<int:year>/<slug:kind>/",
+        billing_views.attestation_pdf,
+        name="attestation_pdf",
+    ),
+    path(
         "factures/<int:invoice_id>/visibilite/", billing_views.invoice_visibility, name="invoice_visibility"
     ),
     path("panier/<int:cart_id>/paiement/", billing_views.cart_checkout, name="cart_checkout"),

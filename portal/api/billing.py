@@ -11,6 +11,8 @@
     POST /api/paiements/<plan>/arreter/                  stop the plan
     POST /c/<slug>/api/panier/<cart>/paiement/           pay the places a validated cart holds
     GET  /c/<slug>/api/paiements/tentatives/<attempt>/   one checkout's status
+    GET  /api/attestations/                              years with payments, per commune
+    GET  /c/<slug>/api/attestations/<family>/<year>/<kind>/pdf/   a yearly attestation's PDF
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ from billing.gateway import ProviderUnavailable
 from billing.models import PaymentAttempt
 from billing.selectors import get_family_invoice, held_cart_summary
 from family import payment_plans
-from family.router import family_invoice_lists, get_family_scope, get_family_scope_in
+from family.router import (
+    family_invoice_lists,
+    get_family_scope,
+    get_family_scope_in,
+    list_family_attestation_years,
+)
 from foyer.errors import FoyerError, NotFound
 
 from .openapi import CommuneSerializer, errors, money
@@ -171,6 +178,23 @@ class AttemptOut(serializers.Serializer):
     settled_at = serializers.DateTimeField(allow_null=True)
     held_places = serializers.IntegerField(allow_null=True)
     hold_expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class AttestationDocumentOut(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["paiements", "credit-impot"])
+    label = serializers.CharField()
+    pdf_url = serializers.CharField()
+
+
+class AttestationYearOut(serializers.Serializer):
+    year = serializers.IntegerField()
+    documents = AttestationDocumentOut(many=True)
+
+
+class AttestationYearsOut(serializers.Serializer):
+    commune = CommuneSerializer()
+    family = serializers.IntegerField()
+    years = AttestationYearOut(many=True)
 
 
 # --- Helpers --------------------------------------------------------------------------------------
@@ -428,3 +452,68 @@ class AttemptView(APIView):
         attempt.held_places = hold["places"] if hold else None
         attempt.hold_expires_at = hold["expires_at"] if hold else None
         return Response(AttemptOut(attempt).data)
+
+
+@extend_schema(tags=["factures"], responses={200: AttestationYearsOut(many=True), **errors()})
+class AttestationsView(APIView):
+    """ "Attestations": per commune (and family), the years with payments, each with its two
+    documents: every payment ("paiements") and the childcare tax credit ("credit-impot")."""
+
+    def get(self, request):
+        from billing.attestations import KINDS
+
+        entries = list_family_attestation_years(scope=get_family_scope(request.user))
+        return Response(
+            AttestationYearsOut(
+                [
+                    {
+                        "commune": _commune(entry.commune),
+                        "family": entry.family_id,
+                        "years": [
+                            {
+                                "year": year,
+                                "documents": [
+                                    {
+                                        "kind": kind,
+                                        "label": str(label),
+                                        "pdf_url": entry.commune.path_prefix
+                                        + f"api/attestations/{entry.family_id}/{year}/{kind}/pdf/",
+                                    }
+                                    for kind, label in KINDS.items()
+                                ],
+                            }
+                            for year in entry.years
+                        ],
+                    }
+                    for entry in entries
+                ],
+                many=True,
+            ).data
+        )
+
+
+@extend_schema(
+    tags=["factures"],
+    parameters=[
+        OpenApiParameter("kind", OpenApiTypes.STR, OpenApiParameter.PATH, enum=["paiements", "credit-impot"])
+    ],
+    responses={
+        (200, "application/pdf"): OpenApiResponse(
+            OpenApiTypes.BINARY, description="The attestation of the year's payments, as PDF."
+        ),
+        **errors(404),
+    },
+)
+class AttestationPdfView(APIView):
+    """One family's attestation of a year's payments in this commune; another family's, another
+    commune's or a year without payment is not found."""
+
+    def get(self, request, family_id: int, year: int, kind: str):
+        from billing.attestations import get_family_attestation
+        from billing.pdf import pdf_response, render_attestation_pdf
+
+        scope = get_family_scope_in(request.user, request.commune)
+        attestation = get_family_attestation(
+            family_ids=scope.family_ids, family_id=family_id, year=year, kind=kind
+        )
+        return pdf_response(render_attestation_pdf(attestation=attestation), filename=attestation.filename)

@@ -24,6 +24,11 @@ urlpatterns = [
         name="api_cancellation_request",
     ),
     path("factures/<int:invoice_id>/", billing.InvoiceDetailView.as_view(), name="api_invoice"),
+    path(
+        "attestations/<int:family_id>/<int:year>/<slug:kind>/pdf/",
+        billing.AttestationPdfView.as_view(),
+        name="api_attestation_pdf",
+    ),
     path("factures/<int:invoice_id>/pdf/", billing.InvoicePdfView.as_view(), name="api_invoice_pdf"),
     path(
         "factures/<int:invoice_id>/visibilite/",

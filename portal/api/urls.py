@@ -21,6 +21,7 @@ urlpatterns = [
     path("profil/preferences/", profile.PreferencesView.as_view(), name="api_profile_preferences"),
     path("annulations/", reservations.FamilyCancellationsView.as_view(), name="api_cancellations"),
     path("factures/", billing.InvoicesView.as_view(), name="api_invoices"),
+    path("attestations/", billing.AttestationsView.as_view(), name="api_attestations"),
     path("paiements/", billing.PayInvoicesView.as_view(), name="api_pay_invoices"),
     path("paiements/<int:plan_id>/", billing.PaymentPlanView.as_view(), name="api_payment_plan"),
     path(

@@ -19,6 +19,7 @@ SECTIONS = {
     "commune:cart_checkout": "cart",
     "portal:invoices": "invoices",
     "portal:invoices_pay": "invoices",
+    "portal:attestations": "invoices",
     "commune:invoice_detail": "invoices",
     "commune:payment_return": "invoices",
     "demandes": "requests",
