@@ -156,7 +156,7 @@ def _rule_fields(prefix: str) -> dict[str, forms.Field]:
             label=_("Heure limite (HH:MM)"),
             required=False,
             widget=forms.TextInput(attrs={"type": "time"}),
-            help_text=_("Vide : 23h59. Pour tous les types sauf « un nombre d'heures »."),
+            help_text=_("Par exemple 23:59. Pour tous les types sauf « un nombre d'heures »."),
         ),
     }
 

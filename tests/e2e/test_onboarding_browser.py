@@ -139,6 +139,7 @@ def test_a_new_commune_goes_from_the_invitation_to_a_family_booking_a_meal(
     admin.fill("#id_booking_rule_cutoff", "10:00")
     admin.select_option("#id_cancellation_rule_kind", "days_before")
     admin.fill("#id_cancellation_rule_days", "1")
+    admin.fill("#id_cancellation_rule_cutoff", "18:00")
     admin.fill("#id_base_price", "3,50")
     admin.get_by_label("École du Parc", exact=True).check()
     admin.get_by_role("button", name="Enregistrer").click()
