@@ -16,14 +16,14 @@ from .two_factor import get_staff_role_with_two_factor
 
 
 def second_factor_redirect(
-    request: HttpRequest, *, has_device: bool | None = None, required_by=None
+    request: HttpRequest, *, has_device: bool | None = None, required_by=None, operator: bool = False
 ) -> HttpResponse | None:
     """Where a console sends a signed-in account before its pages, or None to let it in.
 
     An account with an authenticator app must have given a code in this session; when
-    ``required_by`` (a commune) requires two-factor authentication of its staff, an account
-    without an app is sent to set one up first. ``has_device``, when the caller already
-    knows it, saves a query."""
+    ``required_by`` (a commune) requires two-factor authentication of its staff, or for the
+    operator console (``operator``: always), an account without an app is sent to set one up
+    first. ``has_device``, when the caller already knows it, saves a query."""
     user = request.user
     is_verified = getattr(user, "is_verified", None)
     if is_verified is not None and is_verified():
@@ -32,6 +32,15 @@ def second_factor_redirect(
         has_device = two_factor.has_two_factor(user)
     if has_device:
         return redirect(with_next(reverse("portal:two_factor_verify"), request.get_full_path()))
+    if operator:
+        messages.warning(
+            request,
+            _(
+                "La console des opérateurs exige la double authentification : activez-la sur votre "
+                "compte pour y accéder."
+            ),
+        )
+        return redirect(with_next(reverse("portal:two_factor_setup"), request.get_full_path()))
     if required_by is not None:
         messages.warning(
             request,
