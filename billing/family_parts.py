@@ -35,7 +35,7 @@ class FamilyInvoice:
     total: Decimal
     paid_amount: Decimal
     status: str
-    due_date: dt.date
+    due_date: dt.date | None
     hidden: bool
     issued_at: dt.datetime
     payer_name: str
@@ -66,6 +66,8 @@ class FamilyInvoice:
         return self.status == Invoice.Status.ISSUED and self.amount_due > 0
 
     def due_label(self, today: dt.date) -> str:
+        if self.due_date is None:  # an imported invoice may have none
+            return _("sans échéance")
         days = (self.due_date - today).days
         if days < 0:
             return _("échue")

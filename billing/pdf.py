@@ -61,6 +61,16 @@ def _long_date(day: dt.date) -> str:
     return f"{'1er' if day.day == 1 else day.day} {date_format(day, 'F Y')}"
 
 
+def _issue_line(invoice: Invoice, zone) -> str:
+    issued = _long_date(timezone.localtime(invoice.issued_at, zone).date())
+    if invoice.due_date is None:  # an imported invoice may have no due date
+        return _("Émise le %(issued)s.") % {"issued": issued}
+    return _("Émise le %(issued)s, à payer avant le %(due)s.") % {
+        "issued": issued,
+        "due": _long_date(invoice.due_date),
+    }
+
+
 def _ink_on(background: colors.Color) -> colors.Color:
     """White or near-black text, whichever contrasts more with the band (WCAG luminance)."""
 
@@ -198,14 +208,7 @@ def render_invoice_pdf(*, invoice: Invoice, commune, compress: bool = True) -> b
     title = _("Facture %(reference)s") % {"reference": invoice.reference}
     story = [
         _p(title, styles.title),
-        _p(
-            _("Émise le %(issued)s, à payer avant le %(due)s.")
-            % {
-                "issued": _long_date(timezone.localtime(invoice.issued_at, zone).date()),
-                "due": _long_date(invoice.due_date),
-            },
-            styles.body,
-        ),
+        _p(_issue_line(invoice, zone), styles.body),
         _p(_("Payeur"), styles.heading),
         _p(payer, styles.body),
         Spacer(0, 4 * mm),

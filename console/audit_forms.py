@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from audit import registry
 from audit.selectors import AuditFilters
+from foyer.dates import DateField
 
 VERB_CHOICES = [
     ("", _("Toutes")),
@@ -16,12 +17,7 @@ VERB_CHOICES = [
 
 
 def _date(label) -> forms.DateField:
-    return forms.DateField(
-        label=label,
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
-    )
+    return DateField(label=label, required=False)
 
 
 class AuditFilterForm(forms.Form):

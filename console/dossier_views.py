@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
+from foyer.dates import DateField
 from foyer.errors import FoyerError, NotFound, apply_errors
 from shared_identity import selectors, services
 
@@ -37,11 +38,7 @@ class DossierGuardianForm(forms.Form):
 class DossierChildForm(forms.Form):
     first_name = forms.CharField(label=gettext_lazy("Prénom"), max_length=100)
     last_name = forms.CharField(label=gettext_lazy("Nom"), max_length=100)
-    birth_date = forms.DateField(
-        label=gettext_lazy("Date de naissance"),
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
-    )
+    birth_date = DateField(label=gettext_lazy("Date de naissance"))
 
 
 def _initial(rows, pk: int | None, fields: tuple[str, ...], missing: str) -> dict:

@@ -1,6 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from foyer.dates import DateField
 from shared_identity.models import StaffRole
 
 
@@ -21,11 +22,7 @@ class FamilyDossierForm(forms.Form):
 class ChildForm(forms.Form):
     first_name = forms.CharField(label=_("Prénom"), max_length=100)
     last_name = forms.CharField(label=_("Nom"), max_length=100)
-    birth_date = forms.DateField(
-        label=_("Date de naissance"),
-        widget=forms.DateInput(attrs={"type": "date"}),
-        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
-    )
+    birth_date = DateField(label=_("Date de naissance"))
 
 
 ChildFormSet = forms.formset_factory(ChildForm, extra=3, max_num=10, validate_max=True)

@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 from billing import imports
 from billing.console_selectors import find_api_token, list_regie_receipts
 from billing.models import Invoice, RegieApiToken
+from foyer.dates import parse_date
 from foyer.errors import FoyerError
 
 PAGE = 200
@@ -125,10 +126,10 @@ def _since(request) -> dt.date | None:
     value = request.query_params.get("depuis", "")
     if not value:
         return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ValidationError({"depuis": [_("Date attendue au format AAAA-MM-JJ.")]}) from None
+    day = parse_date(value)
+    if day is None:
+        raise ValidationError({"depuis": [_("Date attendue au format AAAA-MM-JJ.")]})
+    return day
 
 
 class InvoicesView(RegieAPIView):

@@ -20,6 +20,7 @@ from billing import console_selectors as selectors
 from billing import imports
 from billing.console_services import create_api_token, revoke_api_token
 from billing.models import Payment
+from foyer.dates import DateField
 from foyer.errors import FoyerError, apply_errors
 
 from .access import staff_required
@@ -142,12 +143,8 @@ def api_token_revoke(request: HttpRequest, regie_id: int, token_id: int) -> Http
 
 
 class ExportForm(forms.Form):
-    du = forms.DateField(
-        label=gettext_lazy("Du"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    au = forms.DateField(
-        label=gettext_lazy("Au"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    du = DateField(label=gettext_lazy("Du"), required=False)
+    au = DateField(label=gettext_lazy("Au"), required=False)
 
 
 EXPORT_HEADER = [

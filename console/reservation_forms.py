@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import Regie
+from foyer.dates import DateField
 from foyer.formatting import WEEKDAY_NAMES
 from reservations.catalogue_services import (
     BracketInput,
@@ -31,12 +32,7 @@ WEEKDAYS = list(enumerate(WEEKDAY_NAMES))
 
 
 def date_field(label: str, **kwargs) -> forms.DateField:
-    return forms.DateField(
-        label=label,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
-        **kwargs,
-    )
+    return DateField(label=label, **kwargs)
 
 
 def money_field(label: str, **kwargs) -> forms.DecimalField:
@@ -169,7 +165,7 @@ def _rule_fields(prefix: str) -> dict[str, forms.Field]:
             label=_("Heure limite (HH:MM)"),
             required=False,
             widget=forms.TextInput(attrs={"type": "time"}),
-            help_text=_("Vide : 23h59. Pour tous les types sauf « un nombre d'heures »."),
+            help_text=_("Par exemple 23:59. Pour tous les types sauf « un nombre d'heures »."),
         ),
     }
 

@@ -324,7 +324,13 @@ def attendance(request: HttpRequest) -> HttpResponse:
         sheet = selectors.get_attendance_sheet(
             prestation=data["prestation"], site=data["site"], day=data["jour"]
         )
-    context = {"form": form, "sheet": sheet, "query": form.query() if sheet else ""}
+    context = {
+        "form": form,
+        "sheet": sheet,
+        "query": form.query() if sheet else "",
+        # A day to come is shown, never pointed (reservations.services.mark_attendance).
+        "future": sheet is not None and sheet.day > today,
+    }
     if sheet and request.GET.get("imprimer"):
         return render(request, "console/reservations/attendance_print.html", context)
     return render(request, "console/reservations/attendance.html", context)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from foyer.dates import DateField
 from foyer.uploads import ALL_TYPES, EXTENSIONS, TYPE_LABELS
 
 from .models import AttachmentType, FieldKind, Request, RequestCategory
@@ -40,11 +41,7 @@ class MultipleFileField(forms.Field):
 
 
 def _date_field(**kwargs) -> forms.DateField:
-    return forms.DateField(
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
-        **kwargs,
-    )
+    return DateField(**kwargs)
 
 
 def _file_help(category: RequestCategory) -> str:

@@ -15,8 +15,9 @@ def operator_required(view):
             return redirect_to_login(request.get_full_path())
         if not request.user.is_platform_operator:
             raise Http404
-        # An operator with an authenticator app gives its code in this session first.
-        gate = second_factor_redirect(request)
+        # Operators must use two-factor authentication: one without an authenticator app sets
+        # one up first (on the first sign-in), one with it gives its code in this session.
+        gate = second_factor_redirect(request, operator=True)
         if gate is not None:
             return gate
         return view(request, *args, **kwargs)

@@ -1,6 +1,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from foyer.dates import DateField
+
 WEEKDAY_CHOICES = [
     (0, _("lundi")),
     (1, _("mardi")),
@@ -16,7 +18,7 @@ class CartItemForm(forms.Form):
     child = forms.IntegerField(min_value=1)
     prestation = forms.IntegerField(min_value=1)
     site = forms.IntegerField(min_value=1)
-    date = forms.DateField(input_formats=["%Y-%m-%d"])
+    date = DateField(input_formats=["%Y-%m-%d"])
 
 
 class AbsenceForm(forms.Form):
@@ -38,7 +40,7 @@ class WeekItemForm(forms.Form):
 
     child = forms.IntegerField(min_value=1)
     prestation = forms.IntegerField(min_value=1)
-    week = forms.DateField(input_formats=["%Y-%m-%d"])
+    week = DateField(input_formats=["%Y-%m-%d"])
 
 
 class PeriodForm(forms.Form):
@@ -57,16 +59,8 @@ class PeriodForm(forms.Form):
         coerce=int,
         widget=forms.CheckboxSelectMultiple,
     )
-    start = forms.DateField(
-        label=_("Du"),
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
-    )
-    end = forms.DateField(
-        label=_("Au"),
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
-    )
+    start = DateField(label=_("Du"))
+    end = DateField(label=_("Au"))
 
     def __init__(self, *args, prestations: list[tuple[str, str]], children: list[tuple[str, str]], **kwargs):
         super().__init__(*args, **kwargs)

@@ -12,7 +12,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
@@ -29,10 +28,12 @@ from family.router import (
     list_held_carts,
     read_family_reservations,
 )
+from foyer.dates import parse_date
 from foyer.errors import FoyerError, NotFound, apply_errors
 from foyer.formatting import format_day
 from reservations import services
 from reservations.opening import week_start
+from shared_identity.access import next_of, safe_next
 from tenants.context import commune_context
 
 from .billing_views import pay_carts
@@ -44,21 +45,16 @@ def _today() -> dt.date:
 
 
 def _back(request: HttpRequest, default: str) -> HttpResponse:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        target = default
-    return redirect(target)
+    return redirect(safe_next(request, next_of(request), default))
 
 
 @login_required
 def week(request: HttpRequest) -> HttpResponse:
     scope = get_family_scope(request.user)
-    try:
-        day = (
-            dt.date.fromisoformat(request.GET.get("semaine", "")) if request.GET.get("semaine") else _today()
-        )
-    except ValueError:
-        messages.error(request, _("Date de semaine invalide : voici la semaine en cours."))
+    day = parse_date(request.GET.get("semaine"))
+    if day is None:
+        if request.GET.get("semaine"):
+            messages.error(request, _("Date de semaine invalide : voici la semaine en cours."))
         day = _today()
     slugs = {commune.slug for commune in scope.communes}
     commune_slug = request.GET.get("commune", "")
@@ -114,15 +110,8 @@ def _period_range(request: HttpRequest) -> tuple[dt.date, dt.date]:
     """The weeks the period page shows: ?du=…&au=… (at most PERIOD_WEEKS_SHOWN weeks), else the
     next four weeks."""
     today = _today()
-    try:
-        start = dt.date.fromisoformat(request.GET.get("du", "")) if request.GET.get("du") else today
-        end = (
-            dt.date.fromisoformat(request.GET.get("au", ""))
-            if request.GET.get("au")
-            else start + dt.timedelta(27)
-        )
-    except ValueError:
-        start, end = today, today + dt.timedelta(days=27)
+    start = parse_date(request.GET.get("du")) or today
+    end = parse_date(request.GET.get("au")) or start + dt.timedelta(27)
     if end < start:
         end = start
     return start, min(end, start + dt.timedelta(weeks=PERIOD_WEEKS_SHOWN) - dt.timedelta(days=1))

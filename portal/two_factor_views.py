@@ -22,7 +22,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -32,7 +31,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 
 from foyer.errors import FoyerError, apply_errors
 from shared_identity import login_limits, two_factor
-from shared_identity.access import with_next
+from shared_identity.access import next_of, safe_next, with_next
 from shared_identity.models import Account
 
 from .forms import TwoFactorCodeForm, TwoFactorDisableForm, TwoFactorSetupForm
@@ -57,6 +56,11 @@ def login_locked(request: HttpRequest, credentials: dict | None = None) -> HttpR
 
 class LoginView(auth_views.LoginView):
     """Django's login page; an account with an authenticator app goes on to the code step."""
+
+    def get_redirect_url(self):
+        """Only a path of this site (``safe_next``): a view name or a stray value in ``next``
+        would fail the redirect after the password, or after the code."""
+        return safe_next(self.request, next_of(self.request), "")
 
     def form_valid(self, form):
         account = form.get_user()
@@ -121,7 +125,11 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
                 ),
             )
             return redirect("portal:login")
-        account, next_url = pending.account, pending.next or resolve_url(settings.LOGIN_REDIRECT_URL)
+        # Checked before the code is: a bad target must not cost the person a code.
+        account, next_url = (
+            pending.account,
+            safe_next(request, pending.next, resolve_url(settings.LOGIN_REDIRECT_URL)),
+        )
     form = TwoFactorCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -273,13 +281,10 @@ def _render_manage(request: HttpRequest, device, *, disable_form=None) -> HttpRe
 
 
 def _safe_next(request: HttpRequest, default: str | None = None) -> str:
-    """The ``next`` of the request when it stays on this site, else ``default``."""
-    candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if candidate and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return resolve_url(settings.LOGIN_REDIRECT_URL) if default is None else default
+    """The ``next`` of the request when it is a path of this site, else ``default``."""
+    return safe_next(
+        request, next_of(request), resolve_url(settings.LOGIN_REDIRECT_URL) if default is None else default
+    )
 
 
 def _qr_svg(data: str) -> str:

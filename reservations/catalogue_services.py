@@ -23,7 +23,7 @@ from foyer.errors import FoyerError, NotFound
 from foyer.formatting import bracket_label
 from shared_identity.models import Account, Family
 
-from .deadlines import DeadlineRule, InvalidDeadlineRule
+from .deadlines import DeadlineRule, InvalidDeadlineRule, missing_fields
 from .models import (
     Closure,
     Prestation,
@@ -243,14 +243,17 @@ def save_prestation(*, prestation_id: int | None = None, data: PrestationInput, 
 
 def _checked_rule(errors: _Errors, name: str, data: dict, title: str) -> dict:
     """The rule as stored (normalised by DeadlineRule), or the refusal on the faulty field."""
+    refusals = missing_fields(data)
     try:
-        return DeadlineRule.from_dict(data).to_dict()
+        rule = DeadlineRule.from_dict(data).to_dict()
     except InvalidDeadlineRule as error:
+        refusals.append(error)
+    for error in refusals:
         errors.add(
             f"{name}_{error.field.split('.')[0] or 'kind'}",
             _("%(rule)s : %(problem)s") % {"rule": title, "problem": error.problem},
         )
-        return data
+    return data if refusals else rule
 
 
 def _check_offers(errors: _Errors, offers: tuple[OfferInput, ...], service: Service | None) -> None:

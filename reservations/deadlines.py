@@ -98,6 +98,33 @@ class InvalidDeadlineRule(ValueError):
         return InvalidDeadlineRule(f"{parent}.{self.field}" if self.field else parent, self.problem)
 
 
+# The fields a kind cannot do without: a form that leaves one empty is refused, never given a
+# default (a "semaine précédente" rule without its weekday is not "lundi"). The others have a
+# meaning when absent (a box left unticked).
+REQUIRED_BY_KIND: dict[RuleKind, tuple[str, ...]] = {
+    RuleKind.NONE: (),
+    RuleKind.DAYS_BEFORE: ("days", "cutoff"),
+    RuleKind.WEEKDAY_BEFORE: ("weekday", "cutoff"),
+    RuleKind.WEEKDAY_PREVIOUS_WEEK: ("weekday", "cutoff"),
+    RuleKind.DAY_OF_PREVIOUS_MONTH: ("day_of_month", "cutoff"),
+    RuleKind.HOURS_BEFORE: ("hours",),
+    RuleKind.PER_WEEKDAY: ("by_weekday",),
+}
+
+
+def missing_fields(data: dict) -> list[InvalidDeadlineRule]:
+    """The fields a rule typed in a form lacks for its kind, each as a refusal on that field."""
+    try:
+        kind = RuleKind(data.get("kind") or RuleKind.NONE)
+    except ValueError:
+        return []  # an unknown kind: DeadlineRule says so
+    return [
+        InvalidDeadlineRule(name, _("ce champ est obligatoire pour ce type de délai."))
+        for name in REQUIRED_BY_KIND[kind]
+        if data.get(name) in (None, "")
+    ]
+
+
 @dataclass(frozen=True)
 class DeadlineRule:
     """One deadline rule (booking or cancelling). Validated on construction."""

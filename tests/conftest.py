@@ -11,6 +11,8 @@ import pytest
 from django.core.cache import caches
 from django.db import connection
 from django.utils import timezone
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from billing.models import default_regie_id
 from operators.services import provision_commune
@@ -132,6 +134,27 @@ def make_staff(commune: Commune, email: str, role: str = StaffRole.Role.AGENT) -
     account = make_account(email)
     StaffRole.objects.create(account=account, commune=commune, role=role)
     return account
+
+
+def make_operator(email: str = "ops@foyer.test") -> Account:
+    """A platform operator with a confirmed authenticator app (operators must have one)."""
+    account = make_account(email, is_platform_operator=True)
+    TOTPDevice.objects.create(user=account, name="Application d'authentification", confirmed=True)
+    return account
+
+
+def login_verified(client, account: Account) -> None:
+    """Sign ``client`` in as ``account`` with a session that has given its code (django-otp),
+    as after the code step of the login. The account gets an authenticator app if it has none."""
+    device = TOTPDevice.objects.filter(user=account, confirmed=True).order_by("pk").first()
+    if device is None:
+        device = TOTPDevice.objects.create(
+            user=account, name="Application d'authentification", confirmed=True
+        )
+    client.force_login(account)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
 
 
 def make_family(

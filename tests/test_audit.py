@@ -32,7 +32,7 @@ from tenants.context import commune_context
 from tests.billing.test_payments import _online, _pay, _webhook
 from tests.conftest import PASSWORD, commune_path, make_account, make_family, make_staff
 from tests.demandes.conftest import file_pickup, install_default_categories
-from tests.reservations.conftest import MONDAY, enrol, family_in, make_catalogue
+from tests.reservations.conftest import MONDAY, at, enrol, family_in, make_catalogue
 from tests.test_family_import import MARTIN_LEA, PETIT, confirm, csv_bytes, token_of, upload
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -356,7 +356,8 @@ def test_a_mass_cancellation_is_one_entry_for_all_its_bookings(client, commune_a
     }
 
 
-def test_a_pointage_is_recorded_on_the_booking(client, commune_a, agent_a):
+def test_a_pointage_is_recorded_on_the_booking(monkeypatch, client, commune_a, agent_a):
+    monkeypatch.setattr("django.utils.timezone.now", lambda: at(MONDAY, 19))  # a day is pointed once come
     # given a booked child
     canteen = make_catalogue(commune_a)
     child = family_in(commune_a, "parent@example.fr").family.children.get()

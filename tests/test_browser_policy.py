@@ -14,7 +14,14 @@ import pytest
 from django.conf import settings
 
 from tests.actualites.conftest import news
-from tests.conftest import commune_path, make_account, make_family, make_staff, open_to_families
+from tests.conftest import (
+    commune_path,
+    login_verified,
+    make_family,
+    make_operator,
+    make_staff,
+    open_to_families,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 NONCE = re.compile(r"^'nonce-[A-Za-z0-9+/=]{20,}'$")
@@ -55,7 +62,7 @@ def test_family_console_operator_and_error_pages_carry_the_policy(client, commun
     open_to_families(commune_a)
     parent = make_family(commune_a, email="parent@example.fr").family.guardians.get().account
     agent = make_staff(commune_a, "agent@jolieville.test")
-    operator = make_account("ops@foyer.test", is_platform_operator=True)
+    operator = make_operator("ops@foyer.test")
     pages = {
         None: ["/connexion/", "/mot-de-passe/oubli/", "/c/inconnue/", "/page-inconnue/"],
         parent: ["/", "/reservations/", "/factures/", commune_path(commune_a), commune_path(commune_b)],
@@ -65,6 +72,8 @@ def test_family_console_operator_and_error_pages_carry_the_policy(client, commun
     for who, paths in pages.items():
         if who is None:
             client.logout()
+        elif who == operator:
+            login_verified(client, who)
         else:
             client.force_login(who)
         for path in paths:

@@ -53,7 +53,12 @@ def _ids(patterns) -> list[str]:
 
 @pytest.fixture
 def objects_a(commune_a) -> dict[str, int]:
-    """One real object of commune A for each kind of id in a console URL."""
+    return make_objects(commune_a)
+
+
+def make_objects(commune_a) -> dict[str, int]:
+    """One real object of the commune for each kind of id in a console URL (the hostile-input
+    walk, tests/test_hostile_input.py, fills every URL with them too)."""
     membership = make_family(commune_a, email="parent@example.fr")
     family = membership.family
     child = family.children.get()

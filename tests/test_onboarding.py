@@ -33,7 +33,15 @@ from shared_identity.services import send_family_invitation
 from tenants.context import commune_context
 from tenants.models import Commune
 from tenants.validation import contrast_with_white
-from tests.conftest import PASSWORD, commune_path, make_account, make_family, make_staff
+from tests.conftest import (
+    PASSWORD,
+    commune_path,
+    login_verified,
+    make_account,
+    make_family,
+    make_operator,
+    make_staff,
+)
 from tests.reservations.conftest import make_catalogue
 
 ALL_STEPS = ["identity", "catalogue", "calendar", "regie", "categories", "staff", "open"]
@@ -791,7 +799,7 @@ def test_contrast_with_white_follows_wcag():
 
 def test_operators_see_which_communes_are_still_preparing(client, commune_a, commune_b):
     _not_open(commune_a)
-    client.force_login(make_account("ops@foyer.test", is_platform_operator=True))
+    login_verified(client, make_operator("ops@foyer.test"))
     page = client.get("/operateur/").content.decode()
     rows = {
         name: row

@@ -30,7 +30,7 @@ from tenants.context import commune_context
 from tenants.models import Commune, Domain
 from tenants.tasks import TenantTask
 from tenants.validation import clean_hostname
-from tests.conftest import commune_path, make_account, make_family, make_staff
+from tests.conftest import commune_path, login_verified, make_family, make_operator, make_staff
 
 
 @celery_app.task(base=TenantTask, name="tests.operator_console.explode")
@@ -40,12 +40,12 @@ def explode(reason: str) -> None:
 
 @pytest.fixture
 def operator(db):
-    return make_account("ops@foyer.test", is_platform_operator=True)
+    return make_operator("ops@foyer.test")
 
 
 @pytest.fixture
 def ops_client(client, operator):
-    client.force_login(operator)
+    login_verified(client, operator)
     return client
 
 

@@ -328,6 +328,30 @@ def test_an_operator_with_a_device_gives_the_code_too(client, db):
     assert client.get("/operateur/").status_code == 200
 
 
+def test_an_operator_without_a_device_sets_one_up_before_any_operator_page(client, db):
+    # given a platform operator without an authenticator app, signing in for the first time
+    operator = make_account("ops@foyer.test", is_platform_operator=True)
+    sign_in(client, operator)
+    # then every operator page sends to the setup first, saying why
+    for path in ("/operateur/", "/operateur/sante/", "/operateur/communes/nouvelle/"):
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert response["Location"] == SETUP + "?next=" + path.replace("/", "%2F")
+    assert (
+        "La console des opérateurs exige la double authentification : activez-la sur votre compte "
+        "pour y accéder." in page(client.get(response["Location"]))
+    )
+    # and nothing is done on its behalf
+    response = client.post("/operateur/communes/nouvelle/", {"name": "Bourg", "slug": "bourg"})
+    assert response.status_code == 302 and response["Location"].startswith(SETUP)
+    assert not Commune.objects.filter(slug="bourg").exists()
+    # when it turns two-factor authentication on, then the operator console opens
+    device = two_factor.start_totp_setup(account=operator)
+    response = client.post(SETUP + "?next=%2Foperateur%2F", {"code": current_code(device)})
+    assert response.status_code == 302
+    assert client.get("/operateur/").status_code == 200
+
+
 def test_a_commune_requiring_it_sends_staff_without_a_device_to_the_setup(client, commune_a, agent_a):
     # given commune A requires two-factor authentication
     Commune.objects.filter(pk=commune_a.pk).update(require_staff_2fa=True)

@@ -11,13 +11,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from tempfile import SpooledTemporaryFile
 
 from django.conf import settings
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
+
+from foyer.input_guard import refusal_response
 
 # Set on the WSGI environ when a chunked body went past the maximum and was cut.
 BODY_CUT = "foyer.request_body_cut"
@@ -56,17 +57,14 @@ def too_large_response(request, max_bytes: int) -> HttpResponse:
     if max_bytes < 1024 * 1024:
         size = f"{max_bytes // 1024} Ko"
     message = _("La requête est trop volumineuse : %(max)s au plus. Rien n'a été enregistré.") % {"max": size}
-    if "/api/" in request.path_info:
-        body = {"code": "request_too_large", "message": message, "extra": {"max_bytes": max_bytes}}
-        return HttpResponse(json.dumps(body), status=413, content_type="application/json")
-    page = (
-        '<!doctype html><html lang="fr"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_('Requête trop volumineuse')} · Foyer</title></head><body><main>"
-        f"<h1>{_('Requête trop volumineuse')}</h1><p>{message}</p>"
-        f'<p><a href="/">{_("Retour à l’accueil")}</a></p></main></body></html>'
+    return refusal_response(
+        request,
+        status=413,
+        code="request_too_large",
+        title=_("Requête trop volumineuse"),
+        message=message,
+        extra={"max_bytes": max_bytes},
     )
-    return HttpResponse(page, status=413, content_type="text/html; charset=utf-8")
 
 
 class RequestBodyLimitMiddleware:

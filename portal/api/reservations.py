@@ -20,6 +20,7 @@ from family.router import (
     list_family_cancellations,
     list_family_carts,
 )
+from foyer.dates import ApiDateField
 from foyer.errors import FoyerError
 from reservations import services
 
@@ -27,7 +28,7 @@ from .openapi import errors
 
 
 class WeekQuery(serializers.Serializer):
-    date = serializers.DateField(required=False)
+    date = ApiDateField(required=False)
     commune = serializers.SlugField(required=False, allow_blank=True)
     enfant = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
 
@@ -36,7 +37,7 @@ class CartItemInput(serializers.Serializer):
     child = serializers.IntegerField(min_value=1)
     prestation = serializers.IntegerField(min_value=1)
     site = serializers.IntegerField(min_value=1)
-    date = serializers.DateField()
+    date = ApiDateField()
 
 
 class WeekCellOut(serializers.Serializer):
@@ -347,8 +348,8 @@ class PeriodInput(serializers.Serializer):
         required=False,
         help_text="0 = Monday … 6 = Sunday; left out on « add »: every day the prestation is offered.",
     )
-    start = serializers.DateField()
-    end = serializers.DateField()
+    start = ApiDateField()
+    end = ApiDateField()
 
 
 class RefusalOut(serializers.Serializer):

@@ -26,7 +26,7 @@ from ..models import (
     Slot,
 )
 from .bookings import cancel_and_free, transition
-from .checks import booking_price
+from .checks import booking_price, commune_tz
 
 
 def enrol_child(
@@ -58,13 +58,27 @@ def enrol_child(
 
 
 def mark_attendance(
-    *, prestation: Prestation, site: Site, day: dt.date, child: Child, status: str, actor: Account
+    *,
+    prestation: Prestation,
+    site: Site,
+    day: dt.date,
+    child: Child,
+    status: str,
+    actor: Account,
+    now: dt.datetime | None = None,
 ) -> Booking:
-    """Pointage: present, absent or justified absence. A child present without a booking is
-    recorded (billed at the "présence sans réservation" price)."""
+    """Pointage: present, absent or justified absence, for today or a past day (never a day to
+    come: the family could no longer cancel it, and invoicing would bill it). A child present
+    without a booking is recorded (billed at the "présence sans réservation" price)."""
     if status not in (Booking.Status.ATTENDED, Booking.Status.ABSENT, Booking.Status.ABSENT_JUSTIFIED):
         raise FoyerError("invalid", _("Statut de présence inconnu."))
-    now = timezone.now()
+    now = now or timezone.now()
+    if day > now.astimezone(commune_tz()).date():
+        raise FoyerError(
+            "future_day",
+            _("Le pointage d'un jour à venir est impossible : pointez le jour même ou après."),
+            extra={"fields": {"jour": [_("Choisissez aujourd'hui ou un jour passé.")]}},
+        )
     with transaction.atomic():
         booking = (
             Booking.objects.select_for_update()

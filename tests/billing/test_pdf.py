@@ -111,6 +111,23 @@ def test_pdf_shows_the_invoice_with_the_payer_as_copied_when_issued(commune_a, i
     assert b"9 avenue Neuve" not in document
 
 
+def test_an_invoice_without_a_due_date_is_drawn_and_listed(client, commune_a, invoice):
+    # given an issued invoice with no due date (an imported one may have none)
+    with commune_context(commune_a):
+        Invoice.objects.filter(pk=invoice.pk).update(due_date=None)
+    # when its PDF is drawn
+    document = render(commune_a, invoice)
+    # then it says when it was issued, and no due date
+    assert b"mise le 1er f" in document
+    assert b"payer avant" not in document
+    # and the family's pages show it
+    client.force_login(invoice.family.guardians.get().account)
+    assert client.get("/").status_code == 200
+    response = client.get("/factures/")
+    assert response.status_code == 200
+    assert "sans échéance" in response.content.decode()
+
+
 def test_pdf_falls_back_to_helvetica_without_dejavu(commune_a, invoice, monkeypatch):
     # given: a machine without the DejaVu fonts
     monkeypatch.setattr(pdf, "DEJAVU", "/nonexistent/")

@@ -19,6 +19,7 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from PIL import Image
 
 from billing.fake_mollie import TEST_KEY
@@ -27,8 +28,9 @@ from shared_identity.models import StaffRole
 from tenants.context import commune_context
 from tenants.models import Commune
 from tests.billing.conftest import fake_mollie, mollie  # noqa: F401 (fixtures)
-from tests.conftest import PASSWORD, make_account
+from tests.conftest import PASSWORD, make_operator
 from tests.e2e.conftest import axe_violations
+from tests.test_two_factor import current_code
 
 pytestmark = pytest.mark.browser
 
@@ -67,11 +69,15 @@ def test_a_new_commune_goes_from_the_invitation_to_a_family_booking_a_meal(
     browser,
     mollie,  # noqa: F811
 ):
-    # given a platform operator, who provisions "Bourg-la-Forêt" from the operator console
-    make_account("operateur@foyer.test", is_platform_operator=True)
+    # given a platform operator (with an authenticator app: operators must have one), who
+    # provisions "Bourg-la-Forêt" from the operator console
+    device = TOTPDevice.objects.get(user=make_operator("operateur@foyer.test"))
     mail.outbox.clear()
     operator = browser.new_page()
     _sign_in(operator, live_url, "operateur@foyer.test", PASSWORD)
+    operator.wait_for_url(f"{live_url}/connexion/verification/")
+    operator.fill("#id_code", current_code(device))
+    operator.get_by_role("button", name="Vérifier").click()
     operator.goto(f"{live_url}/operateur/communes/nouvelle/")
     operator.fill("#id_name", "Bourg-la-Forêt")
     operator.fill("#id_slug", "bourg")
@@ -139,6 +145,7 @@ def test_a_new_commune_goes_from_the_invitation_to_a_family_booking_a_meal(
     admin.fill("#id_booking_rule_cutoff", "10:00")
     admin.select_option("#id_cancellation_rule_kind", "days_before")
     admin.fill("#id_cancellation_rule_days", "1")
+    admin.fill("#id_cancellation_rule_cutoff", "18:00")
     admin.fill("#id_base_price", "3,50")
     admin.get_by_label("École du Parc", exact=True).check()
     admin.get_by_role("button", name="Enregistrer").click()

@@ -82,6 +82,12 @@ def family_in(commune, email: str, name: str = "Martin", dossier: str = "F00001"
 
 
 @pytest.fixture
+def monday_evening(monkeypatch):
+    """The evening of MONDAY: its attendance can be pointed (a day to come cannot)."""
+    monkeypatch.setattr("django.utils.timezone.now", lambda: at(MONDAY, 19))
+
+
+@pytest.fixture
 def canteen_a(commune_a) -> Catalogue:
     return make_catalogue(commune_a)
 

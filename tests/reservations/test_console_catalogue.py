@@ -336,6 +336,28 @@ def test_a_rule_per_weekday_is_kept_when_the_prestation_is_edited(client, commun
         ({"code": "goûter!"}, "Majuscules, chiffres et _ seulement."),
         ({"weekdays": []}, "Cochez au moins un jour d'ouverture."),
         ({"colour": "vert"}, "La couleur s'écrit #RRGGBB."),
+        # a kind without a field it needs: refused, never a default weekday or time
+        (
+            {"cancellation_rule_kind": "weekday_previous_week", "cancellation_rule_cutoff": "18:00"},
+            "Délai d'annulation : ce champ est obligatoire pour ce type de délai.",
+        ),
+        (
+            {"booking_rule_cutoff": ""},
+            "Délai de réservation : ce champ est obligatoire pour ce type de délai.",
+        ),
+        ({"booking_rule_days": ""}, "Délai de réservation : ce champ est obligatoire pour ce type de délai."),
+        (
+            {"booking_rule_kind": "weekday_before", "booking_rule_weekday": ""},
+            "Délai de réservation : ce champ est obligatoire pour ce type de délai.",
+        ),
+        (
+            {"cancellation_rule_kind": "day_of_previous_month", "cancellation_rule_cutoff": "12:00"},
+            "Délai d'annulation : ce champ est obligatoire pour ce type de délai.",
+        ),
+        (
+            {"cancellation_rule_hours": ""},
+            "Délai d'annulation : ce champ est obligatoire pour ce type de délai.",
+        ),
     ],
 )
 def test_a_wrong_prestation_is_refused_and_nothing_is_saved(
@@ -353,6 +375,32 @@ def test_a_wrong_prestation_is_refused_and_nothing_is_saved(
     assert 'value="Goûter"' in page and f'value="{data["base_price"]}"' in page
     with commune_context(commune_a):
         assert list(Prestation.objects.values_list("code", flat=True)) == ["REPAS"]
+
+
+def test_a_rule_without_its_weekday_is_refused_beside_the_field(client, commune_a, admin_a, canteen_a):
+    # given a prestation whose cancelling rule is "the Thursday of the week before, 18:00"
+    client.force_login(admin_a)
+    edit = commune_path(commune_a, f"{PRESTATIONS}{canteen_a.prestation.pk}/")
+    with commune_context(commune_a):
+        before = Prestation.objects.get(pk=canteen_a.prestation.pk).cancellation_rule
+    # when the admin picks "jour de la semaine précédente" and leaves the weekday empty
+    data = prestation_data(
+        canteen_a.service,
+        canteen_a.site,
+        code="REPAS",
+        cancellation_rule_kind="weekday_previous_week",
+        cancellation_rule_weekday="",
+        cancellation_rule_cutoff="18:00",
+    )
+    response = client.post(edit, data)
+    # then the form is shown again with the error beside the weekday, and nothing is saved
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert form.errors["cancellation_rule_weekday"] == [
+        "Délai d'annulation : ce champ est obligatoire pour ce type de délai."
+    ]
+    with commune_context(commune_a):
+        assert Prestation.objects.get(pk=canteen_a.prestation.pk).cancellation_rule == before
 
 
 def test_a_prestation_cannot_be_offered_at_a_site_without_its_service(client, commune_a, admin_a, canteen_a):

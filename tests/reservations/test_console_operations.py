@@ -9,6 +9,7 @@ import pytest
 from django.core import mail
 from django.core.files.base import ContentFile
 
+from foyer.errors import FoyerError
 from reservations.models import (
     Booking,
     BookingCredit,
@@ -20,10 +21,11 @@ from reservations.models import (
     Service,
     Site,
 )
+from reservations.services import mark_attendance
 from shared_identity.models import Child
 from tenants.context import commune_context
 from tests.conftest import commune_path, make_family
-from tests.reservations.conftest import MONDAY, enrol, make_catalogue
+from tests.reservations.conftest import MONDAY, at, enrol, make_catalogue
 
 PDF = b"%PDF-1.4 certificat medical"
 
@@ -218,7 +220,7 @@ def test_a_negative_quotient_familial_is_refused(client, commune_a, agent_a):
 
 
 def test_attendance_lists_the_children_booked_and_those_enrolled_without_booking(
-    client, commune_a, agent_a, canteen_a, child_a
+    monday_evening, client, commune_a, agent_a, canteen_a, child_a
 ):
     # given
     book(canteen_a, child_a)
@@ -252,7 +254,7 @@ def test_attendance_costs_the_same_queries_for_many_children(
 
 
 @pytest.mark.parametrize("status", ["attended", "absent", "absent_justified"])
-def test_agent_points_a_booked_child(client, commune_a, agent_a, canteen_a, child_a, status):
+def test_agent_points_a_booked_child(monday_evening, client, commune_a, agent_a, canteen_a, child_a, status):
     # given
     booking = book(canteen_a, child_a)
     client.force_login(agent_a)
@@ -270,7 +272,7 @@ def test_agent_points_a_booked_child(client, commune_a, agent_a, canteen_a, chil
 
 
 def test_a_child_present_without_booking_is_recorded_at_the_unbooked_price(
-    client, commune_a, agent_a, canteen_a, child_a
+    monday_evening, client, commune_a, agent_a, canteen_a, child_a
 ):
     # given
     with commune_context(commune_a):
@@ -293,7 +295,9 @@ def test_a_child_present_without_booking_is_recorded_at_the_unbooked_price(
     assert "(sans réservation)" in page
 
 
-def test_a_child_not_booked_cannot_be_marked_absent(client, commune_a, agent_a, canteen_a, child_a):
+def test_a_child_not_booked_cannot_be_marked_absent(
+    monday_evening, client, commune_a, agent_a, canteen_a, child_a
+):
     # given
     client.force_login(agent_a)
     # when
@@ -305,7 +309,9 @@ def test_a_child_not_booked_cannot_be_marked_absent(client, commune_a, agent_a, 
         assert not Booking.objects.exists()
 
 
-def test_a_child_neither_booked_nor_enrolled_cannot_be_pointed(client, commune_a, agent_a, canteen_a):
+def test_a_child_neither_booked_nor_enrolled_cannot_be_pointed(
+    monday_evening, client, commune_a, agent_a, canteen_a
+):
     # given: a child of this commune, not enrolled
     child = make_family(commune_a, email="autre@example.fr", name="Autre").family.children.get()
     client.force_login(agent_a)
@@ -315,6 +321,57 @@ def test_a_child_neither_booked_nor_enrolled_cannot_be_pointed(client, commune_a
     assert response.status_code == 404
     with commune_context(commune_a):
         assert not Booking.objects.exists()
+
+
+def test_attendance_of_a_day_to_come_is_refused_and_changes_nothing(
+    client, commune_a, agent_a, canteen_a, child_a
+):
+    # given a booked child, on the Sunday before the booked Monday (Paris)
+    booking = book(canteen_a, child_a)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("django.utils.timezone.now", lambda: at(MONDAY - dt.timedelta(days=1), 23, 30))
+        client.force_login(agent_a)
+        # when the agent marks the child present for Monday
+        response = mark(client, commune_a, canteen_a, child_a, "attended")
+        # then it is refused with a French message, and the page offers no button for that day
+        assert response.status_code == 302
+        page = page_text(client.get(response["Location"]))
+        assert "Le pointage d'un jour à venir est impossible" in page
+        assert "Ce jour est à venir : la liste se pointe le jour même ou après." in page
+        assert 'name="statut"' not in page
+    # and nothing changed
+    with commune_context(commune_a):
+        booking.refresh_from_db()
+        assert (booking.status, booking.attendance_marked_at) == ("confirmed", None)
+
+
+def test_the_service_refuses_attendance_of_a_day_to_come(commune_a, canteen_a, child_a, agent_a):
+    # given a booked child
+    book(canteen_a, child_a)
+    # when the service is asked for Monday on Sunday evening, then Monday just after midnight
+    with commune_context(commune_a):
+        with pytest.raises(FoyerError) as refused:
+            mark_attendance(
+                prestation=canteen_a.prestation,
+                site=canteen_a.site,
+                day=MONDAY,
+                child=child_a,
+                status="attended",
+                actor=agent_a,
+                now=at(MONDAY - dt.timedelta(days=1), 23, 59),
+            )
+        booking = mark_attendance(
+            prestation=canteen_a.prestation,
+            site=canteen_a.site,
+            day=MONDAY,
+            child=child_a,
+            status="attended",
+            actor=agent_a,
+            now=at(MONDAY, 0, 1),
+        )
+    # then the first is refused, the second recorded
+    assert refused.value.code == "future_day"
+    assert booking.status == "attended"
 
 
 def test_the_printable_attendance_sheet_has_no_navigation(client, commune_a, agent_a, canteen_a, child_a):

@@ -124,6 +124,8 @@ MIDDLEWARE = [
     "foyer.security_headers.FoyerCSPMiddleware",
     "foyer.security_headers.PermissionsPolicyMiddleware",
     "foyer.request_limits.RequestBodyLimitMiddleware",
+    # A NUL byte in the path, the query string or a form field: 400 (PostgreSQL refuses it).
+    "foyer.input_guard.NulByteGuardMiddleware",
     "tenants.middleware.CommuneMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
