@@ -43,14 +43,14 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery, Value
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from billing.models import Regie
+from billing.models import PayfipMode, PaymentProvider, Regie
 from demandes.models import RequestCategory
 from foyer.formatting import format_day
 from reservations.deadlines import RuleKind
@@ -188,8 +188,8 @@ class _Facts:
     staff_invited: int
     regie_saved: bool
     online_payment: bool
-    has_mollie_key: bool
-    mollie_mode: str
+    has_payment_account: bool  # a Mollie key, or a PayFiP client number
+    payment_mode: str  # "test" or "live"
 
 
 def _facts(commune: Commune) -> _Facts:
@@ -213,8 +213,25 @@ def _facts(commune: Commune) -> _Facts:
             ),
             regie_saved=Exists(regie.filter(saved_at__isnull=False)),
             online_payment=Exists(regie.filter(online_payment=True)),
-            has_mollie_key=Exists(regie.exclude(mollie_key_encrypted="")),
-            mollie_mode=Subquery(regie.values("mollie_mode")[:1]),
+            has_payment_account=Exists(
+                regie.filter(
+                    Q(payment_provider=PaymentProvider.MOLLIE, mollie_key_encrypted__gt="")
+                    | Q(payment_provider=PaymentProvider.PAYFIP, payfip_numcli__gt="")
+                )
+            ),
+            payment_mode=Subquery(
+                regie.annotate(
+                    mode=Case(
+                        When(
+                            payment_provider=PaymentProvider.PAYFIP,
+                            payfip_saisie=PayfipMode.TEST,
+                            then=Value("test"),
+                        ),
+                        When(payment_provider=PaymentProvider.PAYFIP, then=Value("live")),
+                        default=F("mollie_mode"),
+                    )
+                ).values("mode")[:1]
+            ),
         )
         .values(
             "active_services",
@@ -224,8 +241,8 @@ def _facts(commune: Commune) -> _Facts:
             "staff_invited",
             "regie_saved",
             "online_payment",
-            "has_mollie_key",
-            "mollie_mode",
+            "has_payment_account",
+            "payment_mode",
         )
         .get()
     )
@@ -237,8 +254,8 @@ def _facts(commune: Commune) -> _Facts:
         staff_invited=row["staff_invited"] or 0,
         regie_saved=bool(row["regie_saved"]),
         online_payment=bool(row["online_payment"]),
-        has_mollie_key=bool(row["has_mollie_key"]),
-        mollie_mode=row["mollie_mode"] or "",
+        has_payment_account=bool(row["has_payment_account"]),
+        payment_mode=row["payment_mode"] or "",
     )
 
 
@@ -500,11 +517,11 @@ def _regie_step(facts: _Facts, prestations: list[_Prestation], urls: _Urls) -> S
             )
         )
     prepaid = [p.label for p in prestations if p.billing_mode == Prestation.BillingMode.PREPAID]
-    if prepaid and not facts.has_mollie_key:
+    if prepaid and not facts.has_payment_account:
         missing.append(
             _(
-                "La clé Mollie de test n'est pas enregistrée : elle est nécessaire car %(labels)s se "
-                "paie à la réservation."
+                "La clé Mollie de test (ou le numéro client PayFiP) n'est pas enregistrée : elle est "
+                "nécessaire car %(labels)s se paie à la réservation."
             )
             % {"labels": _quoted(prepaid)}
         )
@@ -515,11 +532,11 @@ def _regie_step(facts: _Facts, prestations: list[_Prestation], urls: _Urls) -> S
             )
             % {"labels": _quoted(prepaid)}
         )
-    if facts.has_mollie_key and facts.mollie_mode == "test":
+    if facts.has_payment_account and facts.payment_mode == "test":
         notes.append(
             _(
-                "La clé Mollie enregistrée est une clé de test : aucun paiement n'est réel tant que "
-                "la clé « live » n'est pas enregistrée."
+                "Le compte de paiement enregistré est en mode test : aucun paiement n'est réel tant "
+                "que la clé Mollie « live » (ou le mode Production de PayFiP) n'est pas enregistrée."
             )
         )
     if not facts.online_payment and not prepaid:

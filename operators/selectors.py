@@ -38,10 +38,15 @@ _SCHEMA_PRESENT = RawSQL(
 )
 
 # One commune's part of the UNION ALL; {s} is its quoted schema. The payment account mode is
-# the plain `mollie_mode` column billing stores with the encrypted key: nothing is decrypted.
+# the plain `mollie_mode` column billing stores with the encrypted key (nothing is decrypted),
+# or PayFiP's mode (T is test; X and W take real payments).
 _PART = """
 SELECT %s::text AS schema_name,
-  (SELECT json_build_object('mode', r.mollie_mode, 'has_key', r.mollie_key_encrypted <> '',
+  (SELECT json_build_object('mode', CASE WHEN r.payment_provider <> 'payfip' THEN r.mollie_mode
+                                          WHEN r.payfip_saisie = 'T' THEN 'test' ELSE 'live' END,
+                            'has_key', CASE WHEN r.payment_provider = 'payfip' THEN r.payfip_numcli <> ''
+                                            ELSE r.mollie_key_encrypted <> '' END,
+                            'provider', r.payment_provider,
                             'online', r.online_payment, 'regie_code', r.regie_code)
      FROM {s}.billing_regie r ORDER BY r.online_payment DESC, r.id LIMIT 1) AS regie,
   (SELECT json_build_object('period_start', ir.period_start, 'status', ir.status,
@@ -74,6 +79,7 @@ class CommuneOverview:
     # "test", "live", "missing" (no key), "unknown" (a key without a recorded mode),
     # "unreadable" (the commune schema has no billing tables)
     payment: str = "missing"
+    provider: str = "mollie"  # or "payfip"
     online_payment: bool = False
     regie_code: str = ""
     last_run: LastRun | None = None
@@ -93,9 +99,10 @@ class CommuneOverview:
 
     @property
     def payment_label(self) -> str:
+        payfip = self.provider == "payfip"
         label = {
-            "live": _("Mollie live"),
-            "test": _("Mollie test"),
+            "live": _("PayFiP production") if payfip else _("Mollie live"),
+            "test": _("PayFiP test") if payfip else _("Mollie test"),
             "missing": _("Aucun compte"),
             "unknown": _("Clé enregistrée, mode inconnu"),
             "unreadable": _("Illisible"),
@@ -221,6 +228,7 @@ def _apply_regie(overview: CommuneOverview, regie: dict | None) -> None:
     if not regie:
         return  # no régie saved yet: no payment account
     overview.online_payment = bool(regie["online"])
+    overview.provider = regie.get("provider") or "mollie"
     overview.regie_code = regie["regie_code"] or ""
     if not regie["has_key"]:
         overview.payment = "missing"

@@ -304,7 +304,7 @@ def test_the_regie_step_needs_a_code_and_a_mollie_key_for_prepaid_prestations(co
     assert _summary(_steps(commune_a)["regie"]) == (
         "a_faire",
         [
-            "La clé Mollie de test n'est pas enregistrée : elle est nécessaire car « Prestation REPAS » se "
+            "La clé Mollie de test (ou le numéro client PayFiP) n'est pas enregistrée : elle est nécessaire car « Prestation REPAS » se "
             "paie à la réservation."
         ],
     )
@@ -322,9 +322,24 @@ def test_the_regie_step_needs_a_code_and_a_mollie_key_for_prepaid_prestations(co
     step = _steps(commune_a)["regie"]
     assert _summary(step) == ("fait", [])
     assert step.notes == (
-        "La clé Mollie enregistrée est une clé de test : aucun paiement n'est réel tant que la clé « live » "
-        "n'est pas enregistrée.",
+        "Le compte de paiement enregistré est en mode test : aucun paiement n'est réel tant que la clé "
+        "Mollie « live » (ou le mode Production de PayFiP) n'est pas enregistrée.",
     )
+
+
+def test_a_payfip_client_number_is_the_regies_payment_account(commune_a, admin_a):
+    # given a prepaid prestation and a PayFiP régie with no Mollie key
+    make_catalogue(commune_a, billing_mode=Prestation.BillingMode.PREPAID)
+    _regie(commune_a, payment_provider="payfip", payfip_numcli="", online_payment=True)
+    assert _summary(_steps(commune_a)["regie"])[0] == "a_faire"
+    # when its client number is saved, in PayFiP's test mode
+    _regie(commune_a, payfip_numcli="123456", payfip_saisie="T")
+    step = _steps(commune_a)["regie"]
+    # then the step is done, with the test-mode note; in production, no note
+    assert _summary(step) == ("fait", [])
+    assert step.notes and "mode test" in step.notes[0]
+    _regie(commune_a, payfip_saisie="W")
+    assert _steps(commune_a)["regie"].notes == ()
 
 
 def test_the_regie_step_is_done_without_online_payment_for_month_end_prestations(commune_a, admin_a):

@@ -193,11 +193,11 @@ def test_list_shows_status_families_last_run_payment_account_and_migrations(ops_
             issued_at=dt.datetime(2026, 10, 2, 9, 0, tzinfo=dt.UTC),
         )
         InvoicingRun.objects.create(period_start=dt.date(2026, 8, 1), period_end=dt.date(2026, 8, 31))
-    # and Démo: suspended, one active family, a test key with online payment off, a draft run
+    # and Démo: suspended, one active family, PayFiP in test mode with online payment off, a draft run
     make_family(commune_b, email="b1@example.fr", dossier="F1")
     Commune.objects.filter(pk=commune_b.pk).update(status="suspended", suspension_reason="Travaux")
     with commune_context(commune_b):
-        Regie.objects.update(mollie_key_encrypted="opaque", mollie_mode="test")
+        Regie.objects.update(payment_provider="payfip", payfip_numcli="123456", payfip_saisie="T")
         InvoicingRun.objects.create(period_start=dt.date(2026, 10, 1), period_end=dt.date(2026, 10, 31))
     # when the operator opens the list
     page = _page(ops_client.get("/operateur/"))
@@ -208,7 +208,7 @@ def test_list_shows_status_families_last_run_payment_account_and_migrations(ops_
     )
     assert _row(page, "Collectivité Démo") == (
         "Collectivité Démo Commune · demo Suspendue Travaux Ouverte 1 octobre 2026 brouillon "
-        "Mollie test (paiement en ligne désactivé) À jour aucun"
+        "PayFiP test (paiement en ligne désactivé) À jour aucun"
     )
     assert "2 collectivités" in page
 
