@@ -159,9 +159,10 @@ def measure(size: int, *, account, families: int, repetitions: int, warmups: int
 
     from operators import selectors
     from tenants.models import Commune
+    from tests.conftest import login_verified
 
     client = Client()
-    client.force_login(account)
+    login_verified(client, account)  # operators sign in with their second factor
 
     def get(url: str):
         response = client.get(url)

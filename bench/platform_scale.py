@@ -64,6 +64,7 @@ def run(args) -> int:
     from shared_identity.models import Account, Child, Family, Guardian, Membership
     from tenants import schemas
     from tenants.models import Commune
+    from tests.conftest import login_verified
 
     quiet = io.StringIO()
     call_command("migrate_schemas", shared=True, interactive=False, verbosity=0, stdout=quiet)
@@ -74,7 +75,7 @@ def run(args) -> int:
     if "testserver" not in settings.ALLOWED_HOSTS:
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # django.test.Client's host
     client = Client()
-    client.force_login(operator)
+    login_verified(client, operator)  # operators sign in with their second factor
 
     def scalar(sql: str, params=()):
         with connection.cursor() as cursor:
