@@ -96,6 +96,7 @@ def _family_pages(parent: Account) -> list[str]:
         f"{demo.path_prefix}demandes/nouvelle/autre-demande/",
         f"/paiements/{plan.pk}/",
         "/factures/recus/",
+        "/factures/attestations/",
     ]
     for commune in (jolieville, demo):
         with commune_context(commune):
