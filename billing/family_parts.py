@@ -20,8 +20,10 @@ from .models import Invoice, Payment
 # Parameters after the schema name: family ids. Ordered by the router: due date, id.
 INVOICES_PART = """
 SELECT %s::text, i.id, i.reference, i.period_start, i.total, i.paid_amount, i.status, i.due_date,
-       i.hidden_by_family, i.issued_at, i.payer_name, r.online_payment, r.id, r.name, i.source
+       i.hidden_by_family, i.issued_at, i.payer_name, r.online_payment, r.id, r.name, i.source,
+       d.status, d.collect_on, d.outcome
 FROM {s}.billing_invoice i JOIN {s}.billing_regie r ON r.id = i.regie_id
+LEFT JOIN {s}.billing_directdebit d ON d.invoice_id = i.id
 WHERE i.family_id = ANY(%s) AND i.status <> 'draft'
 """
 
@@ -43,6 +45,14 @@ class FamilyInvoice:
     regie_id: int
     regie_name: str
     source: str
+    debit_status: str | None = None  # billing.DirectDebit.Status, when the invoice has a debit
+    debit_on: dt.date | None = None
+    debit_outcome: str | None = None
+
+    @property
+    def debit_pending(self) -> bool:
+        """To be debited (or being debited): not to pay by hand."""
+        return self.unpaid and self.debit_status in ("scheduled", "submitted")
 
     @property
     def amount_due(self) -> Decimal:
@@ -206,3 +216,37 @@ class FamilyDocument:
             "applied": _("déduit d'une facture suivante"),
             "pending": _("sera déduit de la prochaine facture"),
         }.get(self.outcome, "")
+
+
+# Parameters after the schema name: family ids. The régies that offer direct debit, with the
+# family's mandate there (signed or being signed), if any.
+DIRECT_DEBIT_PART = """
+SELECT %s::text, r.id, r.name, m.id, m.status, m.iban_last4, m.holder_name, m.signed_on
+FROM {s}.billing_regie r
+LEFT JOIN {s}.billing_debitmandate m
+  ON m.regie_id = r.id AND m.family_id = ANY(%s) AND m.status IN ('pending', 'valid')
+WHERE r.direct_debit_enabled AND r.online_payment AND r.payment_provider = 'mollie'
+  AND r.mollie_key_encrypted <> ''
+"""
+
+
+@dataclass
+class FamilyDirectDebit:
+    """A régie that offers "prélèvement automatique", and the family's mandate there."""
+
+    commune: Commune
+    regie_id: int
+    regie_name: str
+    mandate_id: int | None
+    mandate_status: str | None
+    iban_last4: str | None
+    holder_name: str | None
+    signed_on: dt.date | None
+
+    @property
+    def heading(self) -> str:
+        return f"{self.commune.name} – {self.regie_name}"
+
+    @property
+    def active(self) -> bool:
+        return self.mandate_status == "valid"

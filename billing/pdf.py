@@ -196,13 +196,19 @@ def render_invoice_pdf(*, invoice: Invoice, commune, compress: bool = True) -> b
         if part
     )
     title = _("Facture %(reference)s") % {"reference": invoice.reference}
+    debit = getattr(invoice, "direct_debit", None) if invoice.pk else None
+    when = (
+        _("Émise le %(issued)s, sera prélevée le %(due)s.")
+        if debit is not None and debit.status in ("scheduled", "submitted", "paid")
+        else _("Émise le %(issued)s, à payer avant le %(due)s.")
+    )
     story = [
         _p(title, styles.title),
         _p(
-            _("Émise le %(issued)s, à payer avant le %(due)s.")
+            when
             % {
                 "issued": _long_date(timezone.localtime(invoice.issued_at, zone).date()),
-                "due": _long_date(invoice.due_date),
+                "due": _long_date(debit.collect_on if debit is not None else invoice.due_date),
             },
             styles.body,
         ),

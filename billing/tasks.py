@@ -92,6 +92,35 @@ def prepare_monthly_invoicing_everywhere() -> None:
     send_to_every_commune(prepare_monthly_invoicing)
 
 
+@app.task(base=TenantTask, autoretry_for=(ProviderUnavailable,), retry_backoff=300, max_retries=6)
+def collect_direct_debits(*, today: str | None = None) -> int:
+    """The debits due by today (the commune's date), sent once each (billing.direct_debit)."""
+    from .direct_debit import collect_due_debits
+
+    return collect_due_debits(today=dt.date.fromisoformat(today) if today else None)
+
+
+@app.task
+def collect_direct_debits_everywhere() -> None:
+    send_to_every_commune(collect_direct_debits)
+
+
+@app.task(base=TenantTask)
+def send_debit_failed_email(*, debit_id: int) -> int:
+    """A debit failed or was charged back: the family learns the invoice is to pay again."""
+    from .models import DirectDebit
+
+    debit = DirectDebit.objects.select_related("invoice__regie").filter(pk=debit_id).first()
+    if debit is None or debit.status != DirectDebit.Status.FAILED:
+        return 0
+    return notifications.notify_families(
+        family_ids=[debit.invoice.family_id],
+        kind=None,
+        template="direct_debit_failed",
+        context={"debit": debit, "invoice": debit.invoice},
+    )
+
+
 @app.task(base=TenantTask)
 def send_receipt_email(*, receipt_id: int) -> int:
     """The receipt of a payment, its PDF attached, to the family's guardians who want billing

@@ -49,6 +49,7 @@ class RegieForm(forms.ModelForm):
             "payment_provider",
             "payfip_numcli",
             "payfip_saisie",
+            "direct_debit_enabled",
         ]
         help_texts = {
             "name": _("Tel que les familles le lisent, par exemple « Restauration scolaire »."),

@@ -48,4 +48,5 @@ urlpatterns = [
         name="api_token_revoke",
     ),
     path("facturation/regies/<int:regie_id>/paiements/", regie_views.payments_export, name="payments_export"),
+    path("facturation/regies/<int:regie_id>/prelevements/", regie_views.direct_debits, name="direct_debits"),
 ]
