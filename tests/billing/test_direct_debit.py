@@ -474,3 +474,36 @@ def test_a_debit_whose_answer_was_lost_is_sent_again_with_the_same_key(client, c
     # then Mollie replays the same payment: still one, now bound to the attempt
     [payment] = _recurring(mollie)
     assert provider_id == payment["id"]
+
+
+def test_an_admin_offers_direct_debit_on_a_mollie_regie_from_the_console(client, commune_a, mollie):
+    from shared_identity.models import StaffRole
+
+    # given a régie that takes online payments through Mollie
+    _offer_direct_debit(commune_a)
+    with commune_context(commune_a):
+        regie = Regie.objects.get()
+        Regie.objects.update(direct_debit_enabled=False)
+    client.force_login(make_staff(commune_a, "chef@jolieville.test", role=StaffRole.Role.ADMIN))
+    data = {
+        "name": "Restauration scolaire",
+        "regie_code": "RG",
+        "source": "foyer",
+        "due_days": "30",
+        "invoicing_day": "1",
+        "payment_provider": "mollie",
+        "direct_debit_enabled": "on",
+    }
+    path = commune_path(commune_a, f"console/facturation/regies/{regie.pk}/")
+    # when online payment is left off, direct debit is refused in French
+    response = client.post(path, data)
+    assert response.status_code == 200
+    assert "Activez d'abord le paiement en ligne avec Mollie" in html.unescape(response.content.decode())
+    with commune_context(commune_a):
+        assert not Regie.objects.get().direct_debit_enabled
+    # when it is on, direct debit is saved, and the régie links to its mandates and debits
+    assert client.post(path, {**data, "online_payment": "on"}).status_code == 302
+    with commune_context(commune_a):
+        assert Regie.objects.get().direct_debit_enabled
+    page = html.unescape(client.get(path).content.decode())
+    assert f"/console/facturation/regies/{regie.pk}/prelevements/" in page
