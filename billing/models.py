@@ -564,7 +564,8 @@ class DebitMandate(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["regie", "family"],
-                condition=Q(status__in=["pending", "valid"]),
+                # Written as OR, not IN: a cloned schema deparses an IN list differently.
+                condition=Q(status="pending") | Q(status="valid"),
                 name="one_live_mandate_per_family_and_regie",
             ),
             models.UniqueConstraint(
