@@ -25,7 +25,8 @@ def send_imported_invoice_emails(*, invoice_ids: list[int]) -> int:
 
 
 def _email_invoices(invoices) -> int:
-    by_family = {invoice.family_id: invoice for invoice in invoices}
+    # The e-mail says "sera prélevée le …" for an invoice to be debited.
+    by_family = {invoice.family_id: invoice for invoice in invoices.select_related("direct_debit")}
     return notifications.notify_families(
         family_ids=by_family,
         kind="invoice",
