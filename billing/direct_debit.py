@@ -212,9 +212,32 @@ def after_sync(attempt: PaymentAttempt, provider: ProviderPayment) -> Callable[[
 
 def _complete_quietly(mandate_id: int) -> None:
     try:
-        complete_mandate(mandate_id=mandate_id)
+        mandate = complete_mandate(mandate_id=mandate_id)
     except (ProviderUnavailable, ProviderRefused):
-        pass  # still pending with its reference: the next collection run reads it again
+        return  # still pending with its reference: the next collection run reads it again
+    if mandate.status == DebitMandate.Status.VALID:
+        _refund_first_payment(mandate)
+
+
+def _refund_first_payment(mandate: DebitMandate) -> None:
+    """The verification payment goes back to the family once the mandate is signed (a refund
+    asked once: its idempotency key is stored first; a failed call shows in the console)."""
+    from .models import Refund
+    from .payments import refund_attempt
+
+    if (
+        mandate.first_attempt_id is None
+        or Refund.objects.filter(attempt_id=mandate.first_attempt_id).exists()
+    ):
+        return
+    try:
+        refund_attempt(
+            attempt_id=mandate.first_attempt_id,
+            amount=FIRST_PAYMENT_AMOUNT,
+            reason=_("Paiement de vérification du mandat de prélèvement"),
+        )
+    except FoyerError:
+        pass  # the refund row waits for its provider id: the dashboard lists it
 
 
 def revoke_mandate(*, family_ids: list[int], mandate_id: int) -> DebitMandate:

@@ -126,7 +126,11 @@ def test_signing_a_mandate_keeps_only_the_last_digits_of_the_iban(client, commun
         assert FAKE_IBAN not in str(list(DebitMandate.objects.values()))
         assert FAKE_IBAN not in str(list(PaymentEvent.objects.values_list("payload", flat=True)))
         assert not Payment.objects.exists() and not Receipt.objects.exists()
-        assert PaymentAttempt.objects.get().flagged == ""
+        attempt = PaymentAttempt.objects.get()
+        assert attempt.flagged == ""
+        # and the 0,01 € verification is refunded once the mandate is signed
+        assert [(r.amount, bool(r.provider_id)) for r in attempt.refunds.all()] == [(Decimal("0.01"), True)]
+    assert mollie.payment(attempt.provider_id)["amountRefunded"]["value"] == "0.01"
     # and "Mes factures" says it is active, with a way to stop it
     page = html.unescape(client.get("/factures/").content.decode())
     assert "actif sur le compte •••• 0189" in page
@@ -507,3 +511,38 @@ def test_an_admin_offers_direct_debit_on_a_mollie_regie_from_the_console(client,
         assert Regie.objects.get().direct_debit_enabled
     page = html.unescape(client.get(path).content.decode())
     assert f"/console/facturation/regies/{regie.pk}/prelevements/" in page
+
+
+def test_the_pdf_says_when_the_invoice_will_be_debited(client, commune_a, mollie):
+    from billing.console_selectors import get_invoice
+    from billing.pdf import render_invoice_pdf
+
+    _offer_direct_debit(commune_a)
+    family = _family(commune_a)
+    _sign(client, commune_a, family, mollie)
+    invoice = _invoice(commune_a, family)
+    with commune_context(commune_a):
+        document = render_invoice_pdf(
+            invoice=get_invoice(invoice_id=invoice.pk), commune=commune_a, compress=False
+        )
+    # then the PDF names the debit date instead of "à payer avant"
+    assert b"sera pr" in document and b"payer avant" not in document
+
+
+def test_the_beat_task_collects_in_each_commune_on_the_given_day(client, commune_a, mollie, settings):
+    from billing.tasks import collect_direct_debits
+
+    _offer_direct_debit(commune_a)
+    family = _family(commune_a)
+    _sign(client, commune_a, family, mollie)
+    invoice = _invoice(commune_a, family)
+    kwargs = {"schema_name": commune_a.schema_name}
+    # when the task runs the day before, then on the due date
+    before = (invoice.due_date - dt.timedelta(days=1)).isoformat()
+    assert collect_direct_debits.apply(kwargs={**kwargs, "today": before}).get() == 0
+    assert collect_direct_debits.apply(kwargs={**kwargs, "today": invoice.due_date.isoformat()}).get() == 1
+    # then one debit was sent, and beat runs the task every morning
+    assert len(_recurring(mollie)) == 1
+    assert settings.CELERY_BEAT_SCHEDULE["collect-direct-debits"]["task"] == (
+        "billing.tasks.collect_direct_debits_everywhere"
+    )
