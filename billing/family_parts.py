@@ -119,9 +119,19 @@ class InvoiceLists:
         return sum((i.amount_due for i in self.hidden_unpaid), Decimal("0.00"))
 
     @property
+    def payable(self) -> list[FamilyInvoice]:
+        """The invoices the family pays itself: not those its bank will be debited for."""
+        return [i for i in self.to_pay if not i.debit_pending]
+
+    @property
+    def to_debit_total(self) -> Decimal:
+        return sum((i.amount_due for i in self.to_pay if i.debit_pending), Decimal("0.00"))
+
+    @property
     def to_pay_total(self) -> Decimal:
-        """What the family owes: hiding an unpaid invoice does not make it paid."""
-        return sum((i.amount_due for i in self.to_pay), Decimal("0.00")) + self.hidden_unpaid_total
+        """What the family owes and pays itself: hiding an unpaid invoice does not make it
+        paid; an invoice to be debited is paid by its bank."""
+        return sum((i.amount_due for i in self.payable), Decimal("0.00")) + self.hidden_unpaid_total
 
     @property
     def to_pay_groups(self) -> list[InvoiceGroup]:

@@ -197,6 +197,8 @@ def test_an_invoice_is_debited_once_on_its_due_date(client, commune_a, mollie):
     day = f"{invoice.due_date.day} "
     page = html.unescape(client.get("/factures/").content.decode())
     assert "sera prélevée le " + day in page
+    assert "Les factures prélevées automatiquement (4,05\xa0€) n'en font pas partie" in page
+    assert "Payer les factures sélectionnées" not in page
     assert "sera prélevée le " + day in mail.outbox[0].body
     detail = html.unescape(client.get(commune_path(commune_a, f"factures/{invoice.pk}/")).content.decode())
     assert "Sera prélevée le " + day in detail
@@ -546,3 +548,17 @@ def test_the_beat_task_collects_in_each_commune_on_the_given_day(client, commune
     assert settings.CELERY_BEAT_SCHEDULE["collect-direct-debits"]["task"] == (
         "billing.tasks.collect_direct_debits_everywhere"
     )
+
+
+def test_an_invoice_to_be_debited_is_not_paid_by_hand(client, commune_a, mollie):
+    _offer_direct_debit(commune_a)
+    family = _family(commune_a)
+    _sign(client, commune_a, family, mollie)
+    invoice = _invoice(commune_a, family)
+    # when the family posts it to "Payer les factures sélectionnées" anyway
+    response = client.post("/factures/payer/", {"invoices": [f"jolieville:{invoice.pk}"]}, follow=True)
+    # then nothing starts, the page says why, and the dashboard does not ask to pay it
+    assert "Sélectionnez au moins une facture à payer." in html.unescape(response.content.decode())
+    with commune_context(commune_a):
+        assert PaymentAttempt.objects.filter(invoices=invoice).count() == 0
+    assert invoice.reference not in client.get("/").content.decode()
