@@ -50,7 +50,7 @@ def list_run_invoices(*, run: InvoicingRun) -> QuerySet[Invoice]:
 def get_invoice(*, invoice_id: int) -> Invoice:
     """The invoice with its run, family, lines, payments (who recorded them) and avoirs."""
     return _get(
-        Invoice.objects.select_related("run", "family", "regie").prefetch_related(
+        Invoice.objects.select_related("run", "family", "regie", "direct_debit").prefetch_related(
             "lines",
             "credit_notes",
             Prefetch("payments", queryset=Payment.objects.select_related("recorded_by", "receipt")),

@@ -271,6 +271,14 @@ def test_a_failed_debit_puts_the_invoice_back_to_pay_and_tells_the_family(client
         ).content.decode()
     )
     assert invoice.reference in listing and "refusé par la banque" in listing
+    online = html.unescape(
+        client.get(commune_path(commune_a, "console/facturation/paiements-en-ligne/")).content.decode()
+    )
+    assert f"/console/facturation/regies/{regie.pk}/prelevements/" in online
+    detail = html.unescape(
+        client.get(commune_path(commune_a, f"console/facturation/factures/{invoice.pk}/")).content.decode()
+    )
+    assert "Prélèvement automatique" in detail and "Échoué" in detail
     dashboard = html.unescape(client.get(commune_path(commune_a, "console/")).content.decode())
     assert "prélèvement refusé, facture de nouveau à payer" in dashboard
 
