@@ -134,7 +134,12 @@ def get_dashboard_counts(*, commune, account: Account, now: dt.datetime | None =
         & ~Q(flagged__contains=FLAG_PAID_LATE)
         & Q(amount_charged_back=0)
     )
-    stuck = ~Q(status__in=PaymentAttempt.FINAL) & Q(created_at__lt=now - STUCK_AFTER)
+    # A direct debit stays pending for days at the bank: that is not being stuck.
+    stuck = (
+        ~Q(status__in=PaymentAttempt.FINAL)
+        & Q(created_at__lt=now - STUCK_AFTER)
+        & Q(direct_debit__isnull=True)
+    )
     debit_failed = Q(direct_debit__status="failed", direct_debit__invoice__status=Invoice.Status.ISSUED)
     attempts = PaymentAttempt.objects.aggregate(
         payments_to_look_at=Count(

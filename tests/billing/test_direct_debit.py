@@ -27,6 +27,7 @@ from billing.models import (
     Receipt,
     Regie,
 )
+from console.dashboard import get_dashboard_counts
 from foyer.errors import FoyerError
 from reservations.models import Booking
 from tenants.context import commune_context
@@ -221,6 +222,15 @@ def test_an_invoice_is_debited_once_on_its_due_date(client, commune_a, mollie):
     posted = [r for r in mollie.requests if r["method"] == "POST" and r["path"] == "/v2/payments"]
     assert posted[-1]["idempotency_key"] == attempt.idempotency_key
     assert "prélèvement en cours" in html.unescape(client.get("/factures/").content.decode())
+    # a debit pending at the bank for days is not a payment stuck "en cours"
+    with commune_context(commune_a):
+        PaymentAttempt.objects.filter(pk=attempt.pk).update(
+            created_at=attempt.created_at - dt.timedelta(days=3)
+        )
+        counts = get_dashboard_counts(
+            commune=commune_a, account=make_staff(commune_a, "agent@jolieville.test"), now=debit.updated_at
+        )
+        assert counts.payments_stuck == 0
     # when the bank pays it
     mollie.set_status(payment["id"], "paid", webhook=False)
     _webhook(client, commune_a, attempt)
