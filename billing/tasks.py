@@ -11,6 +11,8 @@ from tenants.tasks import TenantTask, send_to_every_commune
 from .gateway import ProviderUnavailable
 from .models import Invoice, PaymentAttempt, Receipt
 
+DEBIT_RECONCILE_EVERY = dt.timedelta(hours=6)
+
 
 @app.task(base=TenantTask)
 def send_invoice_emails(*, run_id: int) -> int:
@@ -48,16 +50,22 @@ def reconcile_payments(*, older_than_minutes: int = 10) -> int:
     """Payments whose webhook never came: ask the provider where they stand."""
     from .payments import sync_attempt
 
-    cutoff = timezone.now() - dt.timedelta(minutes=older_than_minutes)
-    attempts = PaymentAttempt.objects.filter(
-        provider_id__isnull=False,
-        updated_at__lt=cutoff,
-        status__in=(
-            PaymentAttempt.Status.OPEN,
-            PaymentAttempt.Status.PENDING,
-            PaymentAttempt.Status.AUTHORIZED,
-        ),
-    ).values_list("pk", flat=True)
+    now = timezone.now()
+    cutoff = now - dt.timedelta(minutes=older_than_minutes)
+    attempts = (
+        PaymentAttempt.objects.filter(
+            provider_id__isnull=False,
+            updated_at__lt=cutoff,
+            status__in=(
+                PaymentAttempt.Status.OPEN,
+                PaymentAttempt.Status.PENDING,
+                PaymentAttempt.Status.AUTHORIZED,
+            ),
+        )
+        # A direct debit stays pending for days at the bank: asked about every few hours.
+        .exclude(direct_debit__isnull=False, updated_at__gte=now - DEBIT_RECONCILE_EVERY)
+        .values_list("pk", flat=True)
+    )
     count = 0
     for attempt_id in attempts:
         try:

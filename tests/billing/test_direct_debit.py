@@ -580,3 +580,25 @@ def test_an_invoice_to_be_debited_is_not_paid_by_hand(client, commune_a, mollie)
     with commune_context(commune_a):
         assert PaymentAttempt.objects.filter(invoices=invoice).count() == 0
     assert invoice.reference not in client.get("/").content.decode()
+
+
+def test_a_pending_debit_is_reconciled_every_few_hours_not_every_few_minutes(client, commune_a, mollie):
+    from billing.tasks import reconcile_payments
+
+    _offer_direct_debit(commune_a)
+    family = _family(commune_a)
+    _sign(client, commune_a, family, mollie)
+    invoice = _invoice(commune_a, family)
+    _collect(commune_a, invoice.due_date)
+    with commune_context(commune_a):
+        attempt = DirectDebit.objects.get().attempt
+        # when the reconciliation runs 20 minutes after the debit was sent: left alone
+        PaymentAttempt.objects.filter(pk=attempt.pk).update(
+            updated_at=attempt.updated_at - dt.timedelta(minutes=20)
+        )
+        assert reconcile_payments.apply(kwargs={"schema_name": commune_a.schema_name}).get() == 0
+        # and 7 hours after: asked about
+        PaymentAttempt.objects.filter(pk=attempt.pk).update(
+            updated_at=attempt.updated_at - dt.timedelta(hours=7)
+        )
+        assert reconcile_payments.apply(kwargs={"schema_name": commune_a.schema_name}).get() == 1
