@@ -104,6 +104,20 @@ def _collect(commune, today):
         return direct_debit.collect_due_debits(today=today)
 
 
+def _sent_debit(client, commune, mollie):
+    """A family with a valid mandate, its invoice, and the debit sent on its due date: the
+    invoice, the recurring payment at the fake Mollie and Foyer's attempt."""
+    _offer_direct_debit(commune)
+    family = _family(commune)
+    _sign(client, commune, family, mollie)
+    invoice = _invoice(commune, family)
+    _collect(commune, invoice.due_date)
+    [payment] = _recurring(mollie)
+    with commune_context(commune):
+        attempt = DirectDebit.objects.select_related("attempt").get().attempt
+    return invoice, payment, attempt
+
+
 def test_signing_a_mandate_keeps_only_the_last_digits_of_the_iban(client, commune_a, mollie):
     # given a régie that offers direct debit
     _offer_direct_debit(commune_a)
@@ -245,14 +259,7 @@ def test_an_invoice_is_debited_once_on_its_due_date(client, commune_a, mollie):
 
 
 def test_a_failed_debit_puts_the_invoice_back_to_pay_and_tells_the_family(client, commune_a, mollie):
-    _offer_direct_debit(commune_a)
-    family = _family(commune_a)
-    _sign(client, commune_a, family, mollie)
-    invoice = _invoice(commune_a, family)
-    _collect(commune_a, invoice.due_date)
-    [payment] = _recurring(mollie)
-    with commune_context(commune_a):
-        attempt = DirectDebit.objects.get().attempt
+    invoice, payment, attempt = _sent_debit(client, commune_a, mollie)
     mail.outbox.clear()
     # when the bank refuses the debit (insufficient funds)
     mollie.set_status(payment["id"], "failed", webhook=False)
@@ -294,14 +301,7 @@ def test_a_failed_debit_puts_the_invoice_back_to_pay_and_tells_the_family(client
 
 
 def test_a_chargeback_puts_a_debited_invoice_back_to_pay(client, commune_a, mollie):
-    _offer_direct_debit(commune_a)
-    family = _family(commune_a)
-    _sign(client, commune_a, family, mollie)
-    invoice = _invoice(commune_a, family)
-    _collect(commune_a, invoice.due_date)
-    [payment] = _recurring(mollie)
-    with commune_context(commune_a):
-        attempt = DirectDebit.objects.get().attempt
+    invoice, payment, attempt = _sent_debit(client, commune_a, mollie)
     mollie.set_status(payment["id"], "paid", webhook=False)
     _webhook(client, commune_a, attempt)
     mail.outbox.clear()
@@ -585,13 +585,8 @@ def test_an_invoice_to_be_debited_is_not_paid_by_hand(client, commune_a, mollie)
 def test_a_pending_debit_is_reconciled_every_few_hours_not_every_few_minutes(client, commune_a, mollie):
     from billing.tasks import reconcile_payments
 
-    _offer_direct_debit(commune_a)
-    family = _family(commune_a)
-    _sign(client, commune_a, family, mollie)
-    invoice = _invoice(commune_a, family)
-    _collect(commune_a, invoice.due_date)
+    _sent, _payment, attempt = _sent_debit(client, commune_a, mollie)
     with commune_context(commune_a):
-        attempt = DirectDebit.objects.get().attempt
         # when the reconciliation runs 20 minutes after the debit was sent: left alone
         PaymentAttempt.objects.filter(pk=attempt.pk).update(
             updated_at=attempt.updated_at - dt.timedelta(minutes=20)
