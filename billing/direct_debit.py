@@ -243,13 +243,9 @@ def _refund_first_payment(mandate: DebitMandate) -> None:
 def revoke_mandate(*, family_ids: list[int], mandate_id: int) -> DebitMandate:
     """ "Arrêter le prélèvement automatique": revoked at Mollie, then here; the debits not yet
     sent are canceled (one already sent to the bank cannot be called back)."""
-    mandate = (
-        DebitMandate.objects.select_related("regie")
-        .filter(pk=mandate_id, family_id__in=family_ids, status__in=DebitMandate.LIVE)
-        .first()
-    )
-    if mandate is None:
-        raise NotFound(_("Ce mandat de prélèvement n'est plus actif."))
+    from .selectors import get_family_mandate
+
+    mandate = get_family_mandate(family_ids=family_ids, mandate_id=mandate_id)
     if mandate.mandate_id:
         try:
             gateway_for(mandate.regie).revoke_mandate(

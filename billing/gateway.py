@@ -141,6 +141,17 @@ def to_provider_amount(amount: Decimal) -> dict:
     return {"currency": "EUR", "value": f"{amount:.2f}"}
 
 
+def _payment_data(amount: Decimal, description: str, webhook_url: str, metadata: dict, **more: str) -> dict:
+    """A Mollie payment's JSON; ``more``: redirectUrl, customerId, mandateId, sequenceType."""
+    return {
+        "amount": to_provider_amount(amount),
+        "description": description,
+        "webhookUrl": webhook_url,
+        "metadata": metadata,
+        **more,
+    }
+
+
 def _money(value: dict | None) -> Decimal:
     return Decimal(value["value"]) if value else Decimal("0.00")
 
@@ -194,15 +205,11 @@ class MollieGateway:
         idempotency_key: str,
         payer_email: str = "",
     ) -> ProviderPayment:
-        data = {
-            "amount": to_provider_amount(amount),
-            "description": description,
-            "redirectUrl": redirect_url,
-            "webhookUrl": webhook_url,
-            "metadata": metadata,
-        }
-        payment = self._call(self.client.payments.create, data, idempotency_key=idempotency_key)
-        return self._payment(payment)
+        data = _payment_data(amount, description, webhook_url, metadata, redirectUrl=redirect_url)
+        return self._create(data, idempotency_key)
+
+    def _create(self, data: dict, idempotency_key: str) -> ProviderPayment:
+        return self._payment(self._call(self.client.payments.create, data, idempotency_key=idempotency_key))
 
     def get_payment(self, payment_id: str, *, created_at: dt.datetime | None = None) -> ProviderPayment:
         return self._payment(self._call(self.client.payments.get, payment_id))
@@ -240,16 +247,16 @@ class MollieGateway:
         metadata: dict,
         idempotency_key: str,
     ) -> ProviderPayment:
-        data = {
-            "amount": to_provider_amount(amount),
-            "description": description,
-            "redirectUrl": redirect_url,
-            "webhookUrl": webhook_url,
-            "metadata": metadata,
-            "customerId": customer_id,
-            "sequenceType": "first",
-        }
-        return self._payment(self._call(self.client.payments.create, data, idempotency_key=idempotency_key))
+        data = _payment_data(
+            amount,
+            description,
+            webhook_url,
+            metadata,
+            redirectUrl=redirect_url,
+            customerId=customer_id,
+            sequenceType="first",
+        )
+        return self._create(data, idempotency_key)
 
     def create_recurring_payment(
         self,
@@ -262,16 +269,16 @@ class MollieGateway:
         metadata: dict,
         idempotency_key: str,
     ) -> ProviderPayment:
-        data = {
-            "amount": to_provider_amount(amount),
-            "description": description,
-            "webhookUrl": webhook_url,
-            "metadata": metadata,
-            "customerId": customer_id,
-            "mandateId": mandate_id,
-            "sequenceType": "recurring",
-        }
-        return self._payment(self._call(self.client.payments.create, data, idempotency_key=idempotency_key))
+        data = _payment_data(
+            amount,
+            description,
+            webhook_url,
+            metadata,
+            customerId=customer_id,
+            mandateId=mandate_id,
+            sequenceType="recurring",
+        )
+        return self._create(data, idempotency_key)
 
     def _customer(self, customer_id: str):
         from mollie.api.objects.customer import Customer

@@ -177,17 +177,24 @@ def booking_pay(request: HttpRequest, booking_id: int) -> HttpResponse:
     return pay_carts(request, [(request.commune, cart_id)], fallback="portal:week")
 
 
-@login_required
-def payment_return(request: HttpRequest, attempt_id: int) -> HttpResponse:
-    """Where the provider sends the family back: never the proof of payment, but if the
-    webhook has not arrived yet, ask the provider now. Says what is paid and what is next."""
-    scope = get_family_scope_in(request.user, request.commune)
+def _returned_attempt(scope, attempt_id: int) -> PaymentAttempt:
+    """The family's attempt the provider sent it back from, asked about if the webhook has not
+    come yet (never the proof of payment: a provider that does not answer leaves it as it is)."""
     attempt = payments.get_family_attempt(family_ids=scope.family_ids, attempt_id=attempt_id)
     if attempt.status not in PaymentAttempt.FINAL:
         try:
             attempt = payments.sync_attempt(attempt_id=attempt.pk, source="return")
         except (ProviderUnavailable, FoyerError):
             pass
+    return attempt
+
+
+@login_required
+def payment_return(request: HttpRequest, attempt_id: int) -> HttpResponse:
+    """Where the provider sends the family back: never the proof of payment, but if the
+    webhook has not arrived yet, ask the provider now. Says what is paid and what is next."""
+    scope = get_family_scope_in(request.user, request.commune)
+    attempt = _returned_attempt(scope, attempt_id)
     plan = payment_plans.plan_of_attempt(account=request.user, commune=request.commune, attempt_id=attempt.pk)
     step = next((s for s in plan.ordered_steps if s.attempt_id == attempt.pk), None) if plan else None
     return render(
@@ -290,12 +297,7 @@ def mandate_return(request: HttpRequest, attempt_id: int) -> HttpResponse:
     from billing.models import DebitMandate
 
     scope = get_family_scope_in(request.user, request.commune)
-    attempt = payments.get_family_attempt(family_ids=scope.family_ids, attempt_id=attempt_id)
-    if attempt.status not in PaymentAttempt.FINAL:
-        try:
-            attempt = payments.sync_attempt(attempt_id=attempt.pk, source="return")
-        except (ProviderUnavailable, FoyerError):
-            pass
+    attempt = _returned_attempt(scope, attempt_id)
     mandate = DebitMandate.objects.filter(first_attempt=attempt).first()
     if mandate is None:
         raise NotFound()
