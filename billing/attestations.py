@@ -173,6 +173,12 @@ def _add(into: dict[Key, Decimal], shares: dict[Key, Decimal]) -> None:
         into[key] = into.get(key, ZERO) + amount
 
 
+def _paid_attempts():
+    """Online payments that paid something: not the 0,01 € that signs a direct-debit mandate
+    (refunded at once, it pays for no childcare)."""
+    return PaymentAttempt.objects.filter(status=PaymentAttempt.Status.PAID, mandate_signup__isnull=True)
+
+
 class _Ledger:
     """The family's movements of money in the current commune in one year."""
 
@@ -236,7 +242,7 @@ class _Ledger:
                     split(payment.amount, self.invoice_weights(payment.invoice_id)),
                 )
             )
-        paid = PaymentAttempt.objects.filter(family_id=self.family_id, status=PaymentAttempt.Status.PAID)
+        paid = _paid_attempts().filter(family_id=self.family_id)
         refunds = list(
             Refund.objects.filter(self._in_year("created_at"), attempt__in=paid).exclude(provider_id="")
         )
@@ -367,7 +373,7 @@ def years_with_payments(*, family_id: int) -> list[int]:
     def years(queryset, name: str) -> set[int]:
         return set(queryset.annotate(y=ExtractYear(name, tzinfo=zone)).values_list("y", flat=True).distinct())
 
-    paid = PaymentAttempt.objects.filter(family_id=family_id, status=PaymentAttempt.Status.PAID)
+    paid = _paid_attempts().filter(family_id=family_id)
     found = (
         years(Payment.objects.filter(invoice__family_id=family_id), "received_at")
         | years(paid.filter(settled_at__isnull=False), "settled_at")
@@ -383,12 +389,15 @@ def families_with_payments(*, year: int) -> list[int]:
     counter = Payment.objects.filter(received_at__gte=start, received_at__lt=end).values_list(
         "invoice__family_id", flat=True
     )
-    online = PaymentAttempt.objects.filter(
-        Q(settled_at__gte=start, settled_at__lt=end)
-        | Q(refunds__created_at__gte=start, refunds__created_at__lt=end)
-        | Q(amount_charged_back__gt=0, updated_at__gte=start, updated_at__lt=end),
-        status=PaymentAttempt.Status.PAID,
-    ).values_list("family_id", flat=True)
+    online = (
+        _paid_attempts()
+        .filter(
+            Q(settled_at__gte=start, settled_at__lt=end)
+            | Q(refunds__created_at__gte=start, refunds__created_at__lt=end)
+            | Q(amount_charged_back__gt=0, updated_at__gte=start, updated_at__lt=end)
+        )
+        .values_list("family_id", flat=True)
+    )
     return sorted(set(counter) | set(online))
 
 

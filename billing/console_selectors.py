@@ -5,6 +5,7 @@ absent row (another commune's rows live in another schema)."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Count, Prefetch, QuerySet, Sum
@@ -64,7 +65,7 @@ def list_run_invoices(*, run: InvoicingRun) -> QuerySet[Invoice]:
 def get_invoice(*, invoice_id: int) -> Invoice:
     """The invoice with its run, family, lines, payments (who recorded them) and avoirs."""
     return _get(
-        Invoice.objects.select_related("run", "family", "regie").prefetch_related(
+        Invoice.objects.select_related("run", "family", "regie", "direct_debit").prefetch_related(
             "lines",
             "credit_notes",
             Prefetch("payments", queryset=Payment.objects.select_related("recorded_by", "receipt")),
@@ -118,3 +119,31 @@ def list_regie_receipts(
     if until:
         receipts = receipts.filter(received_at__date__lte=until)
     return receipts
+
+
+@dataclass
+class DirectDebitOverview:
+    mandates: list
+    upcoming: list
+    failed: list
+
+
+def direct_debit_overview(*, regie: Regie, limit: int = 200) -> DirectDebitOverview:
+    """A régie's mandates (newest first), its debits to come and those that failed."""
+    from .models import DebitMandate, DirectDebit
+
+    debits = DirectDebit.objects.filter(mandate__regie=regie).select_related("invoice", "mandate")
+    return DirectDebitOverview(
+        mandates=list(
+            DebitMandate.objects.filter(regie=regie)
+            .exclude(status=DebitMandate.Status.INVALID)
+            .select_related("family")
+            .order_by("-created_at")[:limit]
+        ),
+        upcoming=list(
+            debits.filter(status__in=[DirectDebit.Status.SCHEDULED, DirectDebit.Status.SUBMITTED]).order_by(
+                "collect_on", "pk"
+            )[:limit]
+        ),
+        failed=list(debits.filter(status=DirectDebit.Status.FAILED).order_by("-updated_at")[:limit]),
+    )

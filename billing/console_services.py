@@ -91,6 +91,7 @@ def save_regie(
     payfip_numcli: str = "",
     payfip_saisie: str = PayfipMode.TEST,
     address: str = "",
+    direct_debit_enabled: bool = False,
     actor=None,
     now: dt.datetime | None = None,
 ) -> Regie:
@@ -138,6 +139,7 @@ def save_regie(
         regie.payfip_numcli = payfip_numcli
         regie.payfip_saisie = payfip_saisie
         regie.address = (address or "").strip()
+        regie.direct_debit_enabled = direct_debit_enabled
         try:
             regie.full_clean(validate_unique=False, validate_constraints=False)
         except ValidationError as exc:
@@ -152,6 +154,14 @@ def save_regie(
         elif online_payment and not (mollie_key or regie.mollie_key_encrypted):
             errors.setdefault("online_payment", []).append(
                 _("Enregistrez d'abord une clé API Mollie pour activer le paiement en ligne.")
+            )
+        if direct_debit_enabled and regie.payfip:
+            errors.setdefault("direct_debit_enabled", []).append(
+                _("Le prélèvement automatique passe par Mollie : PayFiP ne le propose pas dans Foyer.")
+            )
+        elif direct_debit_enabled and not online_payment:
+            errors.setdefault("direct_debit_enabled", []).append(
+                _("Activez d'abord le paiement en ligne avec Mollie : le prélèvement automatique en dépend.")
             )
         if errors:
             raise FoyerError("invalid", _("La régie n'a pas été enregistrée."), extra={"fields": errors})

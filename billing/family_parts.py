@@ -20,8 +20,10 @@ from .models import Invoice, Payment
 # Parameters after the schema name: family ids. Ordered by the router: due date, id.
 INVOICES_PART = """
 SELECT %s::text, i.id, i.reference, i.period_start, i.total, i.paid_amount, i.status, i.due_date,
-       i.hidden_by_family, i.issued_at, i.payer_name, r.online_payment, r.id, r.name, i.source
+       i.hidden_by_family, i.issued_at, i.payer_name, r.online_payment, r.id, r.name, i.source,
+       d.status, d.collect_on, d.outcome
 FROM {s}.billing_invoice i JOIN {s}.billing_regie r ON r.id = i.regie_id
+LEFT JOIN {s}.billing_directdebit d ON d.invoice_id = i.id
 WHERE i.family_id = ANY(%s) AND i.status <> 'draft'
 """
 
@@ -43,6 +45,14 @@ class FamilyInvoice:
     regie_id: int
     regie_name: str
     source: str
+    debit_status: str | None = None  # billing.DirectDebit.Status, when the invoice has a debit
+    debit_on: dt.date | None = None
+    debit_outcome: str | None = None
+
+    @property
+    def debit_pending(self) -> bool:
+        """To be debited (or being debited): not to pay by hand."""
+        return self.unpaid and self.debit_status in ("scheduled", "submitted")
 
     @property
     def amount_due(self) -> Decimal:
@@ -111,9 +121,19 @@ class InvoiceLists:
         return sum((i.amount_due for i in self.hidden_unpaid), Decimal("0.00"))
 
     @property
+    def payable(self) -> list[FamilyInvoice]:
+        """The invoices the family pays itself: not those its bank will be debited for."""
+        return [i for i in self.to_pay if not i.debit_pending]
+
+    @property
+    def to_debit_total(self) -> Decimal:
+        return sum((i.amount_due for i in self.to_pay if i.debit_pending), Decimal("0.00"))
+
+    @property
     def to_pay_total(self) -> Decimal:
-        """What the family owes: hiding an unpaid invoice does not make it paid."""
-        return sum((i.amount_due for i in self.to_pay), Decimal("0.00")) + self.hidden_unpaid_total
+        """What the family owes and pays itself: hiding an unpaid invoice does not make it
+        paid; an invoice to be debited is paid by its bank."""
+        return sum((i.amount_due for i in self.payable), Decimal("0.00")) + self.hidden_unpaid_total
 
     @property
     def to_pay_groups(self) -> list[InvoiceGroup]:
@@ -223,11 +243,25 @@ CROSS JOIN LATERAL (
   SELECT a.family_id, extract(year FROM a.settled_at AT TIME ZONE z.timezone)::int
   FROM {s}.billing_paymentattempt a
   WHERE a.family_id = ANY(%s) AND a.status = 'paid' AND a.settled_at IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM {s}.billing_debitmandate m WHERE m.first_attempt_id = a.id)
   UNION
   SELECT a.family_id, extract(year FROM r.created_at AT TIME ZONE z.timezone)::int
   FROM {s}.billing_refund r JOIN {s}.billing_paymentattempt a ON a.id = r.attempt_id
   WHERE a.family_id = ANY(%s) AND a.status = 'paid' AND r.provider_id <> ''
+    AND NOT EXISTS (SELECT 1 FROM {s}.billing_debitmandate m WHERE m.first_attempt_id = a.id)
 ) f
+"""
+
+
+# Parameters after the schema name: family ids. The régies that offer direct debit, with the
+# family's mandate there (signed or being signed), if any.
+DIRECT_DEBIT_PART = """
+SELECT %s::text, r.id, r.name, m.id, m.status, m.iban_last4, m.holder_name, m.signed_on
+FROM {s}.billing_regie r
+LEFT JOIN {s}.billing_debitmandate m
+  ON m.regie_id = r.id AND m.family_id = ANY(%s) AND m.status IN ('pending', 'valid')
+WHERE r.direct_debit_enabled AND r.online_payment AND r.payment_provider = 'mollie'
+  AND r.mollie_key_encrypted <> ''
 """
 
 
@@ -256,3 +290,25 @@ def attestation_years(
     for entry in found.values():
         entry.years.sort(reverse=True)
     return sorted(found.values(), key=lambda e: (e.commune.name, e.family_name, e.family_id))
+
+
+@dataclass
+class FamilyDirectDebit:
+    """A régie that offers "prélèvement automatique", and the family's mandate there."""
+
+    commune: Commune
+    regie_id: int
+    regie_name: str
+    mandate_id: int | None
+    mandate_status: str | None
+    iban_last4: str | None
+    holder_name: str | None
+    signed_on: dt.date | None
+
+    @property
+    def heading(self) -> str:
+        return f"{self.commune.name} – {self.regie_name}"
+
+    @property
+    def active(self) -> bool:
+        return self.mandate_status == "valid"

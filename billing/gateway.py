@@ -43,6 +43,22 @@ class ProviderPayment:
     checkout_url: str = ""
     amount_refunded: Decimal | None = Decimal("0.00")
     amount_charged_back: Decimal = Decimal("0.00")
+    # Direct debit (Mollie): the mandate a first payment created, or a recurring one uses.
+    mandate_id: str = ""
+    customer_id: str = ""
+    sequence_type: str = "oneoff"
+
+
+@dataclass(frozen=True)
+class ProviderMandate:
+    """A SEPA direct-debit mandate as the provider tells it, without the IBAN: only its last
+    four characters leave this module."""
+
+    id: str
+    status: str  # valid, pending, invalid
+    iban_last4: str
+    holder_name: str
+    signed_on: dt.date | None
 
 
 class PaymentProvider(Protocol):
@@ -69,6 +85,41 @@ class PaymentProvider(Protocol):
     def refund(self, *, payment_id: str, amount: Decimal, description: str, idempotency_key: str) -> str: ...
 
 
+class DirectDebitProvider(PaymentProvider, Protocol):
+    """What a provider that collects by SEPA direct debit (Mollie) also does: a customer per
+    family, a first payment that signs the mandate, recurring payments on it."""
+
+    def create_customer(self, *, name: str, email: str, metadata: dict, idempotency_key: str) -> str: ...
+
+    def create_first_payment(
+        self,
+        *,
+        customer_id: str,
+        amount: Decimal,
+        description: str,
+        redirect_url: str,
+        webhook_url: str,
+        metadata: dict,
+        idempotency_key: str,
+    ) -> ProviderPayment: ...
+
+    def create_recurring_payment(
+        self,
+        *,
+        customer_id: str,
+        mandate_id: str,
+        amount: Decimal,
+        description: str,
+        webhook_url: str,
+        metadata: dict,
+        idempotency_key: str,
+    ) -> ProviderPayment: ...
+
+    def get_mandate(self, *, customer_id: str, mandate_id: str) -> ProviderMandate: ...
+
+    def revoke_mandate(self, *, customer_id: str, mandate_id: str) -> None: ...
+
+
 def gateway_for(regie: Regie) -> PaymentProvider:
     """The provider of this régie, with its own credentials. The caller checks first that the
     régie takes online payments (:func:`is_configured`)."""
@@ -88,6 +139,17 @@ def is_configured(regie: Regie) -> bool:
 
 def to_provider_amount(amount: Decimal) -> dict:
     return {"currency": "EUR", "value": f"{amount:.2f}"}
+
+
+def _payment_data(amount: Decimal, description: str, webhook_url: str, metadata: dict, **more: str) -> dict:
+    """A Mollie payment's JSON; ``more``: redirectUrl, customerId, mandateId, sequenceType."""
+    return {
+        "amount": to_provider_amount(amount),
+        "description": description,
+        "webhookUrl": webhook_url,
+        "metadata": metadata,
+        **more,
+    }
 
 
 def _money(value: dict | None) -> Decimal:
@@ -127,6 +189,9 @@ class MollieGateway:
             checkout_url=((payment.get("_links") or {}).get("checkout") or {}).get("href", ""),
             amount_refunded=_money(payment.get("amountRefunded")),
             amount_charged_back=_money(payment.get("amountChargedBack")),
+            mandate_id=payment.get("mandateId") or "",
+            customer_id=payment.get("customerId") or "",
+            sequence_type=payment.get("sequenceType") or "oneoff",
         )
 
     def create_payment(
@@ -140,15 +205,11 @@ class MollieGateway:
         idempotency_key: str,
         payer_email: str = "",
     ) -> ProviderPayment:
-        data = {
-            "amount": to_provider_amount(amount),
-            "description": description,
-            "redirectUrl": redirect_url,
-            "webhookUrl": webhook_url,
-            "metadata": metadata,
-        }
-        payment = self._call(self.client.payments.create, data, idempotency_key=idempotency_key)
-        return self._payment(payment)
+        data = _payment_data(amount, description, webhook_url, metadata, redirectUrl=redirect_url)
+        return self._create(data, idempotency_key)
+
+    def _create(self, data: dict, idempotency_key: str) -> ProviderPayment:
+        return self._payment(self._call(self.client.payments.create, data, idempotency_key=idempotency_key))
 
     def get_payment(self, payment_id: str, *, created_at: dt.datetime | None = None) -> ProviderPayment:
         return self._payment(self._call(self.client.payments.get, payment_id))
@@ -165,3 +226,77 @@ class MollieGateway:
     def check_key(self) -> None:
         """Raise ProviderRefused when the provider rejects the key."""
         self._call(self.client.payments.list, limit=1)
+
+    # --- direct debit (customers, mandates, first and recurring payments) ------------------
+
+    def create_customer(self, *, name: str, email: str, metadata: dict, idempotency_key: str) -> str:
+        data = {"name": name, "metadata": metadata}
+        if email:
+            data["email"] = email
+        customer = self._call(self.client.customers.create, data, idempotency_key=idempotency_key)
+        return customer["id"]
+
+    def create_first_payment(
+        self,
+        *,
+        customer_id: str,
+        amount: Decimal,
+        description: str,
+        redirect_url: str,
+        webhook_url: str,
+        metadata: dict,
+        idempotency_key: str,
+    ) -> ProviderPayment:
+        data = _payment_data(
+            amount,
+            description,
+            webhook_url,
+            metadata,
+            redirectUrl=redirect_url,
+            customerId=customer_id,
+            sequenceType="first",
+        )
+        return self._create(data, idempotency_key)
+
+    def create_recurring_payment(
+        self,
+        *,
+        customer_id: str,
+        mandate_id: str,
+        amount: Decimal,
+        description: str,
+        webhook_url: str,
+        metadata: dict,
+        idempotency_key: str,
+    ) -> ProviderPayment:
+        data = _payment_data(
+            amount,
+            description,
+            webhook_url,
+            metadata,
+            customerId=customer_id,
+            mandateId=mandate_id,
+            sequenceType="recurring",
+        )
+        return self._create(data, idempotency_key)
+
+    def _customer(self, customer_id: str):
+        from mollie.api.objects.customer import Customer
+
+        return Customer({"id": customer_id}, self.client)
+
+    def get_mandate(self, *, customer_id: str, mandate_id: str) -> ProviderMandate:
+        mandate = self._call(self._customer(customer_id).mandates.get, mandate_id)
+        details = mandate.get("details") or {}
+        account = (details.get("consumerAccount") or "").replace(" ", "")
+        signed = mandate.get("signatureDate")
+        return ProviderMandate(
+            id=mandate["id"],
+            status=mandate.get("status", ""),
+            iban_last4=account[-4:],
+            holder_name=details.get("consumerName") or "",
+            signed_on=dt.date.fromisoformat(signed) if signed else None,
+        )
+
+    def revoke_mandate(self, *, customer_id: str, mandate_id: str) -> None:
+        self._call(self._customer(customer_id).mandates.delete, mandate_id)

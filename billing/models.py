@@ -133,6 +133,14 @@ class Regie(models.Model):
             "DGFiP valide la régie. Production : les paiements réels."
         ),
     )
+    direct_debit_enabled = models.BooleanField(
+        _("prélèvement automatique"),
+        default=False,
+        help_text=_(
+            "Les familles peuvent signer un mandat SEPA depuis « Mes factures » : leurs factures sont "
+            "prélevées à l'échéance. Avec Mollie seulement."
+        ),
+    )
     mollie_key_encrypted = models.TextField(blank=True)
     mollie_mode = models.CharField(max_length=4, blank=True)
     mollie_checked_at = models.DateTimeField(null=True, blank=True)
@@ -591,3 +599,85 @@ class AttestationSending(models.Model):
 
     def __str__(self) -> str:
         return f"{self.family_id} {self.year}"
+
+
+class DebitMandate(models.Model):
+    """A family's SEPA direct-debit mandate in the régie's Mollie account, signed through a
+    first payment made for a Mollie customer. Foyer keeps the provider's references, the last
+    four characters of the IBAN and the holder's name: never the IBAN."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("En cours de signature")
+        VALID = "valid", _("Actif")
+        INVALID = "invalid", _("Non signé")
+        REVOKED = "revoked", _("Révoqué")
+
+    LIVE = (Status.PENDING, Status.VALID)
+
+    regie = models.ForeignKey(Regie, on_delete=models.PROTECT, related_name="mandates")
+    family = identity_key("shared_identity.Family")
+    account = identity_key(settings.AUTH_USER_MODEL, db_index=False)
+    customer_id = models.CharField(max_length=64)
+    mandate_id = models.CharField(max_length=64, blank=True)
+    first_attempt = models.OneToOneField(
+        PaymentAttempt, on_delete=models.PROTECT, null=True, blank=True, related_name="mandate_signup"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    iban_last4 = models.CharField(max_length=4, blank=True)
+    holder_name = models.CharField(max_length=255, blank=True)
+    signed_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["regie", "family"],
+                # Written as OR, not IN: a cloned schema deparses an IN list differently.
+                condition=Q(status="pending") | Q(status="valid"),
+                name="one_live_mandate_per_family_and_regie",
+            ),
+            models.UniqueConstraint(
+                fields=["mandate_id"], condition=~Q(mandate_id=""), name="mandate_id_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mandate_id or self.customer_id} ({self.status})"
+
+    @property
+    def masked_iban(self) -> str:
+        return f"•••• {self.iban_last4}" if self.iban_last4 else ""
+
+
+class DirectDebit(models.Model):
+    """The debit of one invoice on its due date through a valid mandate: one per invoice
+    (the database says so), submitted once, as one recurring payment at the provider."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", _("Prévu")
+        SUBMITTED = "submitted", _("En cours")
+        PAID = "paid", _("Prélevé")
+        FAILED = "failed", _("Échoué")
+        CANCELED = "canceled", _("Annulé")
+
+    invoice = models.OneToOneField(Invoice, on_delete=models.PROTECT, related_name="direct_debit")
+    mandate = models.ForeignKey(DebitMandate, on_delete=models.PROTECT, related_name="debits")
+    collect_on = models.DateField()
+    amount = models.DecimalField(**MONEY)
+    attempt = models.OneToOneField(
+        PaymentAttempt, on_delete=models.PROTECT, null=True, blank=True, related_name="direct_debit"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
+    # Why it failed or was canceled, for the agent and the family.
+    outcome = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["collect_on", "pk"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="direct_debit_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id} le {self.collect_on} ({self.status})"

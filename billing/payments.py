@@ -60,7 +60,7 @@ ACTIVE = (
 )
 
 
-def _commune_url(name: str, **kwargs) -> str:
+def commune_url(name: str, **kwargs) -> str:
     return settings.FOYER_BASE_URL + reverse(
         name, kwargs=kwargs, urlconf=commune_urlconf(connection.tenant.slug)
     )
@@ -100,7 +100,7 @@ def start_invoice_checkout(*, family_ids: list[int], account, invoice_ids: list[
                 ),
                 status=409,
             )
-        attempt = same or _new_attempt(
+        attempt = same or new_attempt(
             regie_id=invoices[0].regie_id,
             family_id=invoices[0].family_id,
             account=account,
@@ -149,7 +149,7 @@ def start_cart_checkout(
         open_attempt = cart.payment_attempts.filter(regie_id=regie_id, status__in=ACTIVE).first()
         if open_attempt is not None and open_attempt.amount != amount:
             open_attempt = None  # the cart changed since (a hold expired): a new checkout
-        attempt = open_attempt or _new_attempt(
+        attempt = open_attempt or new_attempt(
             regie_id=regie_id,
             family_id=cart.family_id,
             account=account,
@@ -160,7 +160,7 @@ def start_cart_checkout(
     return _open_at_provider(attempt)
 
 
-def _new_attempt(
+def new_attempt(
     *, regie_id: int, family_id, account, amount: Decimal, description: str, cart=None
 ) -> PaymentAttempt:
     if amount <= 0:
@@ -196,8 +196,8 @@ def _open_at_provider(attempt: PaymentAttempt) -> PaymentAttempt:
         provider = provider_gateway.create_payment(
             amount=attempt.amount,
             description=attempt.description,
-            redirect_url=_commune_url("commune:payment_return", attempt_id=attempt.pk),
-            webhook_url=_commune_url("commune:payment_webhook", token=attempt.webhook_token),
+            redirect_url=commune_url("commune:payment_return", attempt_id=attempt.pk),
+            webhook_url=commune_url("commune:payment_webhook", token=attempt.webhook_token),
             metadata={"attempt": attempt.pk, "commune": connection.schema_name, "regie": attempt.regie_id},
             idempotency_key=attempt.idempotency_key,
             payer_email=_payer_email(attempt),
@@ -210,6 +210,11 @@ def _open_at_provider(attempt: PaymentAttempt) -> PaymentAttempt:
             _("Le paiement en ligne de la commune est mal configuré : contactez la mairie."),
             status=502,
         ) from exc
+    return record_provider_payment(attempt, provider)
+
+
+def record_provider_payment(attempt: PaymentAttempt, provider: ProviderPayment) -> PaymentAttempt:
+    """Bind the attempt to the payment the provider made for it (once: a replay changes nothing)."""
     with transaction.atomic():
         attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
         if not attempt.provider_id:
@@ -218,7 +223,7 @@ def _open_at_provider(attempt: PaymentAttempt) -> PaymentAttempt:
             attempt.checkout_url = provider.checkout_url
             attempt.status = provider.status
             attempt.save(update_fields=["provider_id", "mode", "checkout_url", "status", "updated_at"])
-            _event(attempt, "create", provider)
+            record_event(attempt, "create", provider)
     return attempt
 
 
@@ -229,7 +234,9 @@ def _payer_email(attempt: PaymentAttempt) -> str:
     return Account.objects.filter(pk=attempt.account_id).values_list("email", flat=True).first() or ""
 
 
-def _event(attempt: PaymentAttempt, source: str, provider: ProviderPayment | None = None, **payload) -> None:
+def record_event(
+    attempt: PaymentAttempt, source: str, provider: ProviderPayment | None = None, **payload
+) -> None:
     data = (
         {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(provider).items()} if provider else {}
     )
@@ -251,13 +258,18 @@ def sync_attempt(*, attempt_id: int, source: str) -> PaymentAttempt:
     provider = gateway(attempt.regie).get_payment(attempt.provider_id, created_at=attempt.created_at)
     with transaction.atomic():
         attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
-        _event(attempt, source, provider)
+        record_event(attempt, source, provider)
         mismatch = _binding_mismatch(attempt, provider)
         if mismatch:
             attempt.flagged = mismatch
             attempt.save(update_fields=["flagged", "updated_at"])
             return attempt
         _apply(attempt, provider)
+        from .direct_debit import after_sync
+
+        follow_up = after_sync(attempt, provider)
+    if follow_up:
+        follow_up()
     return attempt
 
 
@@ -292,7 +304,8 @@ def _apply(attempt: PaymentAttempt, provider: ProviderPayment) -> None:
         attempt.status = Status.PAID
         attempt.settled_at = now
         fields.append("settled_at")
-        leftover = _settle(attempt)
+        # A mandate's first payment settles nothing: it signs the mandate (billing.direct_debit).
+        leftover = Decimal("0.00") if _signs_mandate(attempt) else _settle(attempt)
         notes = []
         if late:
             notes.append(_("payé après son expiration locale"))
@@ -311,6 +324,12 @@ def _apply(attempt: PaymentAttempt, provider: ProviderPayment) -> None:
     ):
         attempt.status = provider.status
     attempt.save(update_fields=fields)
+
+
+def _signs_mandate(attempt: PaymentAttempt) -> bool:
+    from .models import DebitMandate
+
+    return DebitMandate.objects.filter(first_attempt=attempt).exists()
 
 
 def _settle(attempt: PaymentAttempt) -> Decimal:
@@ -410,7 +429,7 @@ def refund_attempt(*, attempt_id: int, amount: Decimal, reason: str, actor=None)
         if refund.outside_provider:
             attempt.amount_refunded += amount
             attempt.save(update_fields=["amount_refunded", "updated_at"])
-            _event(attempt, "refund", amount=str(amount), outside_provider=True)
+            record_event(attempt, "refund", amount=str(amount), outside_provider=True)
             return refund
     try:
         provider_id = provider.refund(

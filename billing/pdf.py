@@ -63,6 +63,12 @@ def _long_date(day: dt.date) -> str:
 
 def _issue_line(invoice: Invoice, zone) -> str:
     issued = _long_date(timezone.localtime(invoice.issued_at, zone).date())
+    debit = getattr(invoice, "direct_debit", None) if invoice.pk else None
+    if debit is not None and debit.status in ("scheduled", "submitted", "paid"):
+        return _("Émise le %(issued)s, sera prélevée le %(due)s.") % {
+            "issued": issued,
+            "due": _long_date(debit.collect_on),
+        }
     if invoice.due_date is None:  # an imported invoice may have no due date
         return _("Émise le %(issued)s.") % {"issued": issued}
     return _("Émise le %(issued)s, à payer avant le %(due)s.") % {

@@ -17,7 +17,7 @@ def get_family_invoice(*, family_ids: list[int], invoice_id: int) -> Invoice:
     invoice = (
         Invoice.objects.filter(pk=invoice_id, family_id__in=family_ids)
         .exclude(status=Invoice.Status.DRAFT)
-        .select_related("regie")
+        .select_related("regie", "direct_debit")
         .prefetch_related(
             "lines",
             "credit_notes",
@@ -66,3 +66,28 @@ def get_family_credit_note(*, family_ids: list[int], credit_note_id: int) -> Cre
     if note is None:
         raise NotFound(_("Cet avoir n'existe pas."))
     return note
+
+
+def get_direct_debit_regie(*, regie_id: int):
+    """A régie of this commune that offers direct debit (else not found)."""
+    from .direct_debit import offers_direct_debit
+    from .models import Regie
+
+    regie = Regie.objects.filter(pk=regie_id).first()
+    if regie is None or not offers_direct_debit(regie):
+        raise NotFound(_("Cette régie ne propose pas le prélèvement automatique."))
+    return regie
+
+
+def get_family_mandate(*, family_ids: list[int], mandate_id: int):
+    """The family's mandate, signed or being signed (else not found, also when not theirs)."""
+    from .models import DebitMandate
+
+    mandate = (
+        DebitMandate.objects.select_related("regie")
+        .filter(pk=mandate_id, family_id__in=family_ids, status__in=DebitMandate.LIVE)
+        .first()
+    )
+    if mandate is None:
+        raise NotFound(_("Ce mandat de prélèvement n'est plus actif."))
+    return mandate

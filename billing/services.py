@@ -355,6 +355,9 @@ def issue_invoicing_run(*, run_id: int, actor=None, now: dt.datetime | None = No
         run.issued_at = now
         run.save(update_fields=["status", "issued_at"])
         audit_entries.record_invoicing_issued(run=run, invoices=invoices)
+        from .direct_debit import schedule_debits
+
+        schedule_debits(regie=regie, invoices=invoices)
         from .tasks import send_invoice_emails
 
         enqueue_on_commit(send_invoice_emails, schema_name=connection.schema_name, run_id=run.pk)

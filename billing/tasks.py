@@ -11,6 +11,8 @@ from tenants.tasks import TenantTask, send_to_every_commune
 from .gateway import ProviderUnavailable
 from .models import Invoice, PaymentAttempt, Receipt
 
+DEBIT_RECONCILE_EVERY = dt.timedelta(hours=6)
+
 
 @app.task(base=TenantTask)
 def send_invoice_emails(*, run_id: int) -> int:
@@ -25,7 +27,8 @@ def send_imported_invoice_emails(*, invoice_ids: list[int]) -> int:
 
 
 def _email_invoices(invoices) -> int:
-    by_family = {invoice.family_id: invoice for invoice in invoices}
+    # The e-mail says "sera prélevée le …" for an invoice to be debited.
+    by_family = {invoice.family_id: invoice for invoice in invoices.select_related("direct_debit")}
     return notifications.notify_families(
         family_ids=by_family,
         kind="invoice",
@@ -47,16 +50,22 @@ def reconcile_payments(*, older_than_minutes: int = 10) -> int:
     """Payments whose webhook never came: ask the provider where they stand."""
     from .payments import sync_attempt
 
-    cutoff = timezone.now() - dt.timedelta(minutes=older_than_minutes)
-    attempts = PaymentAttempt.objects.filter(
-        provider_id__isnull=False,
-        updated_at__lt=cutoff,
-        status__in=(
-            PaymentAttempt.Status.OPEN,
-            PaymentAttempt.Status.PENDING,
-            PaymentAttempt.Status.AUTHORIZED,
-        ),
-    ).values_list("pk", flat=True)
+    now = timezone.now()
+    cutoff = now - dt.timedelta(minutes=older_than_minutes)
+    attempts = (
+        PaymentAttempt.objects.filter(
+            provider_id__isnull=False,
+            updated_at__lt=cutoff,
+            status__in=(
+                PaymentAttempt.Status.OPEN,
+                PaymentAttempt.Status.PENDING,
+                PaymentAttempt.Status.AUTHORIZED,
+            ),
+        )
+        # A direct debit stays pending for days at the bank: asked about every few hours.
+        .exclude(direct_debit__isnull=False, updated_at__gte=now - DEBIT_RECONCILE_EVERY)
+        .values_list("pk", flat=True)
+    )
     count = 0
     for attempt_id in attempts:
         try:
@@ -90,6 +99,35 @@ def prepare_monthly_invoicing(*, today: str | None = None) -> list[int]:
 @app.task
 def prepare_monthly_invoicing_everywhere() -> None:
     send_to_every_commune(prepare_monthly_invoicing)
+
+
+@app.task(base=TenantTask, autoretry_for=(ProviderUnavailable,), retry_backoff=300, max_retries=6)
+def collect_direct_debits(*, today: str | None = None) -> int:
+    """The debits due by today (the commune's date), sent once each (billing.direct_debit)."""
+    from .direct_debit import collect_due_debits
+
+    return collect_due_debits(today=dt.date.fromisoformat(today) if today else None)
+
+
+@app.task
+def collect_direct_debits_everywhere() -> None:
+    send_to_every_commune(collect_direct_debits)
+
+
+@app.task(base=TenantTask)
+def send_debit_failed_email(*, debit_id: int) -> int:
+    """A debit failed or was charged back: the family learns the invoice is to pay again."""
+    from .models import DirectDebit
+
+    debit = DirectDebit.objects.select_related("invoice__regie").filter(pk=debit_id).first()
+    if debit is None or debit.status != DirectDebit.Status.FAILED:
+        return 0
+    return notifications.notify_families(
+        family_ids=[debit.invoice.family_id],
+        kind=None,
+        template="direct_debit_failed",
+        context={"debit": debit, "invoice": debit.invoice},
+    )
 
 
 @app.task(base=TenantTask)

@@ -51,6 +51,7 @@ class RegieForm(forms.ModelForm):
             "payfip_numcli",
             "payfip_saisie",
             "address",
+            "direct_debit_enabled",
         ]
         help_texts = {
             "name": _("Tel que les familles le lisent, par exemple « Restauration scolaire »."),

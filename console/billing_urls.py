@@ -51,4 +51,5 @@ urlpatterns = [
     path("facturation/regies/<int:regie_id>/signature/", views.regie_signature, name="regie_signature"),
     # The yearly attestations of payments (commune administrators)
     path("facturation/attestations/", views.attestation_runs, name="attestation_runs"),
+    path("facturation/regies/<int:regie_id>/prelevements/", regie_views.direct_debits, name="direct_debits"),
 ]

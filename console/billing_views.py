@@ -299,7 +299,13 @@ def online_payments(request: HttpRequest) -> HttpResponse:
     )
     page = Paginator(attempts, 50).get_page(request.GET.get("page"))
     return render(
-        request, "console/billing/online_payments.html", {"page": page, "refund_form": RefundForm()}
+        request,
+        "console/billing/online_payments.html",
+        {
+            "page": page,
+            "refund_form": RefundForm(),
+            "debit_regies": Regie.objects.filter(direct_debit_enabled=True),
+        },
     )
 
 

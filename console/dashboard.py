@@ -67,6 +67,7 @@ class DashboardCounts:
     payments_overpaid: int
     payments_paid_late: int
     payments_charged_back: int
+    debits_failed: int  # direct debits refused or charged back, whose invoice is still to pay
     payments_mismatch: int
     payments_stuck: int
     refunds_unconfirmed: int
@@ -133,12 +134,21 @@ def get_dashboard_counts(*, commune, account: Account, now: dt.datetime | None =
         & ~Q(flagged__contains=FLAG_PAID_LATE)
         & Q(amount_charged_back=0)
     )
-    stuck = ~Q(status__in=PaymentAttempt.FINAL) & Q(created_at__lt=now - STUCK_AFTER)
+    # A direct debit stays pending for days at the bank: that is not being stuck.
+    stuck = (
+        ~Q(status__in=PaymentAttempt.FINAL)
+        & Q(created_at__lt=now - STUCK_AFTER)
+        & Q(direct_debit__isnull=True)
+    )
+    debit_failed = Q(direct_debit__status="failed", direct_debit__invoice__status=Invoice.Status.ISSUED)
     attempts = PaymentAttempt.objects.aggregate(
-        payments_to_look_at=Count("pk", filter=overpaid | paid_late | charged_back | mismatch | stuck),
+        payments_to_look_at=Count(
+            "pk", filter=overpaid | paid_late | charged_back | mismatch | stuck | debit_failed
+        ),
         payments_overpaid=Count("pk", filter=overpaid),
         payments_paid_late=Count("pk", filter=paid_late),
         payments_charged_back=Count("pk", filter=charged_back),
+        debits_failed=Count("pk", filter=debit_failed),
         payments_mismatch=Count("pk", filter=mismatch),
         payments_stuck=Count("pk", filter=stuck),
     )
@@ -343,6 +353,16 @@ def dashboard_cards(counts: DashboardCounts) -> list[Card]:
                     ),
                     payments,
                     counts.payments_charged_back,
+                    urgent=True,
+                ),
+                Item(
+                    ngettext(
+                        "prélèvement refusé, facture de nouveau à payer",
+                        "prélèvements refusés, factures de nouveau à payer",
+                        counts.debits_failed,
+                    ),
+                    payments,
+                    counts.debits_failed,
                     urgent=True,
                 ),
                 Item(

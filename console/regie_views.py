@@ -198,3 +198,14 @@ def payments_export(request: HttpRequest, regie_id: int) -> HttpResponse:
         response["Content-Disposition"] = f'attachment; filename="paiements-{regie.regie_code}.csv"'
         return response
     return render(request, "console/billing/payments_export.html", {"regie": regie, "form": form})
+
+
+@staff_required
+def direct_debits(request: HttpRequest, regie_id: int) -> HttpResponse:
+    """A régie's direct debit: the mandates, the debits to come and the failed ones."""
+    regie = selectors.get_regie(regie_id=regie_id)
+    return render(
+        request,
+        "console/billing/direct_debits.html",
+        {"regie": regie, "overview": selectors.direct_debit_overview(regie=regie)},
+    )

@@ -85,7 +85,7 @@ def get_dashboard(account: Account, *, now: dt.datetime | None = None) -> Dashbo
     if not scope.communes:
         return board
     board.invoices_to_pay = sorted(
-        (i for i in invoice_lists(router.list_family_invoices(scope=scope)).to_pay if i.amount_due > 0),
+        (i for i in invoice_lists(router.list_family_invoices(scope=scope)).payable if i.amount_due > 0),
         key=lambda invoice: (invoice.due_date, invoice.commune.name),
     )
     board.held_carts = router.list_held_carts(scope=scope)

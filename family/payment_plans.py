@@ -50,7 +50,8 @@ def plan_invoices(*, scope: FamilyScope, account: Account, keys: list[str]) -> t
     headings of those that cannot be paid online (left out of the plan)."""
     lists = family_invoice_lists(scope=scope)
     chosen = set(keys)
-    selected = [i for i in lists.to_pay + lists.hidden_unpaid if i.key in chosen and i.commune.is_active]
+    # An invoice its bank is to be debited for is not paid by hand.
+    selected = [i for i in lists.payable + lists.hidden_unpaid if i.key in chosen and i.commune.is_active]
     if not selected:
         raise FoyerError("nothing_selected", _("Sélectionnez au moins une facture à payer."))
     offline = sorted({i.heading for i in selected if not i.online_payment})

@@ -107,6 +107,19 @@ def get_family_scope_in(account: Account, commune: Commune) -> FamilyScope:
     return scope
 
 
+def family_id_in(scope: FamilyScope, commune: Commune) -> int:
+    """The account's family that holds a file in this commune (else not found)."""
+    family_id = (
+        Membership.objects.filter(commune=commune, family_id__in=scope.family_ids)
+        .order_by("family_id")
+        .values_list("family_id", flat=True)
+        .first()
+    )
+    if family_id is None:
+        raise NotFound()
+    return family_id
+
+
 def get_family_communes(account: Account) -> FamilyScope:
     """The account's families and communes, without its children: what validating the carts
     needs (one query, where ``get_family_scope`` makes two)."""
@@ -307,6 +320,14 @@ def list_family_attestation_years(*, scope: FamilyScope) -> list[invoices.Attest
     rows = _read(invoices.ATTESTATION_YEARS_PART, scope.communes, ids, ids, ids)
     names = dict(Family.objects.filter(pk__in=ids).values_list("pk", "name")) if len(ids) > 1 else {}
     return invoices.attestation_years(rows, names)
+
+
+def list_family_direct_debits(*, scope: FamilyScope) -> list[invoices.FamilyDirectDebit]:
+    """The régies of the family's communes that offer direct debit, with its mandates: one query."""
+    rows = _read(invoices.DIRECT_DEBIT_PART, scope.communes, scope.family_ids, order_by=" ORDER BY 1, 2")
+    found = [invoices.FamilyDirectDebit(commune, *row) for commune, row in rows]
+    found.sort(key=lambda d: (d.commune.name, d.regie_name, d.regie_id))
+    return found
 
 
 def family_invoice_lists(*, scope: FamilyScope, commune_slug: str = "") -> invoices.InvoiceLists:

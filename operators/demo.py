@@ -60,6 +60,7 @@ class DemoRegie:
     mollie_key: str = TEST_KEY
     payfip_numcli: str = ""
     imported: bool = False
+    direct_debit: bool = False  # "prélèvement automatique" offered (Mollie régies only)
 
 
 COMMUNES = [
@@ -74,7 +75,14 @@ COMMUNES = [
         # Two régies, two accounts at the fake Mollie.
         "regies": [
             DemoRegie("Restauration scolaire", "CA", ("Restauration scolaire",)),
-            DemoRegie("Service périscolaire", "A4", ("Périscolaire",), mollie_key=PERISCOLAIRE_KEY),
+            # Families may sign a SEPA mandate here: invoices debited on their due date.
+            DemoRegie(
+                "Service périscolaire",
+                "A4",
+                ("Périscolaire",),
+                mollie_key=PERISCOLAIRE_KEY,
+                direct_debit=True,
+            ),
         ],
         "sites": ["École Jules Ferry", "École du Parc"],
         "catalogue": {
@@ -354,6 +362,7 @@ def _billing(family: Family, *, regies: list[DemoRegie]) -> None:
             if spec.payfip_numcli:
                 regie.payment_provider = PaymentProvider.PAYFIP
                 regie.payfip_numcli = spec.payfip_numcli
+            regie.direct_debit_enabled = spec.direct_debit
             regie.saved_at = timezone.now()
             regie.save()
         services = list(spec.services)

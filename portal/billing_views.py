@@ -23,10 +23,12 @@ from billing.selectors import (
 )
 from family import payment_plans
 from family.router import (
+    family_id_in,
     family_invoice_lists,
     get_family_scope,
     get_family_scope_in,
     list_family_attestation_years,
+    list_family_direct_debits,
     list_family_documents,
 )
 from foyer.errors import FoyerError, NotFound
@@ -49,6 +51,7 @@ def invoices(request: HttpRequest) -> HttpResponse:
             "plans": payment_plans.open_plans(request.user),
             "suspended": scope.suspended_communes,
             "show_hidden": request.GET.get("masquees") == "1",
+            "debits": list_family_direct_debits(scope=scope),
         },
     )
 
@@ -176,17 +179,24 @@ def booking_pay(request: HttpRequest, booking_id: int) -> HttpResponse:
     return pay_carts(request, [(request.commune, cart_id)], fallback="portal:week")
 
 
-@login_required
-def payment_return(request: HttpRequest, attempt_id: int) -> HttpResponse:
-    """Where the provider sends the family back: never the proof of payment, but if the
-    webhook has not arrived yet, ask the provider now. Says what is paid and what is next."""
-    scope = get_family_scope_in(request.user, request.commune)
+def _returned_attempt(scope, attempt_id: int) -> PaymentAttempt:
+    """The family's attempt the provider sent it back from, asked about if the webhook has not
+    come yet (never the proof of payment: a provider that does not answer leaves it as it is)."""
     attempt = payments.get_family_attempt(family_ids=scope.family_ids, attempt_id=attempt_id)
     if attempt.status not in PaymentAttempt.FINAL:
         try:
             attempt = payments.sync_attempt(attempt_id=attempt.pk, source="return")
         except (ProviderUnavailable, FoyerError):
             pass
+    return attempt
+
+
+@login_required
+def payment_return(request: HttpRequest, attempt_id: int) -> HttpResponse:
+    """Where the provider sends the family back: never the proof of payment, but if the
+    webhook has not arrived yet, ask the provider now. Says what is paid and what is next."""
+    scope = get_family_scope_in(request.user, request.commune)
+    attempt = _returned_attempt(scope, attempt_id)
     plan = payment_plans.plan_of_attempt(account=request.user, commune=request.commune, attempt_id=attempt.pk)
     step = next((s for s in plan.ordered_steps if s.attempt_id == attempt.pk), None) if plan else None
     return render(
@@ -274,3 +284,92 @@ def invoice_pdf(request: HttpRequest, invoice_id: int) -> HttpResponse:
     scope = get_family_scope_in(request.user, request.commune)
     invoice = get_family_invoice(family_ids=scope.family_ids, invoice_id=invoice_id)
     return invoice_pdf_response(invoice=invoice, commune=request.commune)
+
+
+# --- Direct debit (prélèvement automatique) ------------------------------------------------------
+
+
+@login_required
+def mandate_start(request: HttpRequest, regie_id: int) -> HttpResponse:
+    """ "Activer le prélèvement automatique" for one régie: what it means, then (POST) the
+    provider's checkout of the first payment that signs the mandate."""
+    from billing import direct_debit
+    from billing.selectors import get_direct_debit_regie
+
+    scope = get_family_scope_in(request.user, request.commune)
+    regie = get_direct_debit_regie(regie_id=regie_id)
+    if request.method == "POST":
+        if request.POST.get("consent") != "1":
+            messages.error(request, _("Cochez la case pour autoriser le prélèvement de vos factures."))
+        else:
+            try:
+                attempt = direct_debit.start_mandate_signup(
+                    family_id=family_id_in(scope, request.commune), account=request.user, regie_id=regie.pk
+                )
+            except FoyerError as error:
+                messages.error(request, error.message)
+            else:
+                return redirect(attempt.checkout_url)
+    return render(
+        request,
+        "portal/billing/mandate_start.html",
+        {"regie": regie, "amount": direct_debit.FIRST_PAYMENT_AMOUNT},
+    )
+
+
+@login_required
+def mandate_return(request: HttpRequest, attempt_id: int) -> HttpResponse:
+    """Back from the checkout that signs the mandate: ask the provider if the webhook has not
+    come yet, then say where things stand on "Mes factures"."""
+    from billing.models import DebitMandate
+
+    scope = get_family_scope_in(request.user, request.commune)
+    attempt = _returned_attempt(scope, attempt_id)
+    mandate = DebitMandate.objects.filter(first_attempt=attempt).first()
+    if mandate is None:
+        raise NotFound()
+    if mandate.status == DebitMandate.Status.VALID:
+        messages.success(
+            request,
+            _(
+                "Prélèvement automatique activé (compte %(iban)s) : vos prochaines factures seront prélevées à l'échéance."
+            )
+            % {"iban": mandate.masked_iban},
+        )
+    elif mandate.status == DebitMandate.Status.PENDING and attempt.status == PaymentAttempt.Status.PAID:
+        messages.info(request, _("Votre mandat est enregistré : il sera actif dans quelques instants."))
+    elif mandate.status == DebitMandate.Status.PENDING and attempt.status not in PaymentAttempt.FINAL:
+        messages.info(
+            request, _("Nous attendons la confirmation de votre banque : revenez dans quelques minutes.")
+        )
+    else:
+        messages.error(
+            request, _("Le mandat n'a pas été signé : le paiement de vérification n'a pas abouti. Réessayez.")
+        )
+    return redirect("portal:invoices")
+
+
+@login_required
+def mandate_revoke(request: HttpRequest, mandate_id: int) -> HttpResponse:
+    """ "Arrêter le prélèvement automatique": a confirmation, then (POST) the revocation."""
+    from billing import direct_debit
+    from billing.selectors import get_family_mandate
+
+    scope = get_family_scope_in(request.user, request.commune)
+    mandate = get_family_mandate(family_ids=scope.family_ids, mandate_id=mandate_id)
+    if request.method == "POST":
+        try:
+            direct_debit.revoke_mandate(family_ids=scope.family_ids, mandate_id=mandate.pk)
+        except FoyerError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(
+                request,
+                _(
+                    "Prélèvement automatique arrêté pour la régie « %(regie)s » : vos factures sont de nouveau à payer "
+                    "en ligne ou au guichet."
+                )
+                % {"regie": mandate.regie.name},
+            )
+            return redirect("portal:invoices")
+    return render(request, "portal/billing/mandate_revoke.html", {"mandate": mandate})

@@ -1,7 +1,7 @@
 """The demo data a newcomer gets with `make demo`."""
 
 from actualites.models import NewsItem
-from billing.models import Invoice
+from billing.models import Invoice, Regie
 from demandes.models import Request
 from operators.demo import PARENT_EMAIL, seed_demo
 from reservations.models import Enrolment, Prestation
@@ -33,6 +33,11 @@ def test_seed_demo_gives_a_family_in_two_communes_with_something_to_book_and_to_
             # Collectivité Démo: its own (PL) and one from the commune's software (FC)
             expected = {"jolieville": ["CA", "A4"], "demo": ["FC", "PL"]}[commune.slug]
             assert sorted(i.reference.split("-")[1] for i in invoices) == sorted(expected)
+            # prélèvement automatique: JolieVille's périscolaire régie (Mollie) offers it
+            offering = {"jolieville": ["A4"], "demo": []}[commune.slug]
+            assert list(
+                Regie.objects.filter(direct_debit_enabled=True).values_list("regie_code", flat=True)
+            ) == (offering)
             assert NewsItem.objects.filter(pinned=True).count() == 1 and NewsItem.objects.count() == 2
             requests = list(Request.objects.all())
             if commune.slug == "jolieville":

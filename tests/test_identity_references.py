@@ -25,7 +25,7 @@ from tests.conftest import PASSWORD, make_family
 
 IDENTITY_TABLES = ("shared_identity_account", "shared_identity_family", "shared_identity_child")
 # Tables, their indexes and identity sequences in one commune schema (toast tables apart).
-EMPTY_COMMUNE_RELATIONS = 232
+EMPTY_COMMUNE_RELATIONS = 246
 
 
 def _identity_triggers() -> int:
@@ -56,7 +56,8 @@ def test_every_identity_column_of_the_communes_is_known_and_unconstrained(db):
     assert references["billing_invoice.family_id"] == "shared_identity_family"
     assert references["demandes_request.created_by_id"] == "shared_identity_account"
     assert references["audit_auditentry.actor_id"] == "shared_identity_account"
-    assert len(references) == 38
+    assert references["billing_debitmandate.family_id"] == "shared_identity_family"
+    assert len(references) == 40
     assert _foreign_keys_into_public_from_communes() == 0
 
 
@@ -64,7 +65,7 @@ def test_an_account_of_many_communes_is_erased_without_locking_each_commune(
     db, django_capture_on_commit_callbacks
 ):
     # given the identity tables' triggers, then 12 more communes provisioned (in the test's one
-    # transaction: each clone holds a lock on its ~225 new relations until the rollback)
+    # transaction: each clone holds a lock on its ~240 new relations until the rollback)
     triggers = _identity_triggers()
     communes = [
         provision_commune(name=f"Commune {n}", slug=f"efface-{n}", admin_email=f"admin{n}@efface.test")

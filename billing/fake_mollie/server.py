@@ -196,6 +196,26 @@ class FakeMollie:
         with self.store.lock:
             return [fault.as_dict() for fault in self.store.faults]
 
+    @property
+    def customers(self) -> dict[str, dict[str, Any]]:
+        with self.store.lock:
+            return {cid: self.store.render_customer(c) for cid, c in self.store.customers.items()}
+
+    @property
+    def mandates(self) -> dict[str, dict[str, Any]]:
+        """Every mandate (the fake keeps the full IBAN, as the bank does; Foyer never sees it whole)."""
+        with self.store.lock:
+            return {mid: self.store.render_mandate(m) for mid, m in self.store.mandates.items()}
+
+    def revoke_mandate(self, mandate_id: str) -> dict[str, Any]:
+        """The family revokes the mandate at its bank (or Mollie does): it is invalid from now on."""
+        with self.store.lock:
+            m = self.store.mandates.get(mandate_id)
+            if m is None:
+                raise ApiError(404, f"No mandate exists with token {mandate_id}.")
+            m.status = "invalid"
+            return self.store.render_mandate(m)
+
     def create_payment(self, data: dict[str, Any], api_key: str = TEST_KEY) -> dict[str, Any]:
         """Create a payment without HTTP (e.g. to prepare a reconciliation test), for the
         account of ``api_key`` (ApiError 401 when the fake does not know it)."""
@@ -562,7 +582,24 @@ class _Handler(BaseHTTPRequestHandler):
                 return 200, store.list_chargebacks(key, pid, query)
             case "GET", ["payments", pid, "chargebacks", cid]:
                 return 200, store.get_chargeback(key, pid, cid)
-            case _, ["payments", *_]:
+            case "POST", ["customers"]:
+                return 201, store.create_customer(key, body)
+            case "GET", ["customers"]:
+                return 200, store.list_customers(key, query)
+            case "GET", ["customers", cid]:
+                return 200, store.get_customer(key, cid)
+            case "GET", ["customers", cid, "mandates"]:
+                return 200, store.list_mandates(key, cid, query)
+            case "GET", ["customers", cid, "mandates", mid]:
+                return 200, store.get_mandate(key, cid, mid)
+            case "DELETE", ["customers", cid, "mandates", mid]:
+                store.revoke_mandate(key, cid, mid)
+                return 204, None
+            case "POST", ["customers", cid, "payments"]:
+                return 201, store.create_payment(key, {**body, "customerId": cid})
+            case "GET", ["customers", cid, "payments"]:
+                return 200, store.payments_of_customer(key, cid, query)
+            case _, ["payments", *_] | ["customers", *_]:
                 raise ApiError(405, f"The method {method} is not allowed on {path}.")
         raise ApiError(404, f"The fake Mollie does not serve {path}.")
 
@@ -589,6 +626,10 @@ class _Handler(BaseHTTPRequestHandler):
                     status, payload = 200, fake.override(pid, **body)
                 case "POST", ["payments", pid, "chargeback"]:
                     status, payload = 201, fake.add_chargeback(pid, body.get("amount"), webhook=webhook)
+                case "GET", ["mandates"]:
+                    status, payload = 200, {"mandates": list(fake.mandates.values())}
+                case "POST", ["mandates", mid, "revoke"]:
+                    status, payload = 200, fake.revoke_mandate(mid)
                 case "POST", ["refunds", rid, "status"]:
                     status, payload = (
                         200,

@@ -164,6 +164,35 @@ class Chargeback:
     created_at: str = field(default_factory=now_iso)
 
 
+# The IBAN the fake's checkout "signs" a mandate with (a valid French test IBAN).
+FAKE_IBAN = "FR7630006000011234567890189"
+SEQUENCE_TYPES = ("oneoff", "first", "recurring")
+
+
+@dataclass
+class Customer:
+    id: str
+    api_key: str
+    seq: int
+    name: str
+    email: str
+    metadata: Any
+    created_at: str = field(default_factory=now_iso)
+
+
+@dataclass
+class Mandate:
+    id: str
+    customer_id: str
+    api_key: str
+    seq: int
+    consumer_name: str
+    consumer_account: str = FAKE_IBAN
+    status: str = "valid"
+    signature_date: str = field(default_factory=lambda: now_iso()[:10])
+    created_at: str = field(default_factory=now_iso)
+
+
 @dataclass
 class Payment:
     id: str
@@ -184,6 +213,9 @@ class Payment:
     refunds: list[Refund] = field(default_factory=list)
     chargebacks: list[Chargeback] = field(default_factory=list)
     overrides: dict[str, Any] = field(default_factory=dict)  # rendered as is: tests of a tampered answer
+    sequence_type: str = "oneoff"
+    customer_id: str | None = None
+    mandate_id: str | None = None
 
     @property
     def mode(self) -> str:
@@ -252,6 +284,8 @@ class Store:
     def _clear(self) -> None:
         self.payments: dict[str, Payment] = {}
         self.refunds: dict[str, Refund] = {}
+        self.customers: dict[str, Customer] = {}
+        self.mandates: dict[str, Mandate] = {}
         self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
         self.faults: list[Fault] = []
         self.webhook_calls: list[dict[str, Any]] = []
@@ -320,12 +354,16 @@ class Store:
             "method": p.method,
             "metadata": p.metadata,
             "profileId": self.accounts[p.api_key].profile_id,
-            "sequenceType": "oneoff",
+            "sequenceType": p.sequence_type,
             "redirectUrl": p.redirect_url,
             "webhookUrl": p.webhook_url,
             **p.extra,
             **p.stamps,
         }
+        if p.customer_id:
+            body["customerId"] = p.customer_id
+        if p.mandate_id:
+            body["mandateId"] = p.mandate_id
         if p.chargebacks:
             body["amountChargedBack"] = money(p.currency, p.charged_back)
         body.update(p.overrides)
@@ -415,7 +453,51 @@ class Store:
             },
         }
 
-    def _render_any(self, item: Payment | Refund | Chargeback) -> dict[str, Any]:
+    def render_customer(self, c: Customer) -> dict[str, Any]:
+        return {
+            "resource": "customer",
+            "id": c.id,
+            "mode": c.api_key.split("_", 1)[0],
+            "name": c.name,
+            "email": c.email,
+            "locale": None,
+            "metadata": c.metadata,
+            "createdAt": c.created_at,
+            "_links": {
+                "self": self._link(f"{self.api}/customers/{c.id}"),
+                "mandates": self._link(f"{self.api}/customers/{c.id}/mandates"),
+                "payments": self._link(f"{self.api}/customers/{c.id}/payments"),
+                "documentation": self._link(f"{self.root}/docs/reference/get-customer", "text/html"),
+            },
+        }
+
+    def render_mandate(self, m: Mandate) -> dict[str, Any]:
+        return {
+            "resource": "mandate",
+            "id": m.id,
+            "mode": m.api_key.split("_", 1)[0],
+            "status": m.status,
+            "method": "directdebit",
+            "details": {
+                "consumerName": m.consumer_name,
+                "consumerAccount": m.consumer_account,
+                "consumerBic": "BDFEFRPPXXX",
+            },
+            "mandateReference": None,
+            "signatureDate": m.signature_date,
+            "createdAt": m.created_at,
+            "_links": {
+                "self": self._link(f"{self.api}/customers/{m.customer_id}/mandates/{m.id}"),
+                "customer": self._link(f"{self.api}/customers/{m.customer_id}"),
+                "documentation": self._link(f"{self.root}/docs/reference/get-mandate", "text/html"),
+            },
+        }
+
+    def _render_any(self, item: Any) -> dict[str, Any]:
+        if isinstance(item, Customer):
+            return self.render_customer(item)
+        if isinstance(item, Mandate):
+            return self.render_mandate(item)
         if isinstance(item, Payment):
             return self.render_payment(item)
         if isinstance(item, Refund):
@@ -430,14 +512,114 @@ class Store:
             raise ApiError(404, f"No payment exists with token {payment_id}.")
         return p
 
+    # --- customers and mandates ----------------------------------------------------------
+
+    def _customer(self, api_key: str | None, customer_id: Any) -> Customer:
+        c = self.customers.get(customer_id) if isinstance(customer_id, str) else None
+        if c is None or (api_key is not None and c.api_key != api_key):
+            raise ApiError(404, f"No customer exists with token {customer_id}.")
+        return c
+
+    def _mandate(self, api_key: str | None, customer_id: str, mandate_id: str) -> Mandate:
+        c = self._customer(api_key, customer_id)
+        m = self.mandates.get(mandate_id)
+        if m is None or m.customer_id != c.id:
+            raise ApiError(404, f"No mandate exists with token {mandate_id}.")
+        return m
+
+    def create_customer(self, api_key: str, data: dict[str, Any]) -> dict[str, Any]:
+        self.authenticate(api_key)
+        name, email = data.get("name") or "", data.get("email") or ""
+        if not isinstance(name, str) or len(name) > 255:
+            raise ApiError(422, "The name is invalid.", "name")
+        if not isinstance(email, str) or (email and "@" not in email):
+            raise ApiError(422, "The email address is invalid.", "email")
+        with self.lock:
+            self._seq += 1
+            c = Customer(new_id("cst_"), api_key, self._seq, name, email, data.get("metadata"))
+            self.customers[c.id] = c
+            return self.render_customer(c)
+
+    def get_customer(self, api_key: str, customer_id: str) -> dict[str, Any]:
+        with self.lock:
+            return self.render_customer(self._customer(api_key, customer_id))
+
+    def list_customers(self, api_key: str, query: dict[str, str]) -> dict[str, Any]:
+        with self.lock:
+            mine = sorted((c for c in self.customers.values() if c.api_key == api_key), key=lambda c: -c.seq)
+            return self._page("customers", mine, f"{self.api}/customers", query)
+
+    def list_mandates(self, api_key: str, customer_id: str, query: dict[str, str]) -> dict[str, Any]:
+        with self.lock:
+            c = self._customer(api_key, customer_id)
+            mine = sorted((m for m in self.mandates.values() if m.customer_id == c.id), key=lambda m: -m.seq)
+            return self._page("mandates", mine, f"{self.api}/customers/{c.id}/mandates", query)
+
+    def get_mandate(self, api_key: str | None, customer_id: str, mandate_id: str) -> dict[str, Any]:
+        with self.lock:
+            return self.render_mandate(self._mandate(api_key, customer_id, mandate_id))
+
+    def revoke_mandate(self, api_key: str | None, customer_id: str, mandate_id: str) -> None:
+        """Mollie's DELETE: the mandate can no longer be used (410 when it is already revoked)."""
+        with self.lock:
+            m = self._mandate(api_key, customer_id, mandate_id)
+            if m.status == "invalid":
+                raise ApiError(410, f"The mandate {mandate_id} is already revoked.")
+            m.status = "invalid"
+
+    def payments_of_customer(self, api_key: str, customer_id: str, query: dict[str, str]) -> dict[str, Any]:
+        with self.lock:
+            c = self._customer(api_key, customer_id)
+            mine = sorted((p for p in self.payments.values() if p.customer_id == c.id), key=lambda p: -p.seq)
+            return self._page("payments", mine, f"{self.api}/customers/{c.id}/payments", query)
+
+    def _sign_mandate(self, p: Payment) -> None:
+        """A first payment paid: the customer's mandate is signed with the account it paid from."""
+        if p.sequence_type != "first" or p.mandate_id or not p.customer_id:
+            return
+        self._seq += 1
+        customer = self.customers[p.customer_id]
+        m = Mandate(new_id("mdt_"), customer.id, p.api_key, self._seq, customer.name or "Titulaire de test")
+        self.mandates[m.id] = m
+        p.mandate_id = m.id
+
+    def _sequence(self, api_key: str, data: dict[str, Any]) -> tuple[str, str | None, str | None]:
+        """(sequenceType, customerId, mandateId): a recurring payment needs a valid mandate of
+        the customer, as on Mollie."""
+        sequence = data.get("sequenceType") or "oneoff"
+        if sequence not in SEQUENCE_TYPES:
+            raise ApiError(422, "The sequence type is invalid.", "sequenceType")
+        customer_id = data.get("customerId") or None
+        if customer_id is not None:
+            self._customer(api_key, customer_id)
+        elif sequence != "oneoff":
+            raise ApiError(422, "A customer is required for a first or recurring payment.", "customerId")
+        mandate_id = data.get("mandateId") or None
+        if sequence == "recurring":
+            valid = [
+                m
+                for m in self.mandates.values()
+                if m.customer_id == customer_id and m.status == "valid" and mandate_id in (None, m.id)
+            ]
+            if not valid:
+                raise ApiError(422, "The customer does not have a valid mandate.", "mandateId")
+            mandate_id = valid[0].id
+        elif mandate_id is not None:
+            raise ApiError(422, "A mandate is only given for a recurring payment.", "mandateId")
+        return sequence, customer_id, mandate_id
+
     def create_payment(self, api_key: str, data: dict[str, Any]) -> dict[str, Any]:
         self.authenticate(api_key)
         currency, amount = parse_amount(data.get("amount"))
         description = data.get("description")
         if not isinstance(description, str) or not description.strip() or len(description) > 255:
             raise ApiError(422, "The description is required (at most 255 characters).", "description")
+        with self.lock:
+            sequence, customer_id, mandate_id = self._sequence(api_key, data)
         redirect_url = data.get("redirectUrl")
-        if not isinstance(redirect_url, str) or not URL_RE.match(redirect_url):
+        if sequence == "recurring" and redirect_url is None:
+            redirect_url = ""
+        elif not isinstance(redirect_url, str) or not URL_RE.match(redirect_url):
             raise ApiError(422, "The redirect URL is required and must be a valid URL.", "redirectUrl")
         webhook_url = data.get("webhookUrl") or None
         if webhook_url is not None and (not isinstance(webhook_url, str) or not URL_RE.match(webhook_url)):
@@ -455,9 +637,14 @@ class Store:
                 redirect_url=redirect_url,
                 webhook_url=webhook_url,
                 metadata=data.get("metadata"),
-                method=data.get("method"),
+                method="directdebit" if sequence == "recurring" else data.get("method"),
                 extra=extra,
+                sequence_type=sequence,
+                customer_id=customer_id,
+                mandate_id=mandate_id,
             )
+            if sequence == "recurring":
+                p.status = "pending"  # a SEPA debit takes days: it starts pending
             self.payments[p.id] = p
             return self.render_payment(p)
 
@@ -565,6 +752,8 @@ class Store:
             p.stamps.pop(stamp, None)
         if status in STAMPS:
             p.stamps[STAMPS[status]] = now_iso()
+        if status == "paid":
+            self._sign_mandate(p)
 
     def set_status(self, payment_id: str, status: str) -> dict[str, Any]:
         if status not in PAYMENT_STATUSES:

@@ -33,6 +33,9 @@ commune_patterns = [
     path("reservations/<int:booking_id>/paiement/", billing_views.booking_pay, name="booking_pay"),
     path("paiement/<int:attempt_id>/retour/", billing_views.payment_return, name="payment_return"),
     path("paiement/webhook/<str:token>/", billing_views.payment_webhook, name="payment_webhook"),
+    path("prelevement/<int:regie_id>/", billing_views.mandate_start, name="mandate_start"),
+    path("prelevement/retour/<int:attempt_id>/", billing_views.mandate_return, name="mandate_return"),
+    path("prelevement/mandat/<int:mandate_id>/arreter/", billing_views.mandate_revoke, name="mandate_revoke"),
     path(
         "reservations/<int:booking_id>/demande-annulation/",
         reservation_views.cancellation_request,

@@ -24,11 +24,22 @@ from billing.attestations import (
     TAX_CREDIT,
     Key,
     build_attestation,
+    families_with_payments,
     split,
     under_tax_credit_age,
+    years_with_payments,
 )
-from billing.models import AttestationRun, AttestationSending, Payment, PaymentAttempt, Refund, Regie
+from billing.models import (
+    AttestationRun,
+    AttestationSending,
+    DebitMandate,
+    Payment,
+    PaymentAttempt,
+    Refund,
+    Regie,
+)
 from billing.pdf import render_attestation_pdf
+from family.router import get_family_scope, list_family_attestation_years
 from reservations.models import Booking, Service
 from shared_identity.models import Account, Child, Membership, StaffRole
 from tenants.context import commune_context
@@ -543,3 +554,39 @@ def test_a_signature_is_stored_privately_printed_and_removed(
         regie.refresh_from_db()
         assert not regie.signature
         assert not regie.signature.storage.exists(stored)
+
+
+def test_the_cent_that_signs_a_direct_debit_mandate_is_on_no_attestation(commune_a):
+    # given a family whose only online payment is the 0,01 € that signed its mandate, refunded
+    family = family_in(commune_a, "parent@example.fr").family
+    account = family.guardians.get().account
+    with commune_context(commune_a):
+        regie = Regie.objects.get()
+        signup = PaymentAttempt.objects.create(
+            regie=regie,
+            family_id=family.pk,
+            account_id=account.pk,
+            amount=Decimal("0.01"),
+            description="Mandat de prélèvement",
+            idempotency_key="signup",
+            webhook_token="signup",
+            provider_id="tr_signup",
+            status=PaymentAttempt.Status.PAID,
+            settled_at=at(1, 10),
+            amount_refunded=Decimal("0.01"),
+        )
+        Refund.objects.create(
+            attempt=signup,
+            amount=Decimal("0.01"),
+            reason="Vérification",
+            idempotency_key="r",
+            provider_id="re_1",
+        )
+        DebitMandate.objects.create(
+            regie=regie, family_id=family.pk, account_id=account.pk, customer_id="cst_1", first_attempt=signup
+        )
+        # then it pays for no childcare: no movement, no year to attest, not in the admin's run
+        assert build_attestation(family_id=family.pk, year=YEAR, kind=GENERAL).total == Decimal("0")
+        assert years_with_payments(family_id=family.pk) == []
+        assert families_with_payments(year=YEAR) == []
+    assert list_family_attestation_years(scope=get_family_scope(account)) == []

@@ -652,6 +652,87 @@ def test_drop_after_create_then_retry_with_the_same_key_gives_one_payment(fake_m
     ]
 
 
+# --- customers, mandates, first and recurring payments ---------------------------------------------
+
+
+def test_a_paid_first_payment_signs_a_mandate_for_recurring_payments(fake_mollie, client):
+    # given a customer, and a first payment made for it
+    customer = client.customers.create({"name": "Camille MARTIN", "email": "parent@example.fr"})
+    assert customer.id.startswith("cst_") and client.customers.get(customer.id).name == "Camille MARTIN"
+    first = client.payments.create(
+        payment_data(
+            customerId=customer.id, sequenceType="first", amount={"currency": "EUR", "value": "0.01"}
+        )
+    )
+    assert (first["sequenceType"], first["customerId"], first.is_open()) == ("first", customer.id, True)
+    assert len(customer.mandates.list()) == 0
+    # when it is paid at the checkout
+    fake_mollie.set_status(first.id, "paid", webhook=False)
+    # then the customer has a valid SEPA mandate, which the payment names
+    (mandate,) = customer.mandates.list()
+    assert (mandate["status"], mandate["method"], mandate["details"]["consumerName"]) == (
+        "valid",
+        "directdebit",
+        "Camille MARTIN",
+    )
+    assert client.payments.get(first.id)["mandateId"] == mandate.id
+    assert customer.mandates.get(mandate.id)["signatureDate"]
+    # and a recurring payment on it starts pending, without a checkout
+    recurring = client.payments.create(
+        {
+            "amount": {"currency": "EUR", "value": "12.15"},
+            "description": "Prélèvement de la facture 2027-CA-00-1",
+            "customerId": customer.id,
+            "mandateId": mandate.id,
+            "sequenceType": "recurring",
+        },
+        idempotency_key="debit-1",
+    )
+    assert (recurring.status, recurring["method"], recurring.checkout_url) == ("pending", "directdebit", None)
+    assert [p.id for p in customer.payments.list()] == [recurring.id, first.id]
+    # the test controls move it like any payment: paid, then charged back
+    fake_mollie.set_status(recurring.id, "paid", webhook=False)
+    fake_mollie.add_chargeback(recurring.id, webhook=False)
+    assert client.payments.get(recurring.id)["amountChargedBack"]["value"] == "12.15"
+
+
+def test_a_recurring_payment_needs_a_valid_mandate_of_the_customer(fake_mollie, client):
+    customer = client.customers.create({"name": "Camille MARTIN"})
+    other = fake_mollie.new_client(OTHER_TEST_KEY).customers.create({"name": "Autre"})
+    first = client.payments.create(payment_data(customerId=customer.id, sequenceType="first"))
+    fake_mollie.set_status(first.id, "paid", webhook=False)
+    mandate_id = client.payments.get(first.id)["mandateId"]
+    recurring = {
+        "amount": {"currency": "EUR", "value": "5.00"},
+        "description": "Prélèvement",
+        "customerId": customer.id,
+        "mandateId": mandate_id,
+        "sequenceType": "recurring",
+    }
+    # another account's customer is not found
+    with pytest.raises(NotFoundError):
+        client.payments.create({**recurring, "customerId": other.id})
+    # when the mandate is revoked (DELETE), a recurring payment is refused and nothing is made
+    customer.mandates.delete(mandate_id)
+    assert customer.mandates.get(mandate_id)["status"] == "invalid"
+    with pytest.raises(UnprocessableEntityError):
+        client.payments.create(recurring)
+    assert [p["sequenceType"] for p in fake_mollie.payments.values()] == ["first"]
+    with pytest.raises(ResponseError) as error:
+        customer.mandates.delete(mandate_id)
+    assert error.value.status == 410
+
+
+def test_faults_apply_to_customers_too(fake_mollie, client):
+    fake_mollie.inject_fault("status 503", method="POST", path="/v2/customers")
+    with pytest.raises(ResponseError) as error:
+        client.customers.create({"name": "Camille MARTIN"}, idempotency_key="c-1")
+    assert error.value.status == 503 and fake_mollie.customers == {}
+    created = client.customers.create({"name": "Camille MARTIN"}, idempotency_key="c-1")
+    assert client.customers.create({"name": "Camille MARTIN"}, idempotency_key="c-1").id == created.id
+    assert list(fake_mollie.customers) == [created.id]
+
+
 # --- running it ----------------------------------------------------------------------------------
 
 

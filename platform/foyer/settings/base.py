@@ -330,6 +330,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=6, minute=0),
     },
     "reconcile-payments": {"task": "billing.tasks.reconcile_payments_everywhere", "schedule": 300.0},
+    "collect-direct-debits": {
+        "task": "billing.tasks.collect_direct_debits_everywhere",
+        "schedule": crontab(hour=7, minute=0),
+    },
     "expire-unpaid-holds": {"task": "reservations.tasks.expire_holds_everywhere", "schedule": 60.0},
     "booking-deadline-reminders": {
         "task": "reservations.tasks.send_booking_reminders_everywhere",
