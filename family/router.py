@@ -33,6 +33,7 @@ few steps, only on the payment pages and "Mes factures" while a plan is open.)
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -52,6 +53,8 @@ from shared_identity.models import Account, Child, Family, Membership
 from shared_identity.selectors import list_memberships_of
 from tenants.models import Commune
 from tenants.schemas import union_over_schemas
+
+logger = logging.getLogger(__name__)
 
 # --- What an account reaches ------------------------------------------------------------------------
 
@@ -202,9 +205,7 @@ def read_family_reservations(
             rows[schema_name].append((kind, payload))
     fresh = {name: reservations.catalogue_of(found_rows) for name, found_rows in catalogue_rows.items()}
     if fresh:
-        cache.set_many(
-            {_catalogue_key(c): fresh[c.schema_name] for c in missing}, timeout=CATALOGUE_CACHE_SECONDS
-        )
+        _cache_catalogues({_catalogue_key(c): fresh[c.schema_name] for c in missing})
     catalogues.update(fresh)
     data = [
         reservations.commune_data(
@@ -238,7 +239,19 @@ def cached_catalogues(communes: list[Commune]) -> dict[str, dict]:
     commune whose row was read before this request's catalogue write would carry an older
     version: every caller reads its communes afresh (memberships, scope), never from memory."""
     keys = {_catalogue_key(commune): commune.schema_name for commune in communes}
-    return {keys[key]: catalogue for key, catalogue in cache.get_many(list(keys)).items()}
+    try:
+        found = cache.get_many(list(keys))
+    except Exception:  # the cache is down: the catalogues are read with the rest, as on a miss
+        logger.warning("catalogue cache unavailable: catalogues read from the database", exc_info=True)
+        return {}
+    return {keys[key]: catalogue for key, catalogue in found.items()}
+
+
+def _cache_catalogues(catalogues: dict[str, dict]) -> None:
+    try:
+        cache.set_many(catalogues, timeout=CATALOGUE_CACHE_SECONDS)
+    except Exception:  # the page does not depend on the cache
+        logger.warning("catalogue cache unavailable: catalogues not stored", exc_info=True)
 
 
 def build_week(

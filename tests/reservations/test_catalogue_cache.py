@@ -185,3 +185,22 @@ def test_a_version_seen_in_a_rolled_back_transaction_is_never_given_again(commun
         Site.objects.filter(pk=canteen.site.pk).update(name="École Pasteur")
     # then its version is a new one: what was cached under the rolled-back one is never read
     assert _version(commune_a) not in {committed, rolled_back}
+
+
+class _CacheDown:
+    """Redis out of reach, as the cache client reports it."""
+
+    def get_many(self, keys):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    set_many = get_many
+
+
+def test_the_week_is_shown_from_the_database_when_the_cache_is_down(client, commune_a, family, monkeypatch):
+    # given the cache is out of reach
+    monkeypatch.setattr("family.router.cache", _CacheDown())
+    # when the family opens its week
+    sql = _router_sql(client)
+    # then the week is read whole from the database, in the same one statement
+    assert "reservations_prestation" in sql
+    assert "Prestation REPAS" in _page(client)
