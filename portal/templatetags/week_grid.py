@@ -92,6 +92,7 @@ class WeekCells:
         self.urls: dict[str, _Urls] = {}
         self.days: dict[dt.date, _Day] = {}
         self.rows: dict[int, tuple[str, str, str, str, str]] = {}
+        self.plurals: dict[tuple[str, int], str] = {}
         self.texts = {
             "retry": escape(_("Réessayer le paiement")),
             "cancel": escape(_("Annuler")),
@@ -108,6 +109,14 @@ class WeekCells:
         if cells is None:
             cells = context.render_context[cls] = cls(context)
         return cells
+
+    def plural(self, name: str, n: int, translate) -> str:
+        """The plural message ``name`` for ``n`` (``translate(n)`` gives it), translated and
+        escaped once per rendering."""
+        key = (name, n)
+        if key not in self.plurals:
+            self.plurals[key] = escape(translate(n) % {"n": n})
+        return self.plurals[key]
 
     def day(self, day: dt.date) -> _Day:
         if day not in self.days:
@@ -208,8 +217,8 @@ class WeekCells:
         )
 
 
-def _booked(n: int) -> str:
-    return escape(ngettext("%(n)s jour réservé", "%(n)s jours réservés", n) % {"n": n})
+def _booked(cells: WeekCells, n: int) -> str:
+    return cells.plural("booked", n, lambda n: ngettext("%(n)s jour réservé", "%(n)s jours réservés", n))
 
 
 @register.simple_tag(takes_context=True)
@@ -230,9 +239,12 @@ def week_rows(context, week) -> SafeString:
         free = row.free_count
         book_week = ""
         if free:
-            text = escape(
-                ngettext("Réserver la semaine (%(n)s jour)", "Réserver la semaine (%(n)s jours)", free)
-                % {"n": free}
+            text = cells.plural(
+                "week",
+                free,
+                lambda n: ngettext(
+                    "Réserver la semaine (%(n)s jour)", "Réserver la semaine (%(n)s jours)", n
+                ),
             )
             book_week = (
                 f'\n    <form method="post" action="{cells.url(row.commune, "commune:cart_add_week")}">{cells.csrf}'
@@ -246,7 +258,7 @@ def week_rows(context, week) -> SafeString:
         booking = cells.booking_form(week, row) if any(cell.can_book for cell in row.cells) else ""
         parts.append(
             f"<li>\n    <span><span>{swatch_svg(colour)}<strong>{title}</strong></span>"
-            f'<span class="meta">{commune_name} · {_booked(row.booked_count)}</span></span>'
+            f'<span class="meta">{commune_name} · {_booked(cells, row.booked_count)}</span></span>'
             f"{book_week}{booking}\n  </li>"
         )
     return mark_safe("\n  ".join(parts))
@@ -260,7 +272,7 @@ def grid_rows(context, week) -> SafeString:
     parts = []
     for number, row in enumerate(week.rows, start=1):
         tail, _who, commune_name, colour, title = cells.row(row)
-        booked = f'<span class="meta">{_booked(row.booked_count)}</span>' if row.booked_count else ""
+        booked = f'<span class="meta">{_booked(cells, row.booked_count)}</span>' if row.booked_count else ""
         tds = []
         for cell in row.cells:
             note = f'<span class="note">{escape(cell.note)}</span>' if cell.note else ""
