@@ -153,10 +153,11 @@ class WeekCells:
         )
 
     def booking_form(self, week, row) -> str:
-        """A row's booking form: the cells' "Réserver" buttons add their day."""
+        """A row's booking form: the cells' "Réserver" buttons add their day. Its id names the
+        site too: a child enrolled in one service at two sites has a row per site."""
         tail = self.row(row)[0]
         return (
-            f'<form id="b{week.start.strftime("%Y%m%d")}-{tail}" method="post" hidden '
+            f'<form id="b{week.start.strftime("%Y%m%d")}-{tail}-{row.site_id}" method="post" hidden '
             f'action="{self.url(row.commune, "commune:cart_add")}">{self.csrf}'
             f'<input type="hidden" name="child" value="{row.child.pk}">'
             f'<input type="hidden" name="prestation" value="{row.prestation["id"]}">'
@@ -190,7 +191,7 @@ class WeekCells:
             )
         if cell.can_book:
             return (
-                f'<button type="submit" form="b{week_key}-{tail}" formaction="{self.url(row.commune, "commune:cart_add")}{anchor}" '
+                f'<button type="submit" form="b{week_key}-{tail}-{row.site_id}" formaction="{self.url(row.commune, "commune:cart_add")}{anchor}" '
                 f'name="date" value="{day.iso}" class="small">'
                 f'{texts["book"]}<span class="visually-hidden"> {hidden}</span></button>'
             )

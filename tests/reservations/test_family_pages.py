@@ -286,6 +286,10 @@ def test_a_cells_button_sends_the_fields_its_own_form_sent(client, commune_a, co
     page = client.get(WEEK).content.decode()
     assert '<td class="cell state-available" id="g-' in page
     assert not re.search(r"<(td|li) class=\"(cell|slot) [^>]*>((?!</td>|</li>).)*<form", page, re.S)
+    # and every button names a form of the page, each form id once
+    form_ids = re.findall(r'<form id="([^"]+)"', page)
+    assert len(form_ids) == len(set(form_ids))
+    assert set(re.findall(r'<button type="submit" form="([^"]+)"', page)) <= set(form_ids)
     # when the parent taps the first "Réserver" of the week (Monday, Collectivité Démo)
     action, fields, anchor = _submission(page, "Réserver")
     response = client.post(action, fields)
