@@ -98,7 +98,7 @@ class Commune(TenantMixin):
     created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
     # Changes with every write to the commune's catalogue tables (services, sites, prestations,
     # their sites, closures, school holidays), in the writing transaction: a database trigger on
-    # those tables (reservations migration 0006) sets it from a sequence, so a number is never
+    # those tables (reservations migration 0007) sets it from a sequence, so a number is never
     # given twice, not even after a rollback. The family router's catalogue cache is keyed by it.
     catalogue_version = models.BigIntegerField(_("version du catalogue"), default=0, editable=False)
 

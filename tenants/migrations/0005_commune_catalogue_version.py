@@ -6,7 +6,7 @@ from django.db import migrations, models
 # back is never given again (a cache entry written under it can never be served), and a
 # commune provisioned again under a schema name that existed before starts from a number its
 # predecessor never had. The function lives in the public schema, like the audit log's guard;
-# the per-table triggers are the commune's (reservations migration 0006, copied by
+# the per-table triggers are the commune's (reservations migration 0007, copied by
 # tenants.schemas.clone_template). On the template schema no commune row matches: nothing.
 CATALOGUE_CHANGED_FUNCTION = """
 CREATE SEQUENCE IF NOT EXISTS public.tenants_commune_catalogue_version_seq;

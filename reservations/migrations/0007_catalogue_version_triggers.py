@@ -29,7 +29,7 @@ DROP_TRIGGERS = "\n".join(
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("reservations", "0005_identity_keys"),
+        ("reservations", "0006_service_tax_credit_eligible"),
         ("tenants", "0005_commune_catalogue_version"),
     ]
 
