@@ -1,6 +1,7 @@
 """Benchmark: the unified week view of a family that belongs to 1, 5, 20 communes.
 
-    python bench/week_view.py [--communes 1,5,20] [--repetitions 30] [--warmups 3]
+    python bench/week_view.py [--communes 1,5,20] [--children 2] [--repetitions 30] [--warmups 3] \
+        [--database foyer_bench_week] [--keep-db]
 
 Provisions as many communes as the largest size, each with a small catalogue (2 services,
 3 prestations, 1 site), the family's 2 children enrolled in every service, a few bookings and
@@ -18,8 +19,15 @@ for each size the script measures, in this process (django.test.Client, no HTTP 
 The query count must not grow with the number of communes: the script says whether it is
 constant, and exits 1 when it grows (a design property, not a timing).
 
-It runs in its own database (`foyer_bench_week`) on the configured PostgreSQL (DATABASE_URL,
-or the embedded one), dropped and created again: your data is not touched.
+Each commune's catalogue is cached by the family router (keyed by its catalogue version): the
+warm-ups fill the cache, so the figures are those of the pages that follow a first one; the
+first page after a change of a commune's catalogue costs what "router" costs without a cache
+(the script prints whether the cache is on).
+
+It runs in its own database (`--database`, `foyer_bench_week` by default) on the PostgreSQL
+server of DATABASE_URL (the system one, e.g. postgresql://postgres@127.0.0.1:5432/x: only the
+server is used), or on the embedded one when DATABASE_URL is not set; that database is dropped
+and created again, so your data is not touched, and dropped at the end unless --keep-db.
 """
 
 from __future__ import annotations
@@ -40,7 +48,6 @@ sys.path[:0] = [str(ROOT / "platform"), str(ROOT)]
 from benchdb import percentile, run_in_bench_database  # noqa: E402
 
 BENCH_DB = "foyer_bench_week"
-CHILDREN = 2
 SERVICES = 2
 PRESTATIONS = 3
 
@@ -75,7 +82,10 @@ def default_week(today: dt.date) -> dt.date:
 # --- Data -------------------------------------------------------------------------------------------
 
 
-def make_family():
+FIRST_NAMES = ("Alix", "Jules", "Nina", "Sacha", "Lou", "Tom")
+
+
+def make_family(children: int):
     from shared_identity.models import Account, Child, Family, Guardian
 
     account = Account.objects.create_user(
@@ -86,15 +96,22 @@ def make_family():
         family=family, account=account, first_name="Camille", last_name="Semaine", email=account.email
     )
     children = [
-        Child.objects.create(family=family, first_name=name, last_name="Semaine", birth_date=birth)
-        for name, birth in (("Alix", dt.date(2016, 4, 2)), ("Jules", dt.date(2019, 10, 9)))
+        Child.objects.create(
+            family=family,
+            first_name=FIRST_NAMES[index % len(FIRST_NAMES)],
+            last_name="Semaine",
+            birth_date=(dt.date(2016, 4, 2), dt.date(2019, 10, 9))[index]
+            if index < 2
+            else dt.date(2020 + index, 1, 5),
+        )
+        for index in range(children)
     ]
     return account, family, children
 
 
 def fill_commune(commune, *, family, children, account, week: dt.date) -> None:
-    """2 services, 3 prestations, 1 site; both children enrolled in both services; 4 bookings
-    and 2 cart items in the week; one day full."""
+    """2 services, 3 prestations, 1 site; every child enrolled in both services; 4 bookings
+    and 2 cart items in the week (for the first two children); one day full."""
     from reservations.deadlines import DeadlineRule
     from reservations.models import (
         Booking,
@@ -152,13 +169,10 @@ def fill_commune(commune, *, family, children, account, week: dt.date) -> None:
             for child in children
             for service in (canteen, afterschool)
         )
-        first, second = children
-        booked = [
-            (first, repas, 0),
-            (first, repas, 1),
-            (second, repas, 0),
-            (first, garsoir, 3),
-        ]
+        first, second = children[0], children[-1]
+        booked = [(first, repas, 0), (first, repas, 1), (first, garsoir, 3)]
+        if second is not first:
+            booked.append((second, repas, 0))
         Booking.objects.bulk_create(
             Booking(
                 child=child,
@@ -228,11 +242,12 @@ def counted_queries(captured) -> list[dict]:
     ]
 
 
-def measure(size: int, *, account, week: dt.date, repetitions: int, warmups: int) -> dict:
+def measure(size: int, *, account, week: dt.date, repetitions: int, warmups: int, children: int) -> dict:
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from family import router
     from family.router import build_week, get_family_scope, read_family_reservations
 
     client = Client(HTTP_HOST="localhost")
@@ -277,12 +292,28 @@ def measure(size: int, *, account, week: dt.date, repetitions: int, warmups: int
         cold_reads.append(time.perf_counter() - start)
 
     page = timings(get_page, repetitions=repetitions, warmups=warmups)
+    # The page right after every commune's catalogue changed (its version moved, as any write
+    # to the catalogue moves it): the router reads every catalogue again, as without a cache.
+    page_miss: list[float] = []
+    if hasattr(router, "cached_catalogues"):
+        schema_names = [commune.schema_name for commune in scope.communes]
+        for repetition in range(warmups + repetitions):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE tenants_commune SET catalogue_version = "
+                    "nextval('tenants_commune_catalogue_version_seq') WHERE schema_name = ANY(%s)",
+                    [schema_names],
+                )
+            start = time.perf_counter()
+            get_page()
+            if repetition >= warmups:
+                page_miss.append(time.perf_counter() - start)
     page_cold = timings(cold(get_page), repetitions=repetitions, warmups=warmups)
     with CaptureQueriesContext(connection) as captured:
         get_page()
     queries = counted_queries(captured)
     week_data = build_week(scope=scope, day=week)
-    expected_rows = size * CHILDREN * PRESTATIONS
+    expected_rows = size * children * PRESTATIONS
     if len(week_data.rows) != expected_rows:
         raise RuntimeError(f"the week shows {len(week_data.rows)} rows, expected {expected_rows}")
     built = timings(lambda: build_week(scope=scope, day=week), repetitions=repetitions, warmups=warmups)
@@ -298,11 +329,23 @@ def measure(size: int, *, account, week: dt.date, repetitions: int, warmups: int
         "sql_ms": sum(float(q["time"]) for q in queries) * 1000,
         "page": page,
         "page_cold": page_cold,
+        "page_miss": page_miss,
         "router_cold": cold_reads,
         "build": built,
         "router": routed,
         "bytes": len(client.get(url).content),
     }
+
+
+def catalogue_cache() -> str:
+    """Whether this code caches the communes' catalogues (older code has no such cache)."""
+    from family import router
+
+    if not hasattr(router, "cached_catalogues"):
+        return "none in this code"
+    from django.conf import settings
+
+    return f"on ({settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]})"
 
 
 def main() -> int:
@@ -313,17 +356,25 @@ def main() -> int:
     parser.add_argument("--repetitions", type=int, default=30, help="measured requests per size")
     parser.add_argument("--warmups", type=int, default=3, help="requests before measuring")
     parser.add_argument(
+        "--children", type=int, default=2, help="children of the family, each in every service"
+    )
+    parser.add_argument(
         "--week",
         type=monday,
         default=argparse.SUPPRESS,
         help="a day of the week shown (default: the first Monday two weeks ahead with no public holiday)",
     )
-    parser.add_argument("--keep-db", action="store_true", help=f"keep {BENCH_DB} afterwards")
+    parser.add_argument(
+        "--database", default=BENCH_DB, help="the database created (and dropped) on DATABASE_URL's server"
+    )
+    parser.add_argument("--keep-db", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
-    if args.repetitions < 1 or args.warmups < 0:
-        parser.error("--repetitions must be at least 1 and --warmups at least 0")
+    if args.repetitions < 1 or args.warmups < 0 or args.children < 1:
+        parser.error("--repetitions and --children must be at least 1, --warmups at least 0")
+    if not args.database.replace("_", "").isalnum() or not args.database.isascii():
+        parser.error("--database: letters, digits and underscores only")
 
-    return run_in_bench_database(BENCH_DB, run, args, keep_db=args.keep_db)
+    return run_in_bench_database(args.database, run, args, keep_db=args.keep_db)
 
 
 def run(args) -> int:
@@ -340,7 +391,7 @@ def run(args) -> int:
     setup_started = time.perf_counter()
     call_command("migrate_schemas", shared=True, interactive=False, verbosity=0, stdout=io.StringIO())
     schemas.ensure_template_schema()
-    account, family, children = make_family()
+    account, family, children = make_family(args.children)
     communes = []
     for index in range(args.communes[-1]):
         commune = provision_commune(
@@ -371,14 +422,27 @@ def run(args) -> int:
             if index < size and not Membership.objects.filter(family=family, commune=commune).exists()
         )
         results.append(
-            measure(size, account=account, week=week, repetitions=args.repetitions, warmups=args.warmups)
+            measure(
+                size,
+                account=account,
+                week=week,
+                repetitions=args.repetitions,
+                warmups=args.warmups,
+                children=args.children,
+            )
         )
     pg_version = connection.pg_version // 10000
     load_after = os.getloadavg()
 
+    settings_dict = connection.settings_dict
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"PostgreSQL {pg_version}; DB_CONN_MAX_AGE={os.environ.get('DB_CONN_MAX_AGE') or 60}"
+        f"PostgreSQL {pg_version} at {settings_dict.get('HOST') or 'local socket'}:{settings_dict.get('PORT') or 5432}, "
+        f"database {settings_dict['NAME']}; DB_CONN_MAX_AGE={os.environ.get('DB_CONN_MAX_AGE') or 60}; "
+        f"catalogue cache: {catalogue_cache()}"
+    )
+    print(
+        f"family: {args.children} children, each in {SERVICES} services ({PRESTATIONS} prestations) of every commune"
     )
     print(
         f"setup {setup_seconds:.1f} s ({len(communes)} communes); week of {week}; "
@@ -399,6 +463,7 @@ def run(args) -> int:
         ("page p50", 9, lambda r: ms(statistics.median(r["page"]))),
         ("page p95", 9, lambda r: ms(percentile(r["page"], 95))),
         ("cold p50", 9, lambda r: ms(statistics.median(r["page_cold"]))),
+        ("changed p50", 11, lambda r: ms(statistics.median(r["page_miss"])) if r["page_miss"] else "—"),
         ("build p50", 9, lambda r: ms(statistics.median(r["build"]))),
         ("router p50", 10, lambda r: ms(statistics.median(r["router"]))),
         ("router p95", 10, lambda r: ms(percentile(r["router"], 95))),
@@ -412,7 +477,8 @@ def run(args) -> int:
         print(" ".join(f"{value(r):>{width}}" for _name, width, value in columns))
     print(
         "page: GET through django.test.Client on a kept connection; cold: the same on a new PostgreSQL "
-        "connection (what DB_CONN_MAX_AGE=0 does to every request); build: build_week(); router: "
+        "connection (what DB_CONN_MAX_AGE=0 does to every request); changed: the same right after every "
+        "commune's catalogue changed (no catalogue in the cache); build: build_week(); router: "
         "read_family_reservations() alone, on a kept / a new connection (connecting not counted)"
     )
     counts = {r["queries"] for r in results}

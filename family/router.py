@@ -15,7 +15,7 @@ view for the family in **one SQL round trip whatever the number of communes**:
 
 | view | part | read by |
 |---|---|---|
-| the week ("Mes réservations") | reservations WEEK_PART | ``build_week``, ``read_family_reservations`` |
+| the week ("Mes réservations") | reservations FAMILY_WEEK_PART, CATALOGUE_PART (cached per commune) | ``build_week``, ``read_family_reservations`` |
 | the open carts | reservations CART_PART | ``list_family_carts`` |
 | the carts awaiting payment | reservations HELD_PART | ``list_held_carts`` |
 | cancellation requests ("Mes demandes") | reservations CANCELLATIONS_PART | ``list_family_cancellations`` |
@@ -33,9 +33,11 @@ few steps, only on the payment pages and "Mes factures" while a plan is open.)
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
@@ -51,6 +53,8 @@ from shared_identity.models import Account, Child, Family, Membership
 from shared_identity.selectors import list_memberships_of
 from tenants.models import Commune
 from tenants.schemas import union_over_schemas
+
+logger = logging.getLogger(__name__)
 
 # --- What an account reaches ------------------------------------------------------------------------
 
@@ -190,16 +194,77 @@ def _read(part: str, communes: list[Commune], *params, order_by: str = "") -> li
 def read_family_reservations(
     *, communes: list[Commune], family_ids: list[int], child_ids: list[int], start: dt.date, end: dt.date
 ) -> list[reservations.CommuneData]:
-    """Everything the week view needs, for every commune given, in one query."""
+    """Everything the week view needs, for every commune given, in one query: the family's
+    part of each commune, and the catalogue part of the communes whose catalogue is not in the
+    cache (read from Redis in one round trip, stored back after the query)."""
     if not child_ids or not communes:
         return []
+    catalogues = cached_catalogues(communes)
+    missing = [commune for commune in communes if commune.schema_name not in catalogues]
     params = reservations.week_params(child_ids=child_ids, family_ids=family_ids, start=start, end=end)
+    sql, values = _union(reservations.FAMILY_WEEK_PART, communes, *params)
+    if missing:
+        catalogue_sql, catalogue_values = _union(reservations.CATALOGUE_PART, missing)
+        sql, values = f"{sql} UNION ALL {catalogue_sql}", [*values, *catalogue_values]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        found = cursor.fetchall()
     rows: dict[str, list[tuple[str, object]]] = {commune.schema_name: [] for commune in communes}
-    for commune, (kind, payload) in _read(reservations.WEEK_PART, communes, *params):
-        rows[commune.schema_name].append((kind, payload))
-    data = [reservations.commune_data(commune, rows[commune.schema_name]) for commune in communes]
+    catalogue_rows: dict[str, list[tuple[str, object]]] = {commune.schema_name: [] for commune in missing}
+    for schema_name, kind, payload in found:
+        if kind in reservations.CATALOGUE_KINDS:
+            catalogue_rows[schema_name].append((kind, payload))
+        else:
+            rows[schema_name].append((kind, payload))
+    fresh = {name: reservations.catalogue_of(found_rows) for name, found_rows in catalogue_rows.items()}
+    if fresh:
+        _cache_catalogues({_catalogue_key(c): fresh[c.schema_name] for c in missing})
+    catalogues.update(fresh)
+    data = [
+        reservations.commune_data(
+            commune, catalogues[commune.schema_name], rows[commune.schema_name], start=start, end=end
+        )
+        for commune in communes
+    ]
     data.sort(key=lambda item: item.commune.name)
     return data
+
+
+# A commune's catalogue stays in the cache for a day after it was read, under its version: any
+# write to the catalogue tables moves the version (Commune.catalogue_version), so a changed
+# catalogue is read again at once; an entry of a former version is never read and expires.
+CATALOGUE_CACHE_SECONDS = 24 * 3600
+
+
+def _catalogue_key(commune: Commune) -> str:
+    """Keyed by schema, commune (id and creation time) and catalogue version, and the cached
+    shape: another commune's, an older version's, a former commune's of the same schema or a
+    former database's catalogue has another key. (A database restored from a backup hands out
+    versions again: clear the cache after a restore.)"""
+    return (
+        f"family-router:catalogue:{reservations.CATALOGUE_FORMAT}:{commune.schema_name}:"
+        f"{commune.pk}:{commune.created_at.timestamp():.6f}:{commune.catalogue_version}"
+    )
+
+
+def cached_catalogues(communes: list[Commune]) -> dict[str, dict]:
+    """The cached catalogues of ``communes`` (by schema name), in one cache round trip. A
+    commune whose row was read before this request's catalogue write would carry an older
+    version: every caller reads its communes afresh (memberships, scope), never from memory."""
+    keys = {_catalogue_key(commune): commune.schema_name for commune in communes}
+    try:
+        found = cache.get_many(list(keys))
+    except Exception:  # the cache is down: the catalogues are read with the rest, as on a miss
+        logger.warning("catalogue cache unavailable: catalogues read from the database", exc_info=True)
+        return {}
+    return {keys[key]: catalogue for key, catalogue in found.items()}
+
+
+def _cache_catalogues(catalogues: dict[str, dict]) -> None:
+    try:
+        cache.set_many(catalogues, timeout=CATALOGUE_CACHE_SECONDS)
+    except Exception:  # the page does not depend on the cache
+        logger.warning("catalogue cache unavailable: catalogues not stored", exc_info=True)
 
 
 def build_week(

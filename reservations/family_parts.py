@@ -2,8 +2,9 @@
 the SQL of one commune's part — ``{s}`` is the commune's quoted schema, the first column its
 name — and how to read a row of it.
 
-* the week: enrolments, prestations, bookings, closures, holidays, cart, full slots and
-  pending cancellation requests of one commune, one row per record (WEEK_PART);
+* the week: the family's enrolments, bookings, cart, the full slots and pending cancellation
+  requests of one commune (FAMILY_WEEK_PART), and the commune's catalogue (CATALOGUE_PART:
+  services, prestations, sites, closures, holidays), one row per record;
 * the open carts, priced (CART_PART);
 * the carts validated and awaiting payment, whose places are held (HELD_PART);
 * the family's cancellation requests, with the commune's decision (CANCELLATIONS_PART)."""
@@ -22,44 +23,25 @@ from tenants.models import Commune
 from .deadlines import format_deadline, rule_from
 from .opening import price_for
 
-# One commune's part of the week: one row per record, each (schema, kind, JSON payload), with
-# one plain scan per table and no subquery, so that PostgreSQL plans and runs a few cheap legs per
-# commune (the former one-payload-per-commune shape planned nine aggregate subqueries each). The
-# rows are put together per commune in Python (``commune_data``).
-# Parameters after the schema name, in order: child ids, week end, week start (enrolments),
-# family ids, start, end (bookings), start, end (closures), end, start (holidays),
-# family ids (cart), start, end (slots), family ids (pending cancellation requests).
-WEEK_PART = """
+# One commune's part of the week, in two parts of one row per record each (schema, kind, JSON
+# payload), with one plain scan per table and no subquery, so that PostgreSQL plans and runs a few
+# cheap legs per commune. The rows are put together per commune in Python (``commune_data``).
+#
+# FAMILY_WEEK_PART: what belongs to the family or changes with every booking (enrolments,
+# bookings, the open cart, the week's slots, pending cancellation requests). Parameters after the
+# schema name, in order: child ids, week end, week start (enrolments), family ids, start, end
+# (bookings), family ids (cart), start, end (slots), family ids (pending cancellation requests).
+FAMILY_WEEK_PART = """
 SELECT %s::text, w.kind, w.payload FROM (
   SELECT 'enrolment' AS kind, json_build_object('child_id', e.child_id, 'service_id', e.service_id,
       'site_id', e.site_id, 'start', e.start, 'end', e."end") AS payload
     FROM {s}.reservations_enrolment e WHERE e.child_id = ANY(%s) AND e.start <= %s AND e."end" >= %s
-  UNION ALL
-  SELECT 'prestation', json_build_object('id', p.id, 'label', p.label, 'code', p.code, 'colour', p.colour,
-      'billing_mode', p.billing_mode, 'weekdays', p.weekdays, 'period', p.period, 'start_time', p.start_time,
-      'booking_rule', p.booking_rule, 'cancellation_rule', p.cancellation_rule, 'service_id', p.service_id,
-      'base_price', p.base_price, 'late_price', p.late_price)
-    FROM {s}.reservations_prestation p WHERE p.is_active
-  UNION ALL
-  SELECT 'service', json_build_object('id', sv.id, 'name', sv.name)
-    FROM {s}.reservations_service sv WHERE sv.is_active
-  UNION ALL
-  SELECT 'offer', json_build_object('prestation_id', o.prestation_id, 'site_id', o.site_id, 'capacity', o.capacity)
-    FROM {s}.reservations_prestationsite o
-  UNION ALL
-  SELECT 'site', json_build_object('id', si.id, 'name', si.name) FROM {s}.reservations_site si
   UNION ALL
   SELECT 'booking', json_build_object('id', b.id, 'child_id', b.child_id, 'prestation_id', b.prestation_id,
       'site_id', b.site_id, 'date', b.date, 'status', b.status, 'price', b.price, 'late', b.late,
       'hold_expires_at', b.hold_expires_at)
     FROM {s}.reservations_booking b
     WHERE b.family_id = ANY(%s) AND b.date BETWEEN %s AND %s AND b.status <> 'cancelled'
-  UNION ALL
-  SELECT 'closure', json_build_object('date', c.date, 'site_id', c.site_id, 'reason', c.reason)
-    FROM {s}.reservations_closure c WHERE c.date BETWEEN %s AND %s
-  UNION ALL
-  SELECT 'holiday', json_build_object('start', h.start, 'end', h."end")
-    FROM {s}.reservations_schoolholiday h WHERE h.start <= %s AND h."end" >= %s
   UNION ALL
   SELECT 'cart', json_build_object('id', i.id, 'child_id', i.child_id, 'prestation_id', i.prestation_id,
       'site_id', i.site_id, 'date', i.date, 'action', i.action)
@@ -77,25 +59,44 @@ SELECT %s::text, w.kind, w.payload FROM (
 ) AS w
 """
 
+# CATALOGUE_PART: what is the commune's and nobody's in particular (active services and
+# prestations with their rules, the sites and places per site, the opening calendar: every
+# closure and school holiday). The router reads it only for the communes whose catalogue is not
+# in its cache (``catalogue_of``, cached under the commune's catalogue_version). No parameter
+# after the schema name.
+CATALOGUE_PART = """
+SELECT %s::text, w.kind, w.payload FROM (
+  SELECT 'prestation' AS kind, json_build_object('id', p.id, 'label', p.label, 'code', p.code,
+      'colour', p.colour, 'billing_mode', p.billing_mode, 'weekdays', p.weekdays, 'period', p.period,
+      'start_time', p.start_time, 'booking_rule', p.booking_rule, 'cancellation_rule', p.cancellation_rule,
+      'service_id', p.service_id, 'base_price', p.base_price, 'late_price', p.late_price) AS payload
+    FROM {s}.reservations_prestation p WHERE p.is_active
+  UNION ALL
+  SELECT 'service', json_build_object('id', sv.id, 'name', sv.name)
+    FROM {s}.reservations_service sv WHERE sv.is_active
+  UNION ALL
+  SELECT 'offer', json_build_object('prestation_id', o.prestation_id, 'site_id', o.site_id, 'capacity', o.capacity)
+    FROM {s}.reservations_prestationsite o
+  UNION ALL
+  SELECT 'site', json_build_object('id', si.id, 'name', si.name) FROM {s}.reservations_site si
+  UNION ALL
+  SELECT 'closure', json_build_object('date', c.date, 'site_id', c.site_id, 'reason', c.reason)
+    FROM {s}.reservations_closure c
+  UNION ALL
+  SELECT 'holiday', json_build_object('start', h.start, 'end', h."end")
+    FROM {s}.reservations_schoolholiday h
+) AS w
+"""
+
+# The shape of what ``catalogue_of`` returns; part of the cache key, so that a change of shape
+# never reads entries written by an older version of this code.
+CATALOGUE_FORMAT = 1
+CATALOGUE_KINDS = frozenset({"prestation", "service", "offer", "site", "closure", "holiday"})
+
 
 def week_params(*, child_ids: list[int], family_ids: list[int], start: dt.date, end: dt.date) -> list:
-    """WEEK_PART's parameters after the schema name."""
-    return [
-        child_ids,
-        end,
-        start,
-        family_ids,
-        start,
-        end,
-        start,
-        end,
-        end,
-        start,
-        family_ids,
-        start,
-        end,
-        family_ids,
-    ]
+    """FAMILY_WEEK_PART's parameters after the schema name."""
+    return [child_ids, end, start, family_ids, start, end, family_ids, start, end, family_ids]
 
 
 @dataclass
@@ -120,16 +121,21 @@ def _date(value: str) -> dt.date:
     return dt.date.fromisoformat(value[:10])
 
 
-def commune_data(commune: Commune, rows: list[tuple[str, object]]) -> CommuneData:
-    """A commune's rows of WEEK_PART, (kind, payload) each, put together as the week reads them:
-    the active prestations of active services with their sites (ordered by service then label),
-    each enrolment with its site's name, the places full that week."""
+def _by_kind(rows: list[tuple[str, object]]) -> dict[str, list]:
     by_kind: dict[str, list] = {}
     for kind, payload in rows:
         by_kind.setdefault(kind, []).append(
             payload if isinstance(payload, dict | list) else json.loads(payload)
         )
-    sites = {site["id"]: site["name"] for site in by_kind.get("site", [])}
+    return by_kind
+
+
+def catalogue_of(rows: list[tuple[str, object]]) -> dict:
+    """A commune's rows of CATALOGUE_PART, (kind, payload) each, as the week reads them: the
+    active prestations of active services with their sites (ordered by service then label), the
+    sites' names, the places per prestation and site, every closure and school holiday. Plain
+    data (dicts, lists, dates), so that it can be cached."""
+    by_kind = _by_kind(rows)
     services = {service["id"]: service["name"] for service in by_kind.get("service", [])}
     offers: dict[int, list[int]] = {}
     capacities = {}
@@ -141,9 +147,32 @@ def commune_data(commune: Commune, rows: list[tuple[str, object]]) -> CommuneDat
     for prestation in by_kind.get("prestation", []):
         if prestation["service_id"] in services:
             prestation["service"] = services[prestation["service_id"]]
-            prestation["sites"] = offers.get(prestation["id"], [])
+            prestation["sites"] = sorted(offers.get(prestation["id"], []))
             prestations.append(prestation)
-    prestations.sort(key=lambda p: (p["service"], p["label"]))
+    prestations.sort(key=lambda p: (p["service"], p["label"], p["id"]))
+    closures = by_kind.get("closure", [])
+    for row in closures:
+        row["date"] = _date(row["date"])
+    holidays = by_kind.get("holiday", [])
+    for row in holidays:
+        row["start"], row["end"] = _date(row["start"]), _date(row["end"])
+    return {
+        "sites": {site["id"]: site["name"] for site in by_kind.get("site", [])},
+        "prestations": prestations,
+        "capacities": capacities,
+        "closures": sorted(closures, key=lambda c: (c["date"], c["site_id"] or 0)),
+        "holidays": sorted(holidays, key=lambda h: h["start"]),
+    }
+
+
+def commune_data(
+    commune: Commune, catalogue: dict, rows: list[tuple[str, object]], *, start: dt.date, end: dt.date
+) -> CommuneData:
+    """A commune's rows of FAMILY_WEEK_PART, (kind, payload) each, with its catalogue
+    (``catalogue_of``), put together as the week from ``start`` to ``end`` reads them: each
+    enrolment with its site's name, the closures and holidays of those days, the places full."""
+    by_kind = _by_kind(rows)
+    sites = catalogue["sites"]
     enrolments = []
     for row in by_kind.get("enrolment", []):
         if row["site_id"] in sites:
@@ -151,12 +180,10 @@ def commune_data(commune: Commune, rows: list[tuple[str, object]]) -> CommuneDat
             row["start"], row["end"] = _date(row["start"]), _date(row["end"])
             enrolments.append(row)
     enrolments.sort(key=lambda e: (e["child_id"], e["service_id"]))
-    for key in ("booking", "closure", "cart", "slot"):
+    for key in ("booking", "cart", "slot"):
         for row in by_kind.get(key, []):
             row["date"] = _date(row["date"])
-    holidays = by_kind.get("holiday", [])
-    for row in holidays:
-        row["start"], row["end"] = _date(row["start"]), _date(row["end"])
+    capacities = catalogue["capacities"]
     full = [
         {"prestation_id": slot["prestation_id"], "site_id": slot["site_id"], "date": slot["date"]}
         for slot in by_kind.get("slot", [])
@@ -169,10 +196,10 @@ def commune_data(commune: Commune, rows: list[tuple[str, object]]) -> CommuneDat
     return CommuneData(
         commune=commune,
         enrolments=enrolments,
-        prestations=prestations,
+        prestations=catalogue["prestations"],
         bookings=by_kind.get("booking", []),
-        closures=by_kind.get("closure", []),
-        holidays=holidays,
+        closures=[c for c in catalogue["closures"] if start <= c["date"] <= end],
+        holidays=[h for h in catalogue["holidays"] if h["start"] <= end and h["end"] >= start],
         cart=by_kind.get("cart", []),
         full=full,
         pending_requests=sorted(pending),

@@ -106,20 +106,13 @@ class Week:
     def by_day(self) -> list[Day]:
         """The same cells, day by day, without those where the prestation is not offered that
         weekday or the child is not enrolled."""
-        return [
-            Day(
-                day=day,
-                slots=[
-                    DaySlot(row, cell)
-                    for row in self.rows
-                    for cell in row.cells
-                    if cell.day == day
-                    and cell.state != "not_enrolled"
-                    and day.weekday() in row.prestation["weekdays"]
-                ],
-            )
-            for day in self.days
-        ]
+        slots: dict[dt.date, list[DaySlot]] = {day: [] for day in self.days}
+        for row in self.rows:
+            weekdays = row.prestation["weekdays"]
+            for cell in row.cells:
+                if cell.state != "not_enrolled" and cell.day.weekday() in weekdays and cell.day in slots:
+                    slots[cell.day].append(DaySlot(row, cell))
+        return [Day(day=day, slots=slots[day]) for day in self.days]
 
     @property
     def previous(self) -> dt.date:
@@ -209,6 +202,14 @@ class _Rules:
         self.now = now
         self.parsed: dict[str, object] = {}
         self.found: dict[tuple, tuple[bool, dt.datetime | None, str]] = {}
+        self.translated: dict[str, str] = {}
+
+    def text(self, message: str) -> str:
+        """``gettext(message)``, looked up once per assembly (a week has hundreds of cells)."""
+        found = self.translated.get(message)
+        if found is None:
+            found = self.translated[message] = _(message)
+        return found
 
     def state(self, rule_data: dict | None, day: dt.date, *, tz: ZoneInfo, start_time: dt.time):
         """(open at ``now``, the deadline, its French text) of a prestation's rule for a day."""
@@ -298,6 +299,7 @@ def _read_only(cell: Cell) -> None:
 
 def _cell(*, day, today, commune: _CommuneCells, prestation, enrolment, booking, cart_item, full) -> Cell:
     tz, rules = commune.tz, commune.rules
+    _ = rules.text  # noqa: N806 - the messages below stay marked for makemessages
     start_time = start_time_of(prestation)
     if booking is not None:
         cell = Cell(

@@ -96,6 +96,11 @@ class Commune(TenantMixin):
         validators=[MinValueValidator(5), MaxValueValidator(24 * 60)],
     )
     created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
+    # Changes with every write to the commune's catalogue tables (services, sites, prestations,
+    # their sites, closures, school holidays), in the writing transaction: a database trigger on
+    # those tables (reservations migration 0007) sets it from a sequence, so a number is never
+    # given twice, not even after a rollback. The family router's catalogue cache is keyed by it.
+    catalogue_version = models.BigIntegerField(_("version du catalogue"), default=0, editable=False)
 
     # Schemas are created by operators.services.provision_commune (a clone of the template),
     # never implicitly on save; they are never dropped by a delete.

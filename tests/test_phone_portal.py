@@ -237,5 +237,9 @@ def test_the_period_page_shows_the_chosen_weeks_and_removes_a_pattern(client, co
         days = sorted(CartItem.objects.values_list("date", flat=True))
     assert [day.weekday() for day in days] == [0, 1, 0, 1]
     assert "4 jours retirés du panier" in page
-    # and a tap on a day returns to the same weeks
-    assert f'value="/reservations/periode/?du={monday.isoformat()}&au={friday.isoformat()}#' in page
+    # and a tap on a day returns to the same weeks, on the day tapped (the button's address
+    # ends with the day's anchor, which the browser keeps across the redirect)
+    assert (
+        f'name="next" value="/reservations/periode/?du={monday.isoformat()}&au={friday.isoformat()}"' in page
+    )
+    assert re.search(r'formaction="/c/jolieville/panier/[^"]*#l-\d+-\d+-\d+-\d{8}"', page)

@@ -1,12 +1,20 @@
-"""The cells of the week ("Mes réservations", the period page), written without a template
-include per cell.
+"""The week ("Mes réservations", the period page), written without a template include per row
+or cell.
 
 A week of a family in 20 communes shows about 600 cells in the grid and as many slots in the
 list of days; rendering each through ``{% include %}`` with a ``{% commune_url %}`` reverse, a
-CSRF token and localised dates per cell cost most of the page. Here the markup of a cell is
-written once, in Python, with what does not change from one cell to the next computed once per
-week: each commune's URLs, the CSRF field, the return address, each day's labels. The HTML is the
-one the former ``_cell.html`` and ``_cell_action.html`` templates wrote."""
+CSRF token and localised dates per cell cost most of the page. Here the markup of the rows and
+cells is written in Python, with what does not change from one cell to the next computed once
+per week: each commune's URLs, the CSRF field, the return address, each day's labels.
+
+Cells have no form of their own. Each row has one booking form (hidden: the child, the
+prestation, the site, the return address), and each week one form for the other actions
+(cancel, remove from the cart, signal an absence: the return address) and one to pay a held
+place; a cell's button names its form (``form=``) and its address (``formaction=``), and the
+booking button carries the day (``name="date"``). The views receive the same fields as when every
+cell had its form. The address ends with the cell's anchor (``#g-…`` in the grid, ``#l-…`` in
+the list of days): a browser keeps that fragment across the view's redirect to the return
+address, so the family lands back on the cell it used."""
 
 from __future__ import annotations
 
@@ -17,6 +25,7 @@ from django import template
 from django.urls import reverse
 from django.utils.safestring import SafeData, SafeString, mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from portal.templatetags.foyer_format import date_fr, swatch_svg
 from tenants.middleware import commune_urlconf
@@ -83,6 +92,7 @@ class WeekCells:
         self.urls: dict[str, _Urls] = {}
         self.days: dict[dt.date, _Day] = {}
         self.rows: dict[int, tuple[str, str, str, str, str]] = {}
+        self.plurals: dict[tuple[str, int], str] = {}
         self.texts = {
             "retry": escape(_("Réessayer le paiement")),
             "cancel": escape(_("Annuler")),
@@ -99,6 +109,14 @@ class WeekCells:
         if cells is None:
             cells = context.render_context[cls] = cls(context)
         return cells
+
+    def plural(self, name: str, n: int, translate) -> str:
+        """The plural message ``name`` for ``n`` (``translate(n)`` gives it), translated and
+        escaped once per rendering."""
+        key = (name, n)
+        if key not in self.plurals:
+            self.plurals[key] = escape(translate(n) % {"n": n})
+        return self.plurals[key]
 
     def day(self, day: dt.date) -> _Day:
         if day not in self.days:
@@ -124,8 +142,31 @@ class WeekCells:
             )
         return self.rows[key]
 
-    def action(self, row, cell, layout: str) -> str:
-        """The form of a cell (what the family can do there), or nothing."""
+    def forms(self, week) -> str:
+        """The week's shared forms, once per week shown: the other actions' (with the return
+        address) and paying a held place's."""
+        key = week.start.strftime("%Y%m%d")
+        return (
+            f'<form id="a{key}" method="post" hidden>{self.csrf}'
+            f'<input type="hidden" name="next" value="{self.back}"></form>'
+            f'<form id="p{key}" method="post" hidden>{self.csrf}</form>'
+        )
+
+    def booking_form(self, week, row) -> str:
+        """A row's booking form: the cells' "Réserver" buttons add their day. Its id names the
+        site too: a child enrolled in one service at two sites has a row per site."""
+        tail = self.row(row)[0]
+        return (
+            f'<form id="b{week.start.strftime("%Y%m%d")}-{tail}-{row.site_id}" method="post" hidden '
+            f'action="{self.url(row.commune, "commune:cart_add")}">{self.csrf}'
+            f'<input type="hidden" name="child" value="{row.child.pk}">'
+            f'<input type="hidden" name="prestation" value="{row.prestation["id"]}">'
+            f'<input type="hidden" name="site" value="{row.site_id}">'
+            f'<input type="hidden" name="next" value="{self.back}"></form>'
+        )
+
+    def action(self, week_key: str, row, cell, layout: str) -> str:
+        """The button(s) of a cell (what the family can do there), or nothing."""
         if not (
             cell.state == "held"
             or cell.can_book
@@ -137,26 +178,22 @@ class WeekCells:
         tail, who, commune_name, _colour, _title = self.row(row)
         day = self.day(cell.day)
         hidden = f"{who} {day.spoken} — {commune_name}"
-        back = f'<input type="hidden" name="next" value="{self.back}#{layout}-{tail}-{day.compact}">'
+        anchor = f"#{layout}-{tail}-{day.compact}"
         texts = self.texts
         if cell.state == "held":
+            pay = self.url(row.commune, "commune:booking_pay", cell.booking_id)
+            cancel = self.url(row.commune, "commune:booking_cancel", cell.booking_id)
             return (
-                f'<form method="post" action="{self.url(row.commune, "commune:booking_pay", cell.booking_id)}">{self.csrf}\n'
-                f'    <button type="submit" class="small">{texts["retry"]}<span class="visually-hidden"> {hidden}</span></button>\n'
-                f"  </form>\n"
-                f'  <form method="post" action="{self.url(row.commune, "commune:booking_cancel", cell.booking_id)}">{self.csrf}\n'
-                f"    {back}\n"
-                f'    <button type="submit" class="small secondary">{texts["cancel"]}<span class="visually-hidden"> {hidden}</span></button>\n'
-                f"  </form>"
+                f'<span class="actions-cell"><button type="submit" form="p{week_key}" formaction="{pay}" class="small">'
+                f'{texts["retry"]}<span class="visually-hidden"> {hidden}</span></button>'
+                f'<button type="submit" form="a{week_key}" formaction="{cancel}{anchor}" class="small secondary">'
+                f'{texts["cancel"]}<span class="visually-hidden"> {hidden}</span></button></span>'
             )
         if cell.can_book:
             return (
-                f'<form method="post" action="{self.url(row.commune, "commune:cart_add")}">{self.csrf}\n'
-                f'    <input type="hidden" name="child" value="{row.child.pk}"><input type="hidden" name="prestation" value="{row.prestation["id"]}">\n'
-                f'    <input type="hidden" name="site" value="{row.site_id}"><input type="hidden" name="date" value="{day.iso}">\n'
-                f"    {back}\n"
-                f'    <button type="submit" class="small">{texts["book"]}<span class="visually-hidden"> {hidden}</span></button>\n'
-                f"  </form>"
+                f'<button type="submit" form="b{week_key}-{tail}-{row.site_id}" formaction="{self.url(row.commune, "commune:cart_add")}{anchor}" '
+                f'name="date" value="{day.iso}" class="small">'
+                f'{texts["book"]}<span class="visually-hidden"> {hidden}</span></button>'
             )
         if cell.cart_item_id:
             name, pk, text, visually_hidden = (
@@ -176,34 +213,88 @@ class WeekCells:
                 hidden,
             )
         return (
-            f'<form method="post" action="{self.url(row.commune, name, pk)}">{self.csrf}\n'
-            f"    {back}\n"
-            f'    <button type="submit" class="small secondary">{text}<span class="visually-hidden"> {visually_hidden}</span></button>\n'
-            f"  </form>"
+            f'<button type="submit" form="a{week_key}" formaction="{self.url(row.commune, name, pk)}{anchor}" '
+            f'class="small secondary">{text}<span class="visually-hidden"> {visually_hidden}</span></button>'
         )
 
 
+def _booked(cells: WeekCells, n: int) -> str:
+    return cells.plural("booked", n, lambda n: ngettext("%(n)s jour réservé", "%(n)s jours réservés", n))
+
+
 @register.simple_tag(takes_context=True)
-def week_cells(context, row) -> SafeString:
-    """The grid's cells of one row (child × prestation), one ``<td>`` a day."""
+def week_forms(context, week) -> SafeString:
+    """The week's shared forms (the cells' buttons other than "Réserver" name them)."""
+    return mark_safe(WeekCells.of(context).forms(week))
+
+
+@register.simple_tag(takes_context=True)
+def week_rows(context, week) -> SafeString:
+    """The week's summary list, one ``<li>`` a row (child × prestation): the days booked,
+    "Réserver la semaine", and the row's booking form."""
     cells = WeekCells.of(context)
-    tail = cells.row(row)[0]
+    monday = week.start.isoformat()
     parts = []
-    for cell in row.cells:
-        note = f'\n  <span class="note">{escape(cell.note)}</span>' if cell.note else ""
+    for row in week.rows:
+        _tail, who, commune_name, colour, title = cells.row(row)
+        free = row.free_count
+        book_week = ""
+        if free:
+            text = cells.plural(
+                "week",
+                free,
+                lambda n: ngettext(
+                    "Réserver la semaine (%(n)s jour)", "Réserver la semaine (%(n)s jours)", n
+                ),
+            )
+            book_week = (
+                f'\n    <form method="post" action="{cells.url(row.commune, "commune:cart_add_week")}">{cells.csrf}'
+                f'<input type="hidden" name="child" value="{row.child.pk}">'
+                f'<input type="hidden" name="prestation" value="{row.prestation["id"]}">'
+                f'<input type="hidden" name="week" value="{monday}">'
+                f'<input type="hidden" name="next" value="{cells.back}">'
+                f'<button type="submit" class="small secondary">{text}'
+                f'<span class="visually-hidden"> {who} — {commune_name}</span></button></form>'
+            )
+        booking = cells.booking_form(week, row) if any(cell.can_book for cell in row.cells) else ""
         parts.append(
-            f'<td class="cell state-{escape(cell.state)}" id="g-{tail}-{cells.day(cell.day).compact}">\n'
-            f'  <span class="state">{escape(cell.label)}</span>{note}\n'
-            f"  {cells.action(row, cell, 'g')}\n"
-            f"</td>"
+            f"<li>\n    <span><span>{swatch_svg(colour)}<strong>{title}</strong></span>"
+            f'<span class="meta">{commune_name} · {_booked(cells, row.booked_count)}</span></span>'
+            f"{book_week}{booking}\n  </li>"
         )
-    return mark_safe("".join(parts))
+    return mark_safe("\n  ".join(parts))
 
 
 @register.simple_tag(takes_context=True)
-def day_slots(context, day) -> SafeString:
+def grid_rows(context, week) -> SafeString:
+    """The grid's rows, one ``<tr>`` a row (child × prestation), one ``<td>`` a day."""
+    cells = WeekCells.of(context)
+    key = week.start.strftime("%Y%m%d")
+    parts = []
+    for number, row in enumerate(week.rows, start=1):
+        tail, _who, commune_name, colour, title = cells.row(row)
+        booked = f'<span class="meta">{_booked(cells, row.booked_count)}</span>' if row.booked_count else ""
+        tds = []
+        for cell in row.cells:
+            note = f'<span class="note">{escape(cell.note)}</span>' if cell.note else ""
+            tds.append(
+                f'<td class="cell state-{escape(cell.state)}" id="g-{tail}-{cells.day(cell.day).compact}">'
+                f'<span class="state">{escape(cell.label)}</span>{note}{cells.action(key, row, cell, "g")}</td>'
+            )
+        parts.append(
+            f'<tr id="r{key}-{number}"><th scope="row">{swatch_svg(colour)} {title}\n'
+            f'<span class="meta">{commune_name} · {escape(row.site)}</span>{booked}</th>'
+            + "".join(tds)
+            + "</tr>"
+        )
+    return mark_safe("\n  ".join(parts))
+
+
+@register.simple_tag(takes_context=True)
+def day_slots(context, week, day) -> SafeString:
     """The list of days' entries of one day (``Week.by_day``), one ``<li>`` a slot."""
     cells = WeekCells.of(context)
+    key = week.start.strftime("%Y%m%d")
     parts = []
     for slot in day.slots:
         row, cell = slot.row, slot.cell
@@ -218,7 +309,7 @@ def day_slots(context, day) -> SafeString:
             f'          <span class="state">{escape(cell.label)}{price}</span>\n'
             f"          {note}\n"
             f"        </div>\n"
-            f"        {cells.action(row, cell, 'l')}\n"
+            f"        {cells.action(key, row, cell, 'l')}\n"
             f"      </li>"
         )
     return mark_safe("\n      ".join(parts))

@@ -34,7 +34,13 @@ def test_parent_books_a_meal_and_validates(live_url, browser):
     page.goto(f"{live_url}/reservations/?semaine={monday.isoformat()}")
     assert axe_violations(page) == []
     page.get_by_role("button", name="Réserver Léa Prestation REPAS jeudi").click()
-    assert "Dans le panier" in page.content()
+    # (the button's form is its row's; the browser comes back on the day tapped, whose slot
+    # now says it is in the cart)
+    thursday = (monday + dt.timedelta(days=3)).strftime("%Y%m%d")
+    page.wait_for_url(f"**/reservations/?semaine={monday.isoformat()}#l-*-{thursday}")
+    slot = page.locator(page.url[page.url.index("#") :])
+    assert "Dans le panier" in slot.inner_text()
+    assert slot.get_by_role("button", name="Retirer").is_visible()
     page.goto(f"{live_url}/panier/")
     assert "4,05" in page.content()
     assert axe_violations(page) == []

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import html
+import re
 from decimal import Decimal
 
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -258,3 +259,53 @@ def test_week_view_query_count_is_pinned_whatever_the_communes_and_children(
 # session, account, memberships, children, the family router's one statement, and the
 # one `SET search_path` django-tenants issues on the request's first cursor
 WEEK_QUERIES = 6
+
+
+def _submission(page: str, label: str) -> tuple[str, dict, str]:
+    """What a browser sends when the first button ``label`` of the week is tapped: its form's
+    fields (the form it names), its own name and value, to its address without the fragment
+    (which stays in the browser)."""
+    button = re.search(
+        r'<button type="submit" form="(?P<form>[^"]+)" formaction="(?P<action>[^"#]+)(?P<anchor>#[^"]*)?"'
+        r'(?: name="(?P<name>[^"]+)" value="(?P<value>[^"]+)")?[^>]*>' + re.escape(label) + "<",
+        page,
+    )
+    assert button, f"no {label} button"
+    form = re.search(r'<form id="' + re.escape(button["form"]) + r'"[^>]*>(.*?)</form>', page, re.S)
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form[1]))
+    if button["name"]:
+        fields[button["name"]] = button["value"]
+    return html.unescape(button["action"]), {k: html.unescape(v) for k, v in fields.items()}, button["anchor"]
+
+
+def test_a_cells_button_sends_the_fields_its_own_form_sent(client, commune_a, commune_b):
+    # given a family's week, whose cells have no form of their own
+    membership, canteen_a, canteen_b = _two_communes(commune_a, commune_b)
+    child = membership.family.children.get()
+    client.force_login(membership.family.guardians.get().account)
+    page = client.get(WEEK).content.decode()
+    assert '<td class="cell state-available" id="g-' in page
+    assert not re.search(r"<(td|li) class=\"(cell|slot) [^>]*>((?!</td>|</li>).)*<form", page, re.S)
+    # and every button names a form of the page, each form id once
+    form_ids = re.findall(r'<form id="([^"]+)"', page)
+    assert len(form_ids) == len(set(form_ids))
+    assert set(re.findall(r'<button type="submit" form="([^"]+)"', page)) <= set(form_ids)
+    # when the parent taps the first "Réserver" of the week (Monday, Collectivité Démo)
+    action, fields, anchor = _submission(page, "Réserver")
+    response = client.post(action, fields)
+    # then the view received what a cell's form sent (child, prestation, site, date, next),
+    # the day is in the cart, and the browser comes back to the page on the cell tapped
+    assert sorted(fields) == ["child", "csrfmiddlewaretoken", "date", "next", "prestation", "site"]
+    assert fields["next"] == WEEK and anchor.startswith(("#l-", "#g-"))
+    assert response.status_code == 302 and response["Location"] == WEEK
+    with commune_context(commune_b):
+        item = CartItem.objects.get()
+    assert (item.child_id, item.prestation_id, item.date) == (child.pk, canteen_b.prestation.pk, MONDAY)
+    # when the parent taps "Retirer" on that day
+    action, fields, _anchor = _submission(client.get(WEEK).content.decode(), "Retirer")
+    response = client.post(action, fields)
+    # then the week's shared form sent the return address, and the day left the cart
+    assert sorted(fields) == ["csrfmiddlewaretoken", "next"]
+    assert response.status_code == 302 and response["Location"] == WEEK
+    with commune_context(commune_b):
+        assert not CartItem.objects.exists()
