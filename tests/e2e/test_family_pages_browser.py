@@ -197,8 +197,9 @@ def test_the_browser_enforces_the_policy_and_the_invoices_script_still_runs(live
           return [window.__injected === true, box.getBoundingClientRect().width === 123];
         }"""
     )
-    # then the browser ran neither, and reported both
+    # then the browser ran neither, and reported both (the reports are events: wait for them)
     assert injected == [False, False]
+    page.wait_for_function("(window.__cspViolations || []).length >= 2", timeout=5000)
     blocked = csp_violations(page)
     assert [line.split(" blocked ")[0] for line in blocked] == [
         "CSP violation: script-src-elem",
