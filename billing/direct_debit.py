@@ -193,6 +193,12 @@ def after_sync(attempt: PaymentAttempt, provider: ProviderPayment) -> Callable[[
     is paid, failed or charged back. Returns what to do once committed (read the mandate)."""
     signup = DebitMandate.objects.select_for_update().filter(first_attempt=attempt).first()
     if signup is not None:
+        if signup.status == DebitMandate.Status.REVOKED and not signup.mandate_id and provider.mandate_id:
+            # Stopped while being signed, then paid at the old checkout: the mandate Mollie
+            # made is revoked there too, and the verification payment given back.
+            signup.mandate_id = provider.mandate_id
+            signup.save(update_fields=["mandate_id"])
+            return lambda: _revoke_late_signature(signup.pk)
         if signup.status != DebitMandate.Status.PENDING:
             return None
         if attempt.status == PaymentAttempt.Status.PAID and provider.mandate_id:
@@ -217,6 +223,17 @@ def _complete_quietly(mandate_id: int) -> None:
         return  # still pending with its reference: the next collection run reads it again
     if mandate.status == DebitMandate.Status.VALID:
         _refund_first_payment(mandate)
+
+
+def _revoke_late_signature(mandate_id: int) -> None:
+    mandate = DebitMandate.objects.select_related("regie").get(pk=mandate_id)
+    try:
+        gateway_for(mandate.regie).revoke_mandate(
+            customer_id=mandate.customer_id, mandate_id=mandate.mandate_id
+        )
+    except (ProviderUnavailable, ProviderRefused):
+        pass  # never used by Foyer (revoked here); Mollie lets it lapse unused
+    _refund_first_payment(mandate)
 
 
 def _refund_first_payment(mandate: DebitMandate) -> None:

@@ -51,16 +51,20 @@ def _family(commune, email="parent@example.fr", name="Martin", dossier="F00001")
     return family_in(commune, email, name=name, dossier=dossier).family
 
 
-def _sign(client, commune, family, mollie) -> DebitMandate:
-    """The family signs a mandate from "Mes factures": the first payment, paid at the checkout,
-    then the return page."""
+def _start_signing(client, commune, family) -> DebitMandate:
+    """The family asks to sign a mandate from "Mes factures": sent to the first payment's checkout."""
     client.force_login(family.guardians.get().account)
     with commune_context(commune):
         regie = Regie.objects.get()
     response = client.post(commune_path(commune, f"prelevement/{regie.pk}/"), {"consent": "1"})
-    assert response.status_code == 302 and response["Location"].startswith(mollie.url)
+    assert response.status_code == 302
     with commune_context(commune):
-        mandate = DebitMandate.objects.select_related("first_attempt").get(family=family)
+        return DebitMandate.objects.select_related("first_attempt").get(family=family)
+
+
+def _sign(client, commune, family, mollie) -> DebitMandate:
+    """The family signs a mandate: the first payment, paid at the checkout, then the return page."""
+    mandate = _start_signing(client, commune, family)
     mollie.set_status(mandate.first_attempt.provider_id, "paid", webhook=False)
     client.get(commune_path(commune, f"prelevement/retour/{mandate.first_attempt_id}/"))
     with commune_context(commune):
@@ -155,12 +159,7 @@ def test_signing_a_mandate_keeps_only_the_last_digits_of_the_iban(client, commun
 def test_a_failed_first_payment_signs_nothing_and_can_be_tried_again(client, commune_a, mollie):
     _offer_direct_debit(commune_a)
     family = _family(commune_a)
-    client.force_login(family.guardians.get().account)
-    with commune_context(commune_a):
-        regie = Regie.objects.get()
-    client.post(commune_path(commune_a, f"prelevement/{regie.pk}/"), {"consent": "1"})
-    with commune_context(commune_a):
-        first = DebitMandate.objects.select_related("first_attempt").get()
+    first = _start_signing(client, commune_a, family)
     # when the verification payment fails
     mollie.set_status(first.first_attempt.provider_id, "failed", webhook=False)
     response = client.get(
@@ -169,7 +168,7 @@ def test_a_failed_first_payment_signs_nothing_and_can_be_tried_again(client, com
     # then no mandate exists, the family is told, and a new try makes a new checkout
     assert "Le mandat n'a pas été signé" in html.unescape(response.content.decode())
     assert mollie.mandates == {}
-    client.post(commune_path(commune_a, f"prelevement/{regie.pk}/"), {"consent": "1"})
+    client.post(commune_path(commune_a, f"prelevement/{first.regie_id}/"), {"consent": "1"})
     with commune_context(commune_a):
         assert list(DebitMandate.objects.order_by("pk").values_list("status", flat=True)) == [
             "invalid",
@@ -337,6 +336,24 @@ def test_a_mandate_revoked_before_the_due_date_means_no_debit(client, commune_a,
         invoice.refresh_from_db()
     assert (mandate.status, debit.status, invoice.status) == ("revoked", "canceled", "issued")
     assert f'value="jolieville:{invoice.pk}"' in client.get("/factures/").content.decode()
+
+
+def test_a_mandate_stopped_while_being_signed_is_revoked_at_mollie_if_paid_later(client, commune_a, mollie):
+    # given a family that started signing, then stopped before paying the 0,01 €
+    _offer_direct_debit(commune_a)
+    family = _family(commune_a)
+    mandate = _start_signing(client, commune_a, family)
+    client.post(commune_path(commune_a, f"prelevement/mandat/{mandate.pk}/arreter/"))
+    # when the old checkout is paid after all
+    mollie.set_status(mandate.first_attempt.provider_id, "paid", webhook=False)
+    _webhook(client, commune_a, mandate.first_attempt)
+    # then the mandate Mollie made is revoked there too, the 0,01 € goes back, nothing is debited
+    with commune_context(commune_a):
+        mandate.refresh_from_db()
+        refunded = mandate.first_attempt.refunds.exists()
+    assert mandate.status == "revoked" and mandate.mandate_id
+    assert mollie.mandates[mandate.mandate_id]["status"] == "invalid"
+    assert refunded
 
 
 def test_a_mandate_revoked_at_the_bank_fails_the_debit_without_a_payment(client, commune_a, mollie):
