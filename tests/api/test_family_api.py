@@ -270,5 +270,14 @@ def test_a_suspended_communes_invoices_stay_readable_through_the_api(client, com
     client.force_login(family.guardians.get().account)
     assert client.get(commune_path(commune_a, f"api/factures/{invoice.pk}/")).json()["id"] == invoice.pk
     assert client.get(commune_path(commune_a, f"api/factures/{invoice.pk}/pdf/")).status_code == 200
-    # bookings stay closed
-    assert client.post(commune_path(commune_a, "api/reservations/periode/"), {}).status_code == 503
+    # bookings stay closed, said in the API's error format with the operator's reason
+    closed = client.post(commune_path(commune_a, "api/reservations/periode/"), {})
+    assert closed.status_code == 503
+    assert closed.json() == {
+        "code": "commune_suspended",
+        "message": "L'espace famille de Commune de JolieVille est suspendu.",
+        "extra": {"reason": "Migration du logiciel."},
+    }
+    # and the yearly attestations stay reachable (none here: nothing paid, so "not found")
+    attestation = client.get(commune_path(commune_a, f"api/attestations/{family.pk}/2026/paiements/pdf/"))
+    assert attestation.status_code == 404 and attestation.json()["code"] == "not_found"

@@ -614,3 +614,21 @@ def test_a_pending_debit_is_reconciled_every_few_hours_not_every_few_minutes(cli
             updated_at=attempt.updated_at - dt.timedelta(hours=7)
         )
         assert reconcile_payments.apply(kwargs={"schema_name": commune_a.schema_name}).get() == 1
+
+
+def test_a_family_stops_its_mandate_in_a_suspended_commune(client, commune_a, mollie):
+    from operators.services import suspend_commune
+
+    # given a signed mandate, then the commune suspended by the operators
+    _offer_direct_debit(commune_a)
+    mandate = _sign(client, commune_a, _family(commune_a), mollie)
+    suspend_commune(commune=commune_a, reason="Changement de logiciel.")
+    # when the family stops the direct debit
+    response = client.post(commune_path(commune_a, f"prelevement/mandat/{mandate.pk}/arreter/"))
+    # then it is stopped, here and at Mollie; the other pages stay closed
+    assert response.status_code == 302
+    with commune_context(commune_a):
+        mandate.refresh_from_db()
+    assert mandate.status == "revoked"
+    assert mollie.mandates[mandate.mandate_id]["status"] == "invalid"
+    assert client.get(commune_path(commune_a, "reservations/")).status_code == 503
