@@ -591,10 +591,15 @@ def test_families_find_a_preparing_page_until_the_commune_opens(client, commune_
     _not_open(commune_a)
     client.force_login(membership.family.guardians.get().account)
     # when / then
-    for path in ("", "reservations/1/annuler/", "demandes/", "api/panier/articles/"):
+    for path in ("", "reservations/1/annuler/", "demandes/"):
         response = client.get(commune_path(commune_a, path))
         assert response.status_code == 503, path
         assert "Commune de JolieVille prépare son espace famille" in response.content.decode()
+    # and the API says it in its error format
+    response = client.get(commune_path(commune_a, "api/panier/articles/"))
+    assert response.status_code == 503
+    assert response.json()["code"] == "commune_preparing"
+    assert response.json()["message"] == "L'espace famille de Commune de JolieVille n'est pas encore ouvert."
     # and an anonymous visitor too
     client.logout()
     assert client.get(commune_path(commune_a)).status_code == 503
