@@ -31,7 +31,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 from .state import (
@@ -59,7 +59,78 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # a redirect is an answer other than 200: Mollie does not follow it
 
 
-class FakeMollie:
+class LoopbackServer(ThreadingHTTPServer):
+    """A fake provider's HTTP server: a thread per request, the fake as ``self.fake``."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], fake: LoopbackFake, handler: type) -> None:
+        self.fake = fake
+        super().__init__(address, handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = super().get_request()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body go out at once
+        return conn, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return  # a client that gave up (timeout fault): nothing to report
+        super().handle_error(request, client_address)
+
+
+class LoopbackFake:
+    """The life cycle of a fake provider on loopback (Mollie, PayFiP): ``start()`` and
+    ``stop()``, or ``with``. Subclasses give their request handler and their store."""
+
+    thread_name = "fake-provider"
+
+    def __init__(self, host: str, port: int, public_url: str | None, verbose: bool) -> None:
+        self.host, self.port = host, port
+        self.public_url = public_url.rstrip("/") if public_url else None
+        self.verbose = verbose
+        self._stopping = threading.Event()
+        self._httpd: LoopbackServer | None = None
+        self._thread: threading.Thread | None = None
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+
+    def handler_class(self) -> type:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        self._stopping.clear()
+        self._httpd = LoopbackServer((self.host, self.port), self, self.handler_class())
+        self.port = self._httpd.server_address[1]
+        shown_host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        self.store.root = self.public_url or f"http://{shown_host}:{self.port}"
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=self.thread_name,
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # wakes "timeout" faults and pending notification retries
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class FakeMollie(LoopbackFake):
     """``with FakeMollie() as fake: Client(api_endpoint=fake.base_url)``, after
     ``fake.add_account(TEST_KEY, "Régie cantine – JolieVille")``: the fake knows no account at
     first, every API key a test or the demo uses is added; any other key gets Mollie's 401.
@@ -83,48 +154,19 @@ class FakeMollie:
         webhook_sender: WebhookSender | None = None,
         verbose: bool = False,
     ) -> None:
-        self.host, self.port = host, port
-        self.public_url = public_url.rstrip("/") if public_url else None
+        super().__init__(host, port, public_url, verbose)
         self.webhook_retry_delays = webhook_retry_delays
         self.webhook_timeout = webhook_timeout
         self.allow_any_webhook_host = allow_any_webhook_host
         self.webhook_sender = webhook_sender
-        self.verbose = verbose
         self.store = Store()
-        self._stopping = threading.Event()
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
 
     # --- life cycle ----------------------------------------------------------------------
 
-    def start(self) -> FakeMollie:
-        self._stopping.clear()
-        self._httpd = _Server((self.host, self.port), self)
-        self.port = self._httpd.server_address[1]
-        shown_host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
-        self.store.root = self.public_url or f"http://{shown_host}:{self.port}"
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-mollie", daemon=True
-        )
-        self._thread.start()
-        return self
+    thread_name = "fake-mollie"
 
-    def stop(self) -> None:
-        self._stopping.set()  # wakes "timeout" faults and pending webhook retries
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeMollie:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def handler_class(self) -> type:
+        return _Handler
 
     @property
     def url(self) -> str:
@@ -367,25 +409,6 @@ def post_form(
         return None, str(exc)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], fake: FakeMollie) -> None:
-        self.fake = fake
-        super().__init__(address, _Handler)
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        conn, address = super().get_request()
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body go out at once
-        return conn, address
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            return  # a client that gave up (timeout fault): nothing to report
-        super().handle_error(request, client_address)
-
-
 def parse_form(raw: str) -> dict[str, Any]:
     """``amount[value]=10.00&amount[currency]=EUR`` → ``{"amount": {"value": …, "currency": …}}``."""
     data: dict[str, Any] = {}
@@ -401,7 +424,7 @@ def parse_form(raw: str) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeMollie/1.0"
-    server: _Server
+    server: LoopbackServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's signature)
         if self.server.fake.verbose:

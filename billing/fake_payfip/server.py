@@ -21,19 +21,16 @@ from __future__ import annotations
 import html
 import json
 import socket
-import sys
 import threading
 import traceback
-import urllib.error
-import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from billing.fake_mollie.server import _NoRedirect, post_form
+from billing.fake_mollie.server import LoopbackFake, LoopbackServer, post_form
 
 from .state import LABELS, SoapFault, Store
 
@@ -59,7 +56,7 @@ def _resources() -> Path:
     return Path(eopayment.payfip_ws.__file__).parent / "resource"
 
 
-class FakePayfip:
+class FakePayfip(LoopbackFake):
     """``with FakePayfip() as fake: settings.PAYFIP_ENDPOINT = fake.base_url`` after
     ``fake.add_client("000123", "Régie – Collectivité Démo")``.
 
@@ -78,48 +75,19 @@ class FakePayfip:
         notification_sender: NotificationSender | None = None,
         verbose: bool = False,
     ) -> None:
-        self.host, self.port = host, port
-        self.public_url = public_url.rstrip("/") if public_url else None
+        super().__init__(host, port, public_url, verbose)
         self.notification_retry_delays = notification_retry_delays
         self.notification_timeout = notification_timeout
         self.allow_any_notification_host = allow_any_notification_host
         self.notification_sender = notification_sender
-        self.verbose = verbose
         self.store = Store()
-        self._stopping = threading.Event()
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
 
     # --- life cycle ----------------------------------------------------------------------
 
-    def start(self) -> FakePayfip:
-        self._stopping.clear()
-        self._httpd = _Server((self.host, self.port), self)
-        self.port = self._httpd.server_address[1]
-        shown_host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
-        self.store.root = self.public_url or f"http://{shown_host}:{self.port}"
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-payfip", daemon=True
-        )
-        self._thread.start()
-        return self
+    thread_name = "fake-payfip"
 
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakePayfip:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def handler_class(self) -> type:
+        return _Handler
 
     @property
     def base_url(self) -> str:
@@ -214,20 +182,6 @@ class FakePayfip:
         )
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], fake: FakePayfip) -> None:
-        self.fake = fake
-        super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            return
-        super().handle_error(request, client_address)
-
-
 def _envelope(body: str) -> str:
     return f'<?xml version="1.0" encoding="UTF-8"?><S:Envelope xmlns:S="{SOAP_ENV}"><S:Body>{body}</S:Body></S:Envelope>'
 
@@ -274,7 +228,7 @@ def parse_call(raw: bytes) -> tuple[str, dict[str, str]]:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakePayFiP/1.0"
-    server: _Server
+    server: LoopbackServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's signature)
         if self.server.fake.verbose:
